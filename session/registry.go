@@ -1,0 +1,166 @@
+package session
+
+import "sync"
+
+// Deliverer sends an already encoded body to every live session of a user and
+// reports how many sessions it was queued to. Handlers depend on this, not on
+// Registry, so delivery can later cross nodes.
+type Deliverer interface {
+	Deliver(userID string, body []byte) int
+}
+
+// Registry maps users to their live sessions and tracks every open session.
+// It is sharded so that logins and pushes on different users do not contend.
+type Registry struct {
+	shards [registryShards]registryShard
+
+	allMu sync.Mutex
+	all   map[uint64]*Session
+}
+
+const registryShards = 64
+
+type registryShard struct {
+	mu    sync.RWMutex
+	users map[string][]*Session
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	r := &Registry{all: make(map[uint64]*Session)}
+	for i := range r.shards {
+		r.shards[i].users = make(map[string][]*Session)
+	}
+	return r
+}
+
+func (r *Registry) shard(userID string) *registryShard {
+	// FNV-1a: cheap, allocation-free, good enough to spread user ids.
+	h := uint32(2166136261)
+	for i := 0; i < len(userID); i++ {
+		h ^= uint32(userID[i])
+		h *= 16777619
+	}
+	return &r.shards[h%registryShards]
+}
+
+// Add records an open session (called by transport on connect).
+func (r *Registry) Add(s *Session) {
+	r.allMu.Lock()
+	r.all[s.id] = s
+	r.allMu.Unlock()
+}
+
+// Bind logs s in as userID. A session already bound to another user is moved.
+// A user may have several sessions (two clients): every one receives pushes.
+func (r *Registry) Bind(s *Session, userID string) {
+	if old := s.UserID(); old != "" {
+		if old == userID {
+			return
+		}
+		r.unbind(s, old)
+	}
+	s.setUser(userID)
+	sh := r.shard(userID)
+	sh.mu.Lock()
+	sh.users[userID] = append(sh.users[userID], s)
+	sh.mu.Unlock()
+	// A connection that closed while the login was in flight must not stay
+	// online: re-check after publishing, and undo if it is gone.
+	if s.Closed() {
+		r.unbind(s, userID)
+	}
+}
+
+// Remove forgets s entirely (called by transport when the connection closes).
+func (r *Registry) Remove(s *Session) {
+	s.MarkClosed()
+	r.allMu.Lock()
+	delete(r.all, s.id)
+	r.allMu.Unlock()
+	if u := s.UserID(); u != "" {
+		r.unbind(s, u)
+	}
+}
+
+func (r *Registry) unbind(s *Session, userID string) {
+	sh := r.shard(userID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	list := sh.users[userID]
+	for i, x := range list {
+		if x == s {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(sh.users, userID)
+	} else {
+		sh.users[userID] = list
+	}
+}
+
+// Sessions returns a snapshot of userID's live sessions.
+func (r *Registry) Sessions(userID string) []*Session {
+	sh := r.shard(userID)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return append([]*Session(nil), sh.users[userID]...)
+}
+
+// Online reports whether userID has at least one live session.
+func (r *Registry) Online(userID string) bool {
+	sh := r.shard(userID)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return len(sh.users[userID]) > 0
+}
+
+// Deliver queues body to every live session of userID. The same bytes go to
+// every session: callers encode once.
+func (r *Registry) Deliver(userID string, body []byte) int {
+	sh := r.shard(userID)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	n := 0
+	for _, s := range sh.users[userID] {
+		if s.Send(body) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Len is the number of open sessions, logged in or not.
+func (r *Registry) Len() int {
+	r.allMu.Lock()
+	defer r.allMu.Unlock()
+	return len(r.all)
+}
+
+// Users is the number of users with at least one live session.
+func (r *Registry) Users() int {
+	n := 0
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		n += len(sh.users)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// Each calls f for every open session (used for shutdown and sweeps). f must
+// not call back into the registry.
+func (r *Registry) Each(f func(*Session)) {
+	r.allMu.Lock()
+	list := make([]*Session, 0, len(r.all))
+	for _, s := range r.all {
+		list = append(list, s)
+	}
+	r.allMu.Unlock()
+	for _, s := range list {
+		f(s)
+	}
+}
