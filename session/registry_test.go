@@ -1,0 +1,101 @@
+package session
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+type countConn struct {
+	mu     sync.Mutex
+	frames int
+	closed bool
+}
+
+func (c *countConn) Send([]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frames++
+	return nil
+}
+func (c *countConn) Close() error { c.mu.Lock(); c.closed = true; c.mu.Unlock(); return nil }
+
+func TestRegistryBindDeliverRemove(t *testing.T) {
+	r := NewRegistry()
+	a1, a2, b := &countConn{}, &countConn{}, &countConn{}
+	sa1, sa2, sb := New(1, "p", a1), New(2, "p", a2), New(3, "p", b)
+	for _, s := range []*Session{sa1, sa2, sb} {
+		r.Add(s)
+	}
+	r.Bind(sa1, "alice")
+	r.Bind(sa2, "alice") // a second client of the same user
+	r.Bind(sb, "bob")
+	if got := r.Deliver("alice", []byte("x")); got != 2 || a1.frames != 1 || a2.frames != 1 {
+		t.Fatalf("Deliver to alice reached %d sessions (%d, %d)", got, a1.frames, a2.frames)
+	}
+	if r.Len() != 3 || r.Users() != 2 || !r.Online("bob") {
+		t.Fatalf("Len %d Users %d", r.Len(), r.Users())
+	}
+	r.Remove(sa1)
+	if got := r.Deliver("alice", []byte("x")); got != 1 {
+		t.Fatalf("after close, Deliver reached %d", got)
+	}
+	r.Remove(sa2)
+	if r.Online("alice") || r.Users() != 1 || r.Len() != 1 {
+		t.Fatal("closed sessions stayed online")
+	}
+	// Re-binding a session to another user moves it.
+	r.Bind(sb, "carol")
+	if r.Online("bob") || !r.Online("carol") {
+		t.Fatal("rebind did not move the session")
+	}
+}
+
+func TestBindAfterCloseDoesNotStayOnline(t *testing.T) {
+	r := NewRegistry()
+	s := New(1, "p", &countConn{})
+	r.Add(s)
+	r.Remove(s) // the connection closed while its login was being verified
+	r.Bind(s, "alice")
+	if r.Online("alice") {
+		t.Fatal("a closed connection stayed online after a late Bind")
+	}
+}
+
+func TestRegistryConcurrent(t *testing.T) {
+	r := NewRegistry()
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := fmt.Sprint("u", i%8)
+			for j := range 200 {
+				s := New(uint64(i*1000+j), "p", &countConn{})
+				r.Add(s)
+				r.Bind(s, user)
+				r.Deliver(user, []byte("m"))
+				r.Remove(s)
+			}
+		}()
+	}
+	wg.Wait()
+	if r.Len() != 0 || r.Users() != 0 {
+		t.Fatalf("leaked: Len %d Users %d", r.Len(), r.Users())
+	}
+}
+
+func TestSessionValuesAndClose(t *testing.T) {
+	c := &countConn{}
+	s := New(7, "1.2.3.4:5", c)
+	type key struct{}
+	s.SetValue(key{}, 42)
+	if s.Value(key{}) != 42 {
+		t.Fatal("value lost")
+	}
+	_ = s.Close()
+	_ = s.Close()
+	if !c.closed || !s.Closed() {
+		t.Fatal("Close did not close")
+	}
+}
