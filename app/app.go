@@ -1,0 +1,123 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/uptrace/bun"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/db"
+	"github.com/parley-im/parley/handlers"
+	_ "github.com/parley-im/parley/middleware" // registers the shipped middleware by name
+	"github.com/parley-im/parley/pipeline"
+	"github.com/parley-im/parley/session"
+	"github.com/parley-im/parley/transport"
+)
+
+// New loads the configuration at cfgPath ("" means parley.yaml if present,
+// else the built-in defaults) and assembles the server. Extra options are
+// appended last, so tests can decorate or populate anything.
+func New(cfgPath string, extra ...fx.Option) *fx.App {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return fx.New(fx.NopLogger, fx.Error(err))
+	}
+	return FromConfig(cfg, extra...)
+}
+
+// FromConfig assembles the server from an already loaded configuration.
+func FromConfig(cfg *config.Config, extra ...fx.Option) *fx.App {
+	opts := []fx.Option{
+		fx.Supply(cfg),
+		fx.StopTimeout(cfg.Server.ShutdownTimeout + cfg.Server.ShutdownTimeout/2),
+		fx.WithLogger(func(l Logger) fxevent.Logger { return fxLogger(l.Logger) }),
+		logModule,
+		dbModule,
+		sessionModule,
+		handlersModule,
+		pipelineModule,
+		transportModule,
+		adminModule,
+	}
+	return fx.New(append(opts, extra...)...)
+}
+
+// The modules, one per package, in the order a frame meets them backwards.
+var (
+	logModule = fx.Module("log",
+		fx.Provide(func(cfg *config.Config, lc fx.Lifecycle) (Logger, error) { return NewLogger(cfg.Log, lc) }),
+		fx.Provide(func(l Logger) *zap.Logger { return l.Logger }),
+	)
+
+	// The database is opened (and migrated) first, so its stop hook runs last:
+	// everything that writes has stopped before it closes.
+	dbModule = fx.Module("db",
+		fx.Provide(func(cfg *config.Config, log *zap.Logger, lc fx.Lifecycle) (*bun.DB, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout*3)
+			defer cancel()
+			bdb, err := db.Open(ctx, cfg.DB, log.Named("db"))
+			if err != nil {
+				return nil, err
+			}
+			lc.Append(fx.StopHook(bdb.Close))
+			return bdb, nil
+		}),
+		fx.Provide(func(b *bun.DB) *sql.DB { return b.DB }),
+		fx.Provide(func(b *bun.DB, cfg *config.Config) *db.Store { return db.NewStore(b, cfg.DB.QueryTimeout) }),
+	)
+
+	sessionModule = fx.Module("session",
+		fx.Provide(session.NewRegistry),
+	)
+
+	handlersModule = fx.Module("handlers",
+		fx.Provide(func(st *db.Store, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Service {
+			return handlers.NewService(st, reg, cfg.Accounts, log.Named("handlers"))
+		}),
+		fx.Provide(func(svc *handlers.Service) *handlers.Router {
+			r := handlers.NewRouter()
+			svc.Register(r)
+			return r
+		}),
+	)
+
+	pipelineModule = fx.Module("pipeline",
+		fx.Provide(func() *prometheus.Registry { return prometheus.NewRegistry() }),
+		fx.Provide(func() *pipeline.AcceptGate { return new(pipeline.AcceptGate) }),
+		fx.Provide(func(cfg *config.Config, r *handlers.Router, reg *session.Registry, prom *prometheus.Registry, gate *pipeline.AcceptGate, log *zap.Logger) (*pipeline.Edge, error) {
+			deps := pipeline.Deps{Log: log.Named("pipeline"), Sessions: reg, Metrics: prom, Types: r.Types(), Accept: gate}
+			h, err := pipeline.Build(cfg.Pipeline, deps, r.Handle)
+			if err != nil {
+				return nil, err
+			}
+			return pipeline.NewEdge(h, log.Named("edge")), nil
+		}),
+	)
+
+	transportModule = fx.Module("transport",
+		fx.Provide(func(cfg *config.Config, reg *session.Registry, edge *pipeline.Edge, gate *pipeline.AcceptGate, log *zap.Logger, lc fx.Lifecycle) (*transport.Server, error) {
+			transport.RouteGevLog(log.Named("gev"))
+			srv, err := transport.New(cfg.Transport, cfg.Server.Listen, reg, edge, log.Named("transport"))
+			if err != nil {
+				return nil, err
+			}
+			srv.SetAcceptCheck(gate.Allow)
+			lc.Append(fx.Hook{
+				OnStart: func(context.Context) error {
+					srv.Start()
+					log.Info("parley listening", zap.String("addr", srv.Addr()))
+					return nil
+				},
+				OnStop: srv.Stop,
+			})
+			return srv, nil
+		}),
+		// The server is the root of the graph: invoking it builds everything.
+		fx.Invoke(func(*transport.Server) {}),
+	)
+)

@@ -1,0 +1,32 @@
+package app
+
+import (
+	"database/sql"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/db"
+	"github.com/parley-im/parley/session"
+	"github.com/parley-im/parley/transport"
+)
+
+// adminModule serves /metrics, /healthz, /readyz, /loglevel and /debug/pprof
+// on admin.listen (nil *Admin when that is empty). It starts after the
+// transport and stops before it.
+var adminModule = fx.Module("admin",
+	fx.Provide(func(cfg *config.Config, prom *prometheus.Registry, reg *session.Registry, srv *transport.Server, st *db.Store, sqlDB *sql.DB, l Logger, lc fx.Lifecycle) *Admin {
+		RegisterRuntimeCollectors(prom, reg, func() (int, int) {
+			s := srv.Stats()
+			return s.Conns, s.Queued
+		}, sqlDB)
+		if cfg.Admin.Listen == "" {
+			return nil
+		}
+		adm := NewAdmin(cfg.Admin.Listen, prom, st.Ping, l.Level, l.Named("admin"))
+		lc.Append(fx.StartStopHook(adm.Start, adm.Stop))
+		return adm
+	}),
+	fx.Invoke(func(*Admin) {}),
+)
