@@ -1,0 +1,129 @@
+package config
+
+import (
+	"time"
+
+	"github.com/parley-im/parley/pipeline"
+)
+
+// Config is the whole server configuration. Every key is documented, with its
+// default, in parley.example.yaml at the repository root; Default returns the
+// same values, and a test keeps the two equal.
+//
+// A Config is built once at start-up (Load) and then only read, so it may be
+// shared by value or pointer between goroutines without locking.
+type Config struct {
+	Server    Server          `yaml:"server"`
+	Transport Transport       `yaml:"transport"`
+	Pipeline  []pipeline.Spec `yaml:"pipeline"`
+	DB        DB              `yaml:"db"`
+	Log       Log             `yaml:"log"`
+	Admin     Admin           `yaml:"admin"`
+	Accounts  Accounts        `yaml:"accounts"`
+
+	// Source is the file the configuration was read from, or "" for the
+	// built-in defaults. It prefixes every file:line in error messages.
+	Source string `yaml:"-"`
+
+	// origins records where each key set by the file or the environment came
+	// from ("transport.max_frame" -> parley.yaml:12, or env
+	// PARLEY_TRANSPORT_MAX_FRAME), so Validate can point at the exact line to
+	// fix. It is nil for a Config built in code; it is not configuration.
+	origins map[string]origin
+}
+
+// Server is the listening side.
+type Server struct {
+	// Listen is the TCP address of the chat protocol (the seed client's port).
+	Listen string `yaml:"listen"`
+	// ShutdownTimeout bounds a graceful stop: drain, flush, close the database.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Transport tunes the gev reactors, the dispatcher and the per-connection limits.
+type Transport struct {
+	// Loops is the number of gev sub reactors doing I/O; 0 means one per CPU.
+	Loops int `yaml:"loops"`
+	// Workers is the number of dispatcher goroutines running the pipeline;
+	// 0 means 8 per CPU (handlers wait on the database more than they compute).
+	Workers int `yaml:"workers"`
+	// MaxFrame is the largest frame body accepted; a longer length prefix
+	// closes the connection (the stream cannot be resynchronised).
+	MaxFrame int `yaml:"max_frame"`
+	// MaxQueued caps the bytes of received frames waiting for a worker, per
+	// connection. Above it the connection is closed as a flood.
+	MaxQueued int `yaml:"max_queued"`
+	// MaxPending caps the bytes written to a connection but not yet sent to
+	// the peer. Above it the connection is closed as a slow consumer.
+	MaxPending int `yaml:"max_pending"`
+	// WriteStall closes a connection whose pending output has not drained for
+	// this long (contains gev's busy loop with a peer that stops reading).
+	WriteStall time.Duration `yaml:"write_stall"`
+	// HeartbeatTimeout closes a connection that has sent a ping and then
+	// stays silent this long. Clients that never ping are not affected.
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	// LegacyIdle closes a connection that never pinged after this long with
+	// no frame at all; 0 disables it. Keep it long: the seed client never
+	// reconnects.
+	LegacyIdle time.Duration `yaml:"legacy_idle"`
+	// KeepAlive is the TCP keepalive period that detects half-open peers.
+	KeepAlive time.Duration `yaml:"keepalive"`
+	// MaxConns caps concurrent connections; new ones above it are closed.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// DB selects and sizes the store.
+type DB struct {
+	// Driver is "sqlite" (embedded, the default) or "postgres".
+	Driver string `yaml:"driver"`
+	// DSN is a file path or "file:" URI for sqlite, a postgres:// URL for postgres.
+	DSN string `yaml:"dsn"`
+	// MaxOpenConns caps the database/sql pool; it bounds how many workers
+	// can hold a connection at once.
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// MaxIdleConns is how many pooled connections are kept open between
+	// bursts; at most MaxOpenConns.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// ConnMaxIdleTime closes a pooled connection idle this long; 0 keeps it.
+	ConnMaxIdleTime time.Duration `yaml:"conn_max_idle_time"`
+	// QueryTimeout bounds each store call, so a stuck database becomes an
+	// "unavailable" reply instead of a stuck worker.
+	QueryTimeout time.Duration `yaml:"query_timeout"`
+}
+
+// Log configures zap.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Encoding is json or console.
+	Encoding string `yaml:"encoding"`
+	// FlushInterval is how often buffered log lines are written out.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// BufferSize is the size of the asynchronous write buffer, in bytes.
+	BufferSize int `yaml:"buffer_size"`
+	// SampleInitial: per second and per message, the first SampleInitial
+	// lines are logged...
+	SampleInitial int `yaml:"sample_initial"`
+	// SampleThereafter: ...then only every SampleThereafter-th, so a flood of
+	// one message cannot starve the rest of the log.
+	SampleThereafter int `yaml:"sample_thereafter"`
+}
+
+// Admin is the operator HTTP server: /metrics, /healthz, /readyz, /debug/pprof.
+type Admin struct {
+	// Listen is its address; "" disables it.
+	Listen string `yaml:"listen"`
+}
+
+// Accounts configures password hashing and credential caching.
+type Accounts struct {
+	// HashWorkers bounds concurrent password hashes; 0 means one per CPU.
+	HashWorkers int `yaml:"hash_workers"`
+	// CredentialCacheSize is how many recently verified credentials are
+	// remembered (as keyed HMACs, never plaintext); 0 disables the cache.
+	CredentialCacheSize int `yaml:"credential_cache_size"`
+	// CredentialCacheTTL is how long a verified credential stays trusted.
+	CredentialCacheTTL time.Duration `yaml:"credential_cache_ttl"`
+	// ResumeTTL is how long a resume token issued at login stays valid.
+	ResumeTTL time.Duration `yaml:"resume_ttl"`
+}

@@ -1,0 +1,66 @@
+package config
+
+import (
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/parley-im/parley/pipeline"
+)
+
+// examplePath is parley.example.yaml at the repository root.
+var examplePath = filepath.Join("..", "parley.example.yaml")
+
+// TestExampleFileEqualsDefaults keeps the documented example and Default()
+// from drifting: every value in the file is the default. Pipeline entries are
+// compared by use/only/except; Pos and With legitimately differ.
+func TestExampleFileEqualsDefaults(t *testing.T) {
+	cfg, err := load(examplePath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := comparable(*cfg), comparable(Default())
+	for _, sec := range fieldsOf(reflect.TypeOf(Config{})) {
+		g, w := reflect.ValueOf(got).Field(sec.index).Interface(), reflect.ValueOf(want).Field(sec.index).Interface()
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("%s in %s:\n got  %+v\n want %+v (Default)", sec.name, examplePath, g, w)
+		}
+	}
+}
+
+// TestExampleFileSetsEveryKey makes "documents every key" checkable: a key
+// missing from the example would silently take its default and pass the
+// equality test above.
+func TestExampleFileSetsEveryKey(t *testing.T) {
+	cfg, err := load(examplePath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for _, l := range envLeaves() {
+		if o, ok := cfg.origins[l.key]; !ok || o.file == "" {
+			missing = append(missing, l.key)
+		}
+	}
+	if _, ok := cfg.origins["pipeline"]; !ok {
+		missing = append(missing, "pipeline")
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("%s does not set: %v", examplePath, missing)
+	}
+}
+
+// comparable strips what differs between a loaded and a built-in Config
+// without being configuration: Source, origins, and each pipeline entry's Pos
+// and With.
+func comparable(c Config) Config {
+	c.Source, c.origins = "", nil
+	specs := make([]pipeline.Spec, len(c.Pipeline))
+	for i, sp := range c.Pipeline {
+		specs[i] = pipeline.Spec{Use: sp.Use, Only: sp.Only, Except: sp.Except}
+	}
+	c.Pipeline = specs
+	return c
+}

@@ -1,0 +1,102 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/parley-im/parley/config"
+)
+
+// Benchmarks run with: go test -run '^$' -bench SaveMessage ./db/
+// Results are machine-dependent and kept in docs/PERFORMANCE.md, not asserted.
+
+func benchStore(b *testing.B, cfg config.DB) *Store {
+	b.Helper()
+	bdb, err := Open(context.Background(), cfg, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bdb.Close() })
+	s := NewStore(bdb, 10*time.Second)
+	ctx := context.Background()
+	for i := range 16 {
+		if err := s.CreateUser(ctx, &User{Phone: fmt.Sprint(i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+func benchSQLite(b *testing.B) *Store {
+	return benchStore(b, config.DB{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "bench.db")})
+}
+
+// One sender, one receiver, one message at a time: the latency of a durable
+// send (insert + two chat upserts + commit, WAL fsync policy NORMAL).
+func BenchmarkSaveMessageSQLite(b *testing.B) {
+	s := benchSQLite(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		m := Message{SenderID: "0", ReceiverID: "1", Body: "hello, benchmark"}
+		if err := s.SaveMessage(ctx, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// With client message ids, as the extended protocol sends them.
+func BenchmarkSaveMessageSQLiteClientID(b *testing.B) {
+	s := benchSQLite(b)
+	ctx := context.Background()
+	var n atomic.Int64
+	b.ReportAllocs()
+	for b.Loop() {
+		m := Message{SenderID: "0", ReceiverID: "1", Body: "hello", ClientMsgID: fmt.Sprint("c", n.Add(1))}
+		if err := s.SaveMessage(ctx, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Many workers sending between 16 users at once: throughput with the
+// store's writer serialisation.
+func BenchmarkSaveMessageSQLiteParallel(b *testing.B) {
+	s := benchSQLite(b)
+	ctx := context.Background()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			m := Message{SenderID: fmt.Sprint(i % 16), ReceiverID: fmt.Sprint((i + 1) % 16), Body: "parallel"}
+			if err := s.SaveMessage(ctx, &m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// The same against PostgreSQL, for comparison (skipped if unreachable).
+func BenchmarkSaveMessagePostgresParallel(b *testing.B) {
+	s := benchStore(b, postgresConfig(b))
+	ctx := context.Background()
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			m := Message{SenderID: fmt.Sprint(i % 16), ReceiverID: fmt.Sprint((i + 1) % 16), Body: "parallel"}
+			if err := s.SaveMessage(ctx, &m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

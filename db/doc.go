@@ -1,0 +1,62 @@
+// Package db owns Parley's storage: opening the database (SQLite by default,
+// PostgreSQL for several nodes), the schema and its migrations, and the Store
+// that handlers call for users, friendships, chats and messages.
+//
+// # What it owns
+//
+//   - Open: picks the driver (sqliteshim, which compiles the pure-Go modernc
+//     driver, or pgdriver), sizes the database/sql pool, checks the
+//     connection and applies pending migrations before returning.
+//   - The schema, as Go migrations (bun/migrate, marked applied only on
+//     success), so one definition produces the DDL for both databases:
+//     users (id = phone, as the seed), friendships (one row per direction),
+//     chats (one summary per owner and peer), messages (ids only grow;
+//     UNIQUE(sender_id, client_msg_id) for idempotent retries).
+//   - The Store and its three errors: ErrNotFound, ErrConflict and
+//     ErrUnavailable (timeouts, lost connections, locked files, deadlocks:
+//     see IsUnavailable). Any other error is internal.
+//
+// # Rules it keeps
+//
+//   - Every value reaches SQL through bun's placeholders, which quote it;
+//     no value is ever concatenated into a statement. Strings round-trip
+//     byte for byte, with two exceptions imposed by bun v1.2.18: NUL
+//     characters are dropped and invalid UTF-8 becomes U+FFFD.
+//   - Every call runs under the store's query timeout (a stuck database
+//     becomes ErrUnavailable, not a stuck worker). One exception: on SQLite
+//     a lock held by another process is waited for under busy_timeout (5s
+//     unless the DSN sets it), which SQLite does not cut short.
+//   - Times are stored in UTC, at microsecond precision at most; times the
+//     store makes itself (created, sent) have second precision.
+//   - One transaction per call that writes more than one row:
+//     RequestFriend (both relation rows), AcceptFriend (both relation rows,
+//     both chat rows, the greeting message), DeleteFriend (relations, chats,
+//     messages marked deleted), UpdateChat (the owner's chat row, peer
+//     messages marked read), SaveMessage (the message and both chat rows),
+//     MarkDelivered (all ids). A failed call changes nothing.
+//   - SQLite has one writer at a time: the Store serialises its writes in
+//     process (a cancellable slot), and transactions begin IMMEDIATE so a
+//     writer never fails on a stale read snapshot. WAL lets reads run
+//     beside the writer on the other pooled connections.
+//   - On PostgreSQL, transactions that lock both rows of a pair lock the
+//     lower user id first (no deadlocks between them), SaveMessage holds a
+//     per-receiver advisory lock so a receiver's messages commit in id order
+//     (a MessagesAfter cursor never skips one), and migrations run under an
+//     advisory lock so nodes may start together.
+//   - One process owns a SQLite file. Several processes on one file work
+//     (WAL, busy_timeout) but are not what it is tuned for, and their
+//     migrations are not serialised.
+//
+// # What it must not do
+//
+//   - No protocol knowledge: no JSON, no wire field names, no replies. The
+//     handlers map Store results and errors to the seed protocol.
+//   - No policy: it does not check that a sender is logged in, that two
+//     users are friends before a message, or that a status value is one the
+//     client knows (except UpdateChat's status filter, part of its contract).
+//     Handlers decide; the store records.
+//   - No passwords: it stores the hash it is given and never compares.
+//   - No logging of errors it returns (the caller logs once, where it is
+//     handled); Open logs the migrations it applies.
+//   - Never called from a network loop: every method may block on I/O.
+package db

@@ -1,0 +1,224 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Batch bounds for Undelivered and MessagesAfter: a limit <= 0 means
+// DefaultBatch, and no call returns more than MaxBatch rows (page by id).
+const (
+	DefaultBatch = 100
+	MaxBatch     = 1000
+	// markChunk bounds the id list of one UPDATE in MarkDelivered.
+	markChunk = 500
+	// MessageTypeText is the only message type the seed client sends.
+	MessageTypeText = "text"
+	// NoFile is the seed's file_path for a message without a file: the
+	// client's history format needs a non-empty field.
+	NoFile = " "
+)
+
+// receiverLockClass is the first key of the PostgreSQL transaction advisory
+// lock SaveMessage takes per receiver (second key: hash of the receiver id).
+// Ids come from a sequence when the row is inserted, but rows become visible
+// at commit; without the lock, two messages to one receiver could commit out
+// of id order and a MessagesAfter cursor could skip the one committed late.
+// SQLite needs nothing: its writers are serial, so commit order is id order.
+const receiverLockClass = 0x50617232 // "Par2"
+
+// Message is one stored message. ClientMsgID is the sender's own id for the
+// message ("" when the client sent none), used to make retries idempotent.
+type Message struct {
+	ID                                                   int64
+	SenderID, ReceiverID, ChatType, Body, Type, FilePath string
+	SentAt                                               time.Time
+	Delivered, Read                                      bool
+	ClientMsgID                                          string
+}
+
+type messageRow struct {
+	bun.BaseModel `bun:"table:messages,alias:m"`
+
+	ID          int64     `bun:"id,pk,autoincrement"`
+	SenderID    string    `bun:"sender_id"`
+	ReceiverID  string    `bun:"receiver_id"`
+	ChatType    string    `bun:"chat_type"`
+	Body        string    `bun:"body"`
+	MessageType string    `bun:"message_type"`
+	FilePath    string    `bun:"file_path"`
+	SentAt      time.Time `bun:"sent_at"`
+	Delivered   bool      `bun:"delivered"`
+	Read        bool      `bun:"read"`
+	Deleted     bool      `bun:"deleted"`
+	ClientMsgID string    `bun:"client_msg_id,nullzero"` // "" is stored as NULL
+}
+
+func (r *messageRow) message() Message {
+	return Message{
+		ID: r.ID, SenderID: r.SenderID, ReceiverID: r.ReceiverID, ChatType: r.ChatType,
+		Body: r.Body, Type: r.MessageType, FilePath: r.FilePath, SentAt: r.SentAt.UTC(),
+		Delivered: r.Delivered, Read: r.Read, ClientMsgID: r.ClientMsgID,
+	}
+}
+
+// prepareMessage fills the defaults SaveMessage documents.
+func prepareMessage(m *Message) {
+	if m.SentAt.IsZero() {
+		m.SentAt = now()
+	} else {
+		m.SentAt = utc(m.SentAt)
+	}
+	if m.FilePath == "" {
+		m.FilePath = NoFile
+	}
+	if m.ChatType == "" {
+		m.ChatType = ChatTypeFriend
+	}
+	if m.Type == "" {
+		m.Type = MessageTypeText
+	}
+}
+
+// SaveMessage stores m durably, in one transaction with its chat summaries:
+// the message row (m.ID filled; m.SentAt = now, UTC, seconds, if zero;
+// FilePath " ", ChatType "friend", Type "text" if empty), the sender's chat
+// row (last_*, unread 0, chatting) and the receiver's (last_*, unread +1,
+// chatting), both created if missing.
+//
+// If m.ClientMsgID is set and the sender already stored a message with that
+// id, nothing is written: m is overwritten with the stored message (same ID)
+// and the call succeeds, so a client retry after a lost ack is harmless.
+// ErrNotFound if the sender or receiver does not exist.
+func (s *Store) SaveMessage(ctx context.Context, m *Message) error {
+	msg := *m
+	prepareMessage(&msg)
+	var stored Message
+	err := s.tx(ctx, "SaveMessage", func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		stored, err = s.saveMessageTx(ctx, tx, msg)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*m = stored // only after commit: a failed call leaves m.ID zero
+	return nil
+}
+
+// saveMessageTx is SaveMessage inside the caller's transaction; m is prepared.
+func (s *Store) saveMessageTx(ctx context.Context, tx bun.Tx, m Message) (Message, error) {
+	if s.pg {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, hashtext(?))",
+			receiverLockClass, m.ReceiverID); err != nil {
+			return Message{}, err
+		}
+	}
+	row := messageRow{
+		SenderID: m.SenderID, ReceiverID: m.ReceiverID, ChatType: m.ChatType, Body: m.Body,
+		MessageType: m.Type, FilePath: m.FilePath, SentAt: m.SentAt,
+		Delivered: m.Delivered, Read: m.Read, ClientMsgID: m.ClientMsgID,
+	}
+	// DO NOTHING rather than a pre-check: two concurrent retries cannot both
+	// insert, and on PostgreSQL the loser waits for the winner, then sees it.
+	res, err := tx.NewInsert().Model(&row).
+		On("CONFLICT (sender_id, client_msg_id) DO NOTHING").
+		Returning("id").
+		Exec(ctx)
+	if err != nil {
+		return Message{}, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Message{}, err
+	}
+	if n == 0 {
+		if m.ClientMsgID == "" {
+			return Message{}, errors.New("insert without client_msg_id stored no row")
+		}
+		var prev messageRow
+		if err := tx.NewSelect().Model(&prev).
+			Where("sender_id = ? AND client_msg_id = ?", m.SenderID, m.ClientMsgID).
+			Limit(1).Scan(ctx); err != nil {
+			return Message{}, err
+		}
+		return prev.message(), nil
+	}
+	stored := row.message()
+	if err := s.upsertChats(ctx, tx, &stored, true); err != nil {
+		return Message{}, err
+	}
+	return stored, nil
+}
+
+// Undelivered returns up to limit messages to userID that no session has
+// received yet and that were not deleted, oldest (lowest id) first: the
+// login catch-up. Mark them with MarkDelivered once written out.
+func (s *Store) Undelivered(ctx context.Context, userID string, limit int) ([]Message, error) {
+	return s.listMessages(ctx, "Undelivered", limit, func(q *bun.SelectQuery) *bun.SelectQuery {
+		return q.Where("receiver_id = ?", userID).Where("delivered = ?", false)
+	})
+}
+
+// MessagesAfter returns up to limit messages to userID with id > afterID,
+// not deleted, delivered or not, in id order: the sync extension's cursor.
+func (s *Store) MessagesAfter(ctx context.Context, userID string, afterID int64, limit int) ([]Message, error) {
+	return s.listMessages(ctx, "MessagesAfter", limit, func(q *bun.SelectQuery) *bun.SelectQuery {
+		return q.Where("receiver_id = ?", userID).Where("id > ?", afterID)
+	})
+}
+
+func (s *Store) listMessages(ctx context.Context, op string, limit int, where func(*bun.SelectQuery) *bun.SelectQuery) ([]Message, error) {
+	if limit <= 0 {
+		limit = DefaultBatch
+	}
+	limit = min(limit, MaxBatch)
+	var rows []messageRow
+	err := s.read(ctx, op, func(ctx context.Context) error {
+		q := s.db.NewSelect().Model(&rows)
+		return where(q).Where("deleted = ?", false).OrderExpr("id").Limit(limit).Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, len(rows))
+	for i := range rows {
+		out[i] = rows[i].message()
+	}
+	return out, nil
+}
+
+// MarkDelivered flags the messages as received by a session. Unknown ids are
+// ignored; marking twice is harmless. One transaction for the whole list.
+func (s *Store) MarkDelivered(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.tx(ctx, "MarkDelivered", func(ctx context.Context, tx bun.Tx) error {
+		for start := 0; start < len(ids); start += markChunk {
+			chunk := ids[start:min(start+markChunk, len(ids))]
+			if _, err := tx.NewUpdate().Model((*messageRow)(nil)).
+				Set("delivered = ?", true).
+				Where("id IN (?)", bun.In(chunk)).
+				Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SetDelivered sets one message's delivered flag, e.g. back to false when a
+// live push could not be written. ErrNotFound if there is no such message.
+func (s *Store) SetDelivered(ctx context.Context, id int64, delivered bool) error {
+	return s.write(ctx, "SetDelivered", func(ctx context.Context) error {
+		res, err := s.db.NewUpdate().Model((*messageRow)(nil)).
+			Set("delivered = ?", delivered).
+			Where("id = ?", id).
+			Exec(ctx)
+		return affectedOr(res, err, ErrNotFound)
+	})
+}

@@ -1,0 +1,119 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// defaultQueryTimeout bounds a store call when NewStore is given zero: a
+// stuck database must never hold a worker forever.
+const defaultQueryTimeout = 5 * time.Second
+
+// Store is Parley's storage API over one *bun.DB (SQLite or PostgreSQL, the
+// same code for both). It is safe for concurrent use by any goroutine; every
+// method may block on the database, so never call it on a network loop.
+type Store struct {
+	db      *bun.DB
+	timeout time.Duration
+	pg      bool
+	// writeSem serialises writes on SQLite, which has one writer at a time.
+	// Waiting here (cancellable, bounded by the call's timeout) is cheaper and
+	// fairer than every writer polling the file lock under busy_timeout.
+	// nil on PostgreSQL, where writers run concurrently.
+	writeSem chan struct{}
+}
+
+// NewStore wraps an opened and migrated database (see Open). queryTimeout
+// bounds every call, including waiting for a connection or, on SQLite, for
+// the writer slot; zero means 5s.
+func NewStore(db *bun.DB, queryTimeout time.Duration) *Store {
+	if queryTimeout <= 0 {
+		queryTimeout = defaultQueryTimeout
+	}
+	s := &Store{db: db, timeout: queryTimeout, pg: isPostgres(db)}
+	if !s.pg {
+		s.writeSem = make(chan struct{}, 1)
+	}
+	return s
+}
+
+// Ping checks that the database answers, for readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return s.fail("ping", s.db.PingContext(ctx))
+}
+
+// bound applies the store's query timeout to one call.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// read runs fn, a read-only call, under the query timeout.
+func (s *Store) read(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return s.fail(op, fn(ctx))
+}
+
+// write runs fn, a single-statement write, under the query timeout and, on
+// SQLite, the writer slot.
+func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.acquireWriter(ctx); err != nil {
+		return s.fail(op, err)
+	}
+	defer s.releaseWriter()
+	return s.fail(op, fn(ctx))
+}
+
+// tx runs fn in one transaction under the query timeout and, on SQLite, the
+// writer slot. fn's error (or a panic) rolls everything back.
+func (s *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.acquireWriter(ctx); err != nil {
+		return s.fail(op, err)
+	}
+	defer s.releaseWriter()
+	return s.fail(op, s.db.RunInTx(ctx, nil, fn))
+}
+
+func (s *Store) acquireWriter(ctx context.Context) error {
+	if s.writeSem == nil {
+		return nil
+	}
+	select {
+	case s.writeSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) releaseWriter() {
+	if s.writeSem != nil {
+		<-s.writeSem
+	}
+}
+
+// fail classifies err and names the operation, once, here: methods return
+// package errors (ErrNotFound...) or raw driver errors and never wrap twice.
+func (s *Store) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("db: %s: %w", op, classify(err))
+}
+
+// now is the store's clock: UTC, second precision, like the wire format.
+func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// utc normalises a caller's time for storage: UTC (so SQLite's text times
+// order correctly) and microseconds (PostgreSQL's precision, so a value reads
+// back equal on both databases).
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
