@@ -13,8 +13,8 @@ import (
 // decoder must never panic, over-read or loop.
 func FuzzSplit(f *testing.F) {
 	f.Add(AppendFrame(nil, []byte(`{"type":"ping"}`)), uint8(3))
-	f.Add(AppendFrame(AppendFrame(nil, nil), []byte(`{}`)), uint8(1))            // zero-length frame first
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'x'}, uint8(2))                          // length near 2^32
+	f.Add(AppendFrame(AppendFrame(nil, nil), []byte(`{}`)), uint8(1))                 // zero-length frame first
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'x'}, uint8(2))                              // length near 2^32
 	f.Add(AppendFrame(nil, []byte("{\n    \"type\": \"login\"\n}\n"))[:10], uint8(4)) // last bytes late
 	f.Add([]byte("[1,2,3]"), uint8(5))
 	const max = 1 << 16

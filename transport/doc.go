@@ -1,0 +1,83 @@
+// Package transport is Parley's TCP edge and the only package that imports
+// gev (github.com/Allenxuxu/gev v0.5.0). It owns accepting connections,
+// framing ([4-byte big-endian length][body], the wire rules), handing frames
+// to the pipeline in order, the slow-consumer and idle policies, and a
+// graceful shutdown. It must not decode bodies, know about users or touch a
+// store: a frame body goes to FrameServer.Serve and replies come back through
+// session.Session.Send. gev types never leave this package.
+//
+// # Goroutines and what may run on them
+//
+//   - The main reactor (gev's listener loop) accepts and assigns each new
+//     connection round-robin to a sub reactor. Stop also runs one task on it.
+//   - cfg.Loops sub reactors (gev loops) run, for their connections only:
+//     OnConnect, UnPacket, OnMessage, Packet, OnClose and the afterSend hook.
+//     These must never block: a blocked loop stalls reads, writes, Sends,
+//     Closes and new connections of every connection on it. They take only
+//     short mutexes (a mailbox, the run queue, the connection map, a
+//     connection's gone lock) and never do I/O besides gev's own. The accept
+//     check (SetAcceptCheck) runs here too, so it must be just as quick.
+//   - cfg.Workers dispatcher goroutines run FrameServer.Serve. A session's
+//     frames run one at a time, in arrival order, always on one worker at a
+//     time; different sessions run in parallel. A worker runs at most 16
+//     frames of a session before requeueing it behind the others. Serve may
+//     block (database, password hashing): that holds a worker, not a loop.
+//   - One sweep goroutine applies the write-stall and idle policies, every
+//     quarter of the shortest deadline.
+//   - Session.Send and Session.Close (session.Conn) are safe from any
+//     goroutine and never wait for the network: Send frames the body and
+//     queues it on the connection's loop (gev Connection.Send). Sends from
+//     one goroutine are written in order. OnMessage never returns a reply,
+//     because gev writes a returned value at once, ahead of queued Sends.
+//   - Start, Stop, Addr, Stats may be called from any goroutine;
+//     SetAcceptCheck only before Start.
+//
+// # Limits (config.Transport; zero means the default)
+//
+//   - MaxFrame: a longer length prefix closes the connection (the stream
+//     cannot be resynchronised). A zero-length frame is passed on as an
+//     empty body; the pipeline answers bad_request.
+//   - MaxQueued: bytes of received frames waiting for a worker, per
+//     connection (each frame also counts 32 bytes, so empty frames are
+//     bounded). Above it the connection is closed as a flood.
+//   - MaxPending: bytes of output not yet taken by the kernel. A Send that
+//     would pass it closes the connection as a slow consumer.
+//   - WriteStall: output pending for this long without ever draining to
+//     zero closes the connection. HeartbeatTimeout applies to sessions that
+//     have pinged (Session.Pinged); LegacyIdle (off by default) to those that
+//     never did, because the seed client neither pings nor reconnects.
+//   - MaxConns and the accept check refuse at accept with an "overloaded"
+//     error frame; Stop sends "going_away" before closing.
+//
+// # gev v0.5.0 bugs contained here (LIBRARIES.md §1)
+//
+//   - Zero-length frames: returning (nil, empty) from UnPacket ends gev's
+//     parse loop and strands the frames behind it; complete frames are
+//     reported with a non-nil ctx (frameReady).
+//   - Loop-shared read buffer: UnPacket copies every body out.
+//   - No maximum frame size: enforced in UnPacket.
+//   - Busy loop with a peer that sends but does not read: gev keeps EPOLLIN
+//     armed while output is pending but ignores it, so level-triggered epoll
+//     spins. After a Send leaves output pending, afterSend re-registers the
+//     fd for EPOLLOUT only; gev re-enables reads itself when output drains.
+//   - Unbounded output and a stale WriteBufferLength (refreshed only after
+//     socket events): afterSend publishes the real length after every Send,
+//     and MaxPending plus the write-stall sweep bound memory and time.
+//   - Stop: gev's Stop closes no connection, calls no OnClose, leaves the
+//     listener's dup(2) fd open (the port stays bound) and is lost when
+//     called right after Start (a poller closed before its Poll began never
+//     stops). Server.Stop closes both listener fds itself, runs a task on
+//     every loop first (so each is polling), closes and drains connections,
+//     then repeats gev's Stop until its Start returns.
+//   - Logging: gev drops its own error lines at its default level and
+//     prints the rest through the standard logger; RouteGevLog sends them to
+//     zap.
+//   - No API for the accepted fd (keepalive, TCP_NODELAY), the bound port
+//     with ":0", the output buffer, the poller or the loops: gevinternals.go
+//     reads these unexported fields at offsets found by reflection and
+//     checked by type, so a different gev version fails New instead of
+//     corrupting memory. Nothing else in the package uses unsafe.
+//
+// Not contained: a failing accept (EMFILE) is logged by gev and retried on
+// every loop wake-up while the listener stays readable.
+package transport

@@ -1,0 +1,91 @@
+package transport
+
+import (
+	"net"
+
+	"github.com/Allenxuxu/gev"
+	"go.uber.org/zap"
+
+	"github.com/parley-im/parley/wire"
+)
+
+// events is the gev.Handler. Every method runs on the connection's loop
+// goroutine and must never block: a blocked loop stalls every connection on
+// it. gev guarantees OnConnect runs before any UnPacket, OnMessage or OnClose
+// of the same connection (the fd is registered with epoll after OnConnect).
+type events struct{ *Server }
+
+// OnConnect admits or refuses a new connection. A refused one gets an error
+// frame and is closed; its OnClose still follows, with no context set.
+func (e events) OnConnect(gc *gev.Connection) {
+	s := e.Server
+	s.accepted.Add(1)
+	s.open.Add(1)
+	if why := s.refusal(gc.PeerAddr()); why != "" {
+		s.refused.Add(1)
+		s.log.Debug("refusing connection", zap.String("peer", gc.PeerAddr()), zap.String("reason", why))
+		code := wire.CodeOverloaded
+		if s.stopping.Load() {
+			code = wire.CodeGoingAway
+		}
+		_ = gc.Send(wire.EncodeError("error", code, why, 0))
+		_ = gc.Close()
+		return
+	}
+	c := newConn(s, gc, s.nextID.Add(1))
+	setSocketOptions(c.fd, s.cfg.keepAlive, s.log)
+	gc.SetContext(c)
+	s.addConn(c)
+	s.reg.Add(c.sess)
+}
+
+// refusal says why a new connection may not stay, or "" to admit it. On
+// admission it has counted the connection in live.
+func (s *Server) refusal(peer string) string {
+	if s.stopping.Load() {
+		return "server shutting down"
+	}
+	if s.acceptCheck != nil {
+		ip, _, err := net.SplitHostPort(peer)
+		if err != nil {
+			ip = peer
+		}
+		if !s.acceptCheck(ip) {
+			return "connection refused by policy"
+		}
+	}
+	if n := s.live.Add(1); s.cfg.maxConns > 0 && n > s.cfg.maxConns {
+		s.live.Add(-1)
+		return "too many connections"
+	}
+	return ""
+}
+
+// OnMessage hands a frame copied out by UnPacket to the dispatcher. It
+// always returns nil: replies go through Send only, so they stay in order
+// (gev writes a returned value at once, ahead of queued Sends).
+func (e events) OnMessage(gc *gev.Connection, ctx any, data []byte) any {
+	c, _ := gc.Context().(*conn)
+	if c == nil || ctx != frameReady || c.dropInput {
+		return nil
+	}
+	e.frames.Add(1)
+	if e.disp.submit(c, data, e.cfg.maxQueued) == putOverflow {
+		c.dropInput = true
+		c.closeFor(reasonFlood, zap.Int("max_queued", e.cfg.maxQueued))
+	}
+	return nil
+}
+
+// OnClose unregisters the connection. gev closes the fd after it returns.
+func (e events) OnClose(gc *gev.Connection) {
+	c, _ := gc.Context().(*conn)
+	if c == nil {
+		e.release() // a refused connection
+		return
+	}
+	c.onClosed.Store(true)
+	c.closing.Store(true)
+	c.markGone()
+	e.finalize(c)
+}

@@ -1,0 +1,87 @@
+package transport
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/session"
+)
+
+// pingAware marks the session as a heartbeat speaker on "ping" (what
+// handlers.Ping does) and echoes everything.
+var pingAware = serveFunc(func(_ context.Context, s *session.Session, body []byte) {
+	if string(body) == "ping" {
+		s.MarkPinged()
+	}
+	_ = s.Send(body)
+})
+
+func TestHeartbeatTimeoutOnlyForClientsThatPinged(t *testing.T) {
+	cfg := testConfig()
+	cfg.HeartbeatTimeout = 200 * time.Millisecond
+	srv := startServer(t, cfg, pingAware)
+	pinger, legacy := dial(t, srv.Addr()), dial(t, srv.Addr())
+	write(t, pinger, frames([]byte("ping")))
+	readFrame(t, pinger)
+	write(t, legacy, frames([]byte("hello")))
+	readFrame(t, legacy)
+	start := time.Now()
+	expectClosed(t, pinger, 2*time.Second)
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Fatalf("closed after %v, before the heartbeat timeout", waited)
+	}
+	time.Sleep(300 * time.Millisecond)
+	write(t, legacy, frames([]byte("still here")))
+	if got := readFrame(t, legacy); string(got) != "still here" {
+		t.Fatalf("got %s", got)
+	}
+	if st := srv.Stats(); st.HeartbeatTimeout != 1 || st.IdleTimeout != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestLegacyIdle(t *testing.T) {
+	cfg := testConfig()
+	cfg.LegacyIdle = 300 * time.Millisecond
+	srv := startServer(t, cfg, pingAware)
+	idle, chatty := dial(t, srv.Addr()), dial(t, srv.Addr())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 10 {
+			if _, err := chatty.Write(frames([]byte("hi"))); err != nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	expectClosed(t, idle, 2*time.Second)
+	<-done
+	if st := srv.Stats(); st.IdleTimeout != 1 || st.Conns != 1 {
+		t.Fatalf("the chatty client was closed too: %+v", st)
+	}
+}
+
+// TestBusySessionIsNotIdle: frames waiting behind a slow handler count as
+// activity, whatever LastSeen says.
+func TestBusySessionIsNotIdle(t *testing.T) {
+	cfg := testConfig()
+	cfg.HeartbeatTimeout = 100 * time.Millisecond
+	srv := startServer(t, cfg, serveFunc(func(ctx context.Context, s *session.Session, body []byte) {
+		if string(body) == "slow" {
+			time.Sleep(400 * time.Millisecond)
+		}
+		pingAware.Serve(ctx, s, body)
+	}))
+	c := dial(t, srv.Addr())
+	write(t, c, frames([]byte("ping"), []byte("slow"), []byte("ping")))
+	for _, want := range []string{"ping", "slow", "ping"} {
+		if got := readFrame(t, c); string(got) != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	if st := srv.Stats(); st.HeartbeatTimeout != 0 {
+		t.Fatalf("closed while busy: %+v", st)
+	}
+}

@@ -1,0 +1,234 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Allenxuxu/gev"
+	"github.com/Allenxuxu/gev/eventloop"
+	"go.uber.org/zap"
+
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/session"
+)
+
+// FrameServer handles one received frame body of a session (implemented by
+// *pipeline.Edge). It runs on a dispatcher worker, never on a loop, one frame
+// of a session at a time; replies go through s.Send.
+type FrameServer interface {
+	Serve(ctx context.Context, s *session.Session, body []byte)
+}
+
+// Server is the gev TCP server: accept, framing, ordered dispatch, the
+// slow-consumer and idle policies, and a shutdown that works around gev's.
+type Server struct {
+	cfg  settings
+	reg  *session.Registry
+	fs   FrameServer
+	log  *zap.Logger
+	disp *dispatcher
+
+	gev   *gev.Server
+	ln    gevListener
+	loops []*eventloop.EventLoop
+	addr  string
+
+	acceptCheck func(ip string) bool // set before Start, read on loops
+
+	// ctx is passed to FrameServer.Serve; Stop cancels it once it stops
+	// waiting for in-flight frames.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	nextID  atomic.Uint64
+	open    atomic.Int64 // connections between OnConnect and OnClose, refused ones included
+	live    atomic.Int64 // sessions (accepted connections not yet closed)
+	connsMu sync.Mutex
+	conns   map[uint64]*conn
+	drained chan struct{} // signalled when open drops to 0 while stopping
+
+	accepted, refused, frames atomic.Uint64
+	closed                    [reasonCount]atomic.Uint64
+
+	stopping  atomic.Bool
+	startOnce sync.Once
+	startDone chan struct{} // closed when gev's Start returns
+	sweepStop chan struct{}
+	sweepDone chan struct{}
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+// New binds listen (":0" picks a free port, see Addr) and prepares the
+// reactors: one main reactor accepting, cfg.Loops sub reactors doing I/O.
+// Nothing runs until Start. Zero fields of cfg take the package defaults.
+func New(cfg config.Transport, listen string, reg *session.Registry, fs FrameServer, log *zap.Logger) (*Server, error) {
+	if layoutErr != nil {
+		return nil, layoutErr
+	}
+	if reg == nil || fs == nil {
+		return nil, errors.New("transport: New needs a registry and a frame server")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	set, err := resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: set, reg: reg, fs: fs, log: log,
+		conns:     make(map[uint64]*conn),
+		drained:   make(chan struct{}, 1),
+		startDone: make(chan struct{}),
+		sweepStop: make(chan struct{}),
+		sweepDone: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.disp = newDispatcher(s.serve)
+	s.gev, err = gev.NewServer(events{s},
+		gev.Network("tcp"),
+		gev.Address(listen),
+		gev.NumLoops(set.loops),
+		gev.CustomProtocol(protocol{s}),
+	)
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("transport: listen on %q: %w", listen, err)
+	}
+	s.ln = listenerOf(s.gev)
+	s.loops = workLoopsOf(s.gev)
+	s.addr = s.ln.net.Addr().String()
+	return s, nil
+}
+
+// Addr is the bound address, "host:port", with the real port when listen
+// was ":0". gev has no API for it; it comes from gev's own listener.
+func (s *Server) Addr() string { return s.addr }
+
+// SetAcceptCheck installs f, asked with the peer IP for every new
+// connection; false closes it at once. Call before Start. f runs on a loop
+// goroutine, so it must be fast and never block.
+func (s *Server) SetAcceptCheck(f func(ip string) bool) { s.acceptCheck = f }
+
+// Start runs the reactors, the workers and the sweep in the background. It
+// returns at once; calling it again, or after Stop, does nothing.
+func (s *Server) Start() {
+	s.startOnce.Do(func() {
+		s.disp.start(s.cfg.workers)
+		go func() {
+			defer close(s.startDone)
+			s.gev.Start()
+		}()
+		go s.sweepLoop()
+	})
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Conns   int // open sessions
+	Queued  int // frames received and waiting for a worker
+	Workers int // dispatcher goroutines
+
+	Accepted uint64 // connections accepted since New, refused ones included
+	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check
+	Frames   uint64 // frames received
+
+	// Connections the server closed, by reason.
+	Oversize, Flood, SlowConsumer, WriteStall, HeartbeatTimeout, IdleTimeout uint64
+}
+
+// Stats returns current counters. Any goroutine may call it.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Conns:            int(s.live.Load()),
+		Queued:           int(s.disp.queued.Load()),
+		Workers:          s.cfg.workers,
+		Accepted:         s.accepted.Load(),
+		Refused:          s.refused.Load(),
+		Frames:           s.frames.Load(),
+		Oversize:         s.closed[reasonOversize].Load(),
+		Flood:            s.closed[reasonFlood].Load(),
+		SlowConsumer:     s.closed[reasonSlow].Load(),
+		WriteStall:       s.closed[reasonStall].Load(),
+		HeartbeatTimeout: s.closed[reasonHeartbeat].Load(),
+		IdleTimeout:      s.closed[reasonIdle].Load(),
+	}
+}
+
+// serve runs one frame on a worker goroutine.
+func (s *Server) serve(c *conn, body []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			// The pipeline recovers its own panics; this is the last resort
+			// that keeps a worker alive.
+			s.log.Error("frame server panicked", zap.Uint64("conn", c.id),
+				zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	c.sess.Touch(time.Now())
+	s.fs.Serve(s.ctx, c.sess, body)
+}
+
+func (s *Server) addConn(c *conn) {
+	s.connsMu.Lock()
+	s.conns[c.id] = c
+	s.connsMu.Unlock()
+}
+
+// snapshot returns the open connections (for the sweep and Stop).
+func (s *Server) snapshot() []*conn {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	list := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		list = append(list, c)
+	}
+	return list
+}
+
+// finalize unregisters c once, from OnClose or from Stop's abandon path.
+func (s *Server) finalize(c *conn) {
+	if !c.finalized.CompareAndSwap(false, true) {
+		return
+	}
+	c.closing.Store(true)
+	s.disp.drop(c)
+	s.reg.Remove(c.sess)
+	s.connsMu.Lock()
+	delete(s.conns, c.id)
+	s.connsMu.Unlock()
+	s.live.Add(-1)
+	s.release()
+}
+
+// release ends one connection's share of open and signals a drain.
+func (s *Server) release() {
+	if s.open.Add(-1) == 0 && s.stopping.Load() {
+		select {
+		case s.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Server) logClose(c *conn, r closeReason, fields []zap.Field) {
+	fields = append(fields, zap.Uint64("conn", c.id), zap.String("peer", c.sess.Peer()),
+		zap.String("reason", r.String()))
+	if u := c.sess.UserID(); u != "" {
+		fields = append(fields, zap.String("user", u))
+	}
+	switch r {
+	case reasonOversize, reasonFlood, reasonSlow, reasonStall:
+		s.log.Warn("closing connection", fields...)
+	case reasonHeartbeat, reasonIdle:
+		s.log.Info("closing connection", fields...)
+	default:
+		s.log.Debug("closing connection", fields...)
+	}
+}

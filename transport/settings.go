@@ -1,0 +1,102 @@
+package transport
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"time"
+
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/wire"
+)
+
+// Defaults applied to zero fields of config.Transport (config.Default fills
+// the same values; these keep the package usable on its own).
+const (
+	defaultMaxQueued        = 4 << 20
+	defaultMaxPending       = 4 << 20
+	defaultWriteStall       = 10 * time.Second
+	defaultHeartbeatTimeout = 45 * time.Second
+	defaultKeepAlive        = 30 * time.Second
+)
+
+// frameOverhead is what each queued frame costs on top of its body when
+// counting against MaxQueued, so that a stream of zero-length frames is
+// bounded too (a slice header plus allocator rounding).
+const frameOverhead = 32
+
+// settings is config.Transport with defaults applied and units resolved.
+type settings struct {
+	loops, workers   int
+	maxFrame         uint32
+	maxQueued        int
+	maxPending       int64
+	writeStall       time.Duration
+	heartbeatTimeout time.Duration // <= 0: off
+	legacyIdle       time.Duration // <= 0: off
+	keepAlive        time.Duration // <= 0: off
+	maxConns         int64         // <= 0: unlimited
+	sweepEvery       time.Duration
+}
+
+// resolve applies defaults. A negative HeartbeatTimeout or KeepAlive turns
+// the feature off; zero always means "default".
+func resolve(cfg config.Transport) (settings, error) {
+	s := settings{
+		loops:            cfg.Loops,
+		workers:          cfg.Workers,
+		maxQueued:        cfg.MaxQueued,
+		maxPending:       int64(cfg.MaxPending),
+		writeStall:       cfg.WriteStall,
+		heartbeatTimeout: cfg.HeartbeatTimeout,
+		legacyIdle:       cfg.LegacyIdle,
+		keepAlive:        cfg.KeepAlive,
+		maxConns:         int64(cfg.MaxConns),
+	}
+	if cfg.Loops < 0 || cfg.Workers < 0 || cfg.MaxFrame < 0 || cfg.MaxQueued < 0 || cfg.MaxPending < 0 ||
+		cfg.WriteStall < 0 || cfg.MaxConns < 0 {
+		return s, fmt.Errorf("transport: negative setting in %+v", cfg)
+	}
+	if s.loops == 0 {
+		s.loops = runtime.NumCPU()
+	}
+	if s.workers == 0 {
+		s.workers = 8 * runtime.NumCPU()
+	}
+	switch {
+	case cfg.MaxFrame == 0:
+		s.maxFrame = wire.DefaultMaxFrame
+	case uint64(cfg.MaxFrame) > math.MaxUint32:
+		return s, fmt.Errorf("transport: max_frame %d does not fit the 4-byte length prefix", cfg.MaxFrame)
+	default:
+		s.maxFrame = uint32(cfg.MaxFrame)
+	}
+	if s.maxQueued == 0 {
+		s.maxQueued = max(defaultMaxQueued, int(s.maxFrame)+frameOverhead)
+	}
+	if s.maxQueued < int(s.maxFrame)+frameOverhead {
+		return s, fmt.Errorf("transport: max_queued %d cannot hold one max_frame (%d) frame", s.maxQueued, s.maxFrame)
+	}
+	if s.maxPending == 0 {
+		s.maxPending = defaultMaxPending
+	}
+	if s.writeStall == 0 {
+		s.writeStall = defaultWriteStall
+	}
+	if s.heartbeatTimeout == 0 {
+		s.heartbeatTimeout = defaultHeartbeatTimeout
+	}
+	if s.keepAlive == 0 {
+		s.keepAlive = defaultKeepAlive
+	}
+	// Sweep four times per shortest deadline, so a deadline is overrun by at
+	// most a quarter of itself.
+	shortest := s.writeStall
+	for _, d := range []time.Duration{s.heartbeatTimeout, s.legacyIdle} {
+		if d > 0 && d < shortest {
+			shortest = d
+		}
+	}
+	s.sweepEvery = max(shortest/4, 5*time.Millisecond)
+	return s, nil
+}

@@ -1,0 +1,76 @@
+package wire
+
+// Parley's extensions to the seed protocol. The seed client never sends these
+// types and ignores fields and pushes it does not know, so none of them change
+// what it sees. Ids and counts are JSON strings, like everywhere in the seed
+// protocol, so one client-side convention covers both.
+
+// Extension message types.
+const (
+	TypeResume = "resume"
+	TypeSync   = "sync"
+	TypeAck    = "ack"
+	TypeGoAway = "goaway"
+)
+
+// Resume restores a session from the token a login reply carried, without a
+// password hash. The reply is ResumeReply.
+type Resume struct {
+	Type  string `json:"type"`
+	Token string `json:"token"`
+}
+
+// ResumeReply answers Resume. The token is the same one, still valid.
+type ResumeReply struct {
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	UserID string `json:"user_id"`
+}
+
+// Sync asks for the messages received after AfterID (a message_id, "0" for
+// all), oldest first, at most Limit (default and cap 500).
+type Sync struct {
+	Type    string `json:"type"`
+	AfterID string `json:"after_id"`
+	Limit   int    `json:"limit,omitempty"`
+}
+
+// SyncReply carries one page of messages; More says another page follows.
+type SyncReply struct {
+	Type     string        `json:"type"`
+	Status   string        `json:"status"`
+	Messages []MessagePush `json:"messages"`
+	More     bool          `json:"more"`
+}
+
+// Ack marks every message up to and including MessageID as delivered to this
+// user: it will not be offered again by get_unread_messages or sync after it.
+type Ack struct {
+	Type      string `json:"type"`
+	MessageID string `json:"message_id"`
+}
+
+// MessagePush is a message as pushed (type receive_message) and as listed by
+// sync. The first seven fields are the seed's; MessageID is Parley's.
+type MessagePush struct {
+	ChatType         string `json:"chat_type"`
+	FilePath         string `json:"file_path"`
+	MessageBody      string `json:"message_body"`
+	MessageTimestamp string `json:"message_timestamp"`
+	MessageType      string `json:"message_type"`
+	ReceiverID       string `json:"receiver_id"`
+	SendID           string `json:"send_id"`
+	Status           string `json:"status"`
+	Type             string `json:"type"`
+	MessageID        string `json:"message_id"`
+}
+
+// GoAway is pushed to every connection before a graceful shutdown closes it,
+// so Parley clients reconnect elsewhere (or later) at once. It has the shape
+// of an error reply: status "error", code "going_away".
+type GoAway struct {
+	Type    string `json:"type"`
+	Status  string `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+}
