@@ -25,9 +25,9 @@ import (
 )
 
 // PostgresURL is the test database: trust auth on this machine and in CI.
-// PARLEY_TEST_PG overrides it.
+// PARLEY_TEST_POSTGRES overrides it.
 func PostgresURL() string {
-	if u := os.Getenv("PARLEY_TEST_PG"); u != "" {
+	if u := os.Getenv("PARLEY_TEST_POSTGRES"); u != "" {
 		return u
 	}
 	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/db"
+	"github.com/parley-im/parley/handlers"
+	"github.com/parley-im/parley/pipeline"
+	"github.com/parley-im/parley/session"
+	"github.com/parley-im/parley/wire"
+)
+
+// AddUserCommand implements `parleyd adduser -id PHONE -name NAME`: it creates
+// an account in the configured database through the same code path as the
+// register request (validation, argon2id hash), reading the password from the
+// first line of stdin so that it never appears in shell history or ps. It
+// returns the process exit code.
+func AddUserCommand(cfgPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("adduser", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	phone := fs.String("id", "", "the account id: the user's phone number, 1 to 20 digits")
+	name := fs.String("name", "", "display name")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	password, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintln(stderr, "adduser: reading the password from stdin:", err)
+		return 1
+	}
+	password = strings.TrimRight(password, "\r\n")
+	id, err := addUser(cfgPath, *phone, *name, password)
+	if err != nil {
+		fmt.Fprintln(stderr, "adduser:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "created user", id)
+	return 0
+}
+
+func addUser(cfgPath, phone, name, password string) (string, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bdb, err := db.Open(ctx, cfg.DB, zap.NewNop())
+	if err != nil {
+		return "", err
+	}
+	defer bdb.Close()
+	svc := handlers.NewService(db.NewStore(bdb, cfg.DB.QueryTimeout), session.NewRegistry(), cfg.Accounts, zap.NewNop())
+	reply, err := svc.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
+	if err != nil {
+		var pe *pipeline.Error
+		if errors.As(err, &pe) {
+			return "", fmt.Errorf("%s: %s", pe.Code, pe.Message)
+		}
+		return "", err
+	}
+	return reply.UserID, nil
+}
