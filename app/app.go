@@ -113,7 +113,12 @@ var (
 					log.Info("parley listening", zap.String("addr", srv.Addr()))
 					return nil
 				},
-				OnStop: srv.Stop,
+				OnStop: func(ctx context.Context) error {
+					log.Info("parley stopping: draining connections")
+					err := srv.Stop(ctx)
+					log.Info("parley stopped accepting and closed every connection", zap.Error(err))
+					return err
+				},
 			})
 			return srv, nil
 		}),

@@ -1,12 +1,32 @@
-// Package handlers holds the typed request handlers and the Router that
-// dispatches to them by message "type".
+// Package handlers holds the typed request handlers of the seed protocol and
+// the Router that dispatches to them by message "type".
 //
 // Register a handler with On, giving the request and reply types; the router
 // decodes the raw body into the request type (any key order, any whitespace),
-// calls the handler, and encodes the reply. Handlers reach storage and other
-// users only through narrow interfaces declared in this package, so they can be
-// read (and tested) without the rest of the server.
+// calls the handler, and encodes the reply. Service implements every request
+// of the seed protocol (accounts.go, friends.go, chats.go, messages.go) and
+// registers them, with ping, in Service.Register. docs/PROTOCOL.md is the
+// reference for what each one accepts and answers.
+//
+// What this package owns:
+//   - the protocol's rules that the unchanged Qt client depends on: ids and
+//     counts as strings, whole lists in one frame, the seed's null objects,
+//     one catch-up message per frame, a non-empty file_path;
+//   - delivery bookkeeping: a message is acknowledged only after it is
+//     committed, pushed (encoded once) to every session of the receiver, and
+//     its delivered flag corrected to what the push achieved;
+//   - passwords: argon2id under a semaphore, behind a cache of recently
+//     verified credentials that never holds a password (credentials.go).
+//
+// What it must not do: reach into the session registry or the database other
+// than through the narrow interfaces declared here (Store, SessionDirectory),
+// so storage and delivery can change (PostgreSQL, NATS) without touching a
+// handler; turn errors into frames itself (it returns *pipeline.Error and the
+// edge encodes it); or log a password, a hash or a message body.
 //
 // The router is the innermost handler of the pipeline: authentication, rate
-// limits and the rest have already run when a handler is called.
+// limits and the rest have already run when a handler is called. Handlers
+// still check the session's identity themselves, so they stay correct under
+// any pipeline configuration. They run on dispatcher workers, never on a gev
+// loop, and may block on the database and on password hashing.
 package handlers

@@ -37,10 +37,10 @@ type Sync struct {
 
 // SyncReply carries one page of messages; More says another page follows.
 type SyncReply struct {
-	Type     string        `json:"type"`
-	Status   string        `json:"status"`
-	Messages []MessagePush `json:"messages"`
-	More     bool          `json:"more"`
+	Type     string    `json:"type"`
+	Status   string    `json:"status"`
+	Messages []Message `json:"messages"`
+	More     bool      `json:"more"`
 }
 
 // Ack marks every message up to and including MessageID as delivered to this
@@ -48,21 +48,6 @@ type SyncReply struct {
 type Ack struct {
 	Type      string `json:"type"`
 	MessageID string `json:"message_id"`
-}
-
-// MessagePush is a message as pushed (type receive_message) and as listed by
-// sync. The first seven fields are the seed's; MessageID is Parley's.
-type MessagePush struct {
-	ChatType         string `json:"chat_type"`
-	FilePath         string `json:"file_path"`
-	MessageBody      string `json:"message_body"`
-	MessageTimestamp string `json:"message_timestamp"`
-	MessageType      string `json:"message_type"`
-	ReceiverID       string `json:"receiver_id"`
-	SendID           string `json:"send_id"`
-	Status           string `json:"status"`
-	Type             string `json:"type"`
-	MessageID        string `json:"message_id"`
 }
 
 // GoAway is pushed to every connection before a graceful shutdown closes it,

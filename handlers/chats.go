@@ -1,0 +1,109 @@
+package handlers
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/parley-im/parley/db"
+	"github.com/parley-im/parley/pipeline"
+	"github.com/parley-im/parley/wire"
+)
+
+// Chatting answers the whole chat list as one array in one frame, each
+// unread_count a decimal string (the client reads a number as 0 and drops
+// the badge). An empty list is the seed's null object.
+func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (any, error) {
+	me, err := self(req, in.UserID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.chatList(ctx, me)
+	if err != nil {
+		return nil, s.storeErr("chatting", err, "", "")
+	}
+	if len(list) == 0 {
+		return wire.Null(wire.TypeChatting, wire.NullChatting), nil
+	}
+	return list, nil
+}
+
+func (s *Service) chatList(ctx context.Context, userID string) ([]wire.ChatItem, error) {
+	chats, err := s.store.Chats(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.ChatItem, len(chats))
+	for i, c := range chats {
+		out[i] = wire.ChatItem{
+			ChatStatus:      c.Status,
+			ChatType:        c.Type,
+			CommID:          c.PeerID,
+			LastMessage:     c.LastMessage,
+			LastMessageType: c.LastMessageType,
+			LastTime:        wire.FormatTime(c.LastTime),
+			Status:          wire.StatusSuccess,
+			Type:            wire.TypeChatting,
+			UnreadCount:     strconv.Itoa(c.Unread),
+			Avatar:          c.PeerAvatar,
+			Name:            c.PeerName,
+		}
+	}
+	return out, nil
+}
+
+// updateChatOK is the constant update_chat success reply (the client ignores
+// it; the edge adds the seq).
+var updateChatOK = &wire.StatusReply{Status: wire.StatusSuccess, Type: wire.TypeUpdateChat}
+
+// UpdateChat marks the chat with comm_id read and stores the client's view of
+// its summary. The client sends it when a chat is opened (with the values it
+// holds, possibly stale) and after every send_message. Its last_time is the
+// client's clock, so it is capped at the server's now (bug B20), and the
+// store keeps the newer of the stored and the sent summary, so reopening an
+// old chat never moves it backwards. unread_count arrives as a number from
+// the seed client and as a string from others.
+func (s *Service) UpdateChat(ctx context.Context, req *pipeline.Request, in *wire.UpdateChatRequest) (*wire.StatusReply, error) {
+	me, err := self(req, in.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkID("comm_id", in.CommID); err != nil {
+		return nil, err
+	}
+	if in.UnreadCount < 0 || in.UnreadCount > 1<<31-1 {
+		return nil, invalid("unread_count out of range")
+	}
+	if len(in.LastMessage) > maxBodyBytes {
+		return nil, pipeline.Errorf(wire.CodeTooLarge, "last_message is over %d bytes", maxBodyBytes)
+	}
+	if len(in.ChatStatus) > maxShortField || len(in.LastMessageType) > maxShortField {
+		return nil, invalid("chat_status or last_message_type too long")
+	}
+	u := db.ChatUpdate{
+		OwnerID:         me,
+		PeerID:          in.CommID,
+		Status:          in.ChatStatus,
+		LastMessage:     in.LastMessage,
+		LastMessageType: in.LastMessageType,
+		LastTime:        s.clientTime(in.LastTime),
+		Unread:          int(in.UnreadCount),
+	}
+	if err := s.store.UpdateChat(ctx, u); err != nil {
+		return nil, s.storeErr("update_chat", err, "no such chat", "")
+	}
+	return updateChatOK, nil
+}
+
+// clientTime parses a timestamp sent by a client and caps it at now. An
+// empty or unreadable one is the zero time: no summary to store.
+func (s *Service) clientTime(v string) time.Time {
+	t, err := wire.ParseTime(v)
+	if err != nil {
+		return time.Time{}
+	}
+	if now := s.serverTime(); t.After(now) {
+		return now
+	}
+	return t
+}

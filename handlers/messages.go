@@ -1,0 +1,234 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/parley-im/parley/db"
+	"github.com/parley-im/parley/pipeline"
+	"github.com/parley-im/parley/wire"
+)
+
+// messageTypes are the message_type values the seed schema allows. The seed
+// client only ever sends "text".
+var messageTypes = map[string]bool{
+	"text": true, "emoticon": true, "image": true, "audio": true, "video": true, "file": true,
+}
+
+// SendMessage stores a message to a friend and pushes it to every live
+// session of the receiver.
+//
+// Order matters: the message is committed first, and only then acknowledged
+// (a message is acknowledged only once it is durable) and pushed. The ack is
+// always sent, with the stored id; the seed sent it only when the receiver was
+// offline, and the client ignores it either way.
+//
+// Delivery bookkeeping: the row is saved as delivered when the receiver is
+// online, so a concurrent login's catch-up does not send it a second time.
+// If the push then reaches no session (the receiver just left), the flag is
+// cleared so the next login delivers it; if it reaches a session although the
+// receiver looked offline (they just arrived), the flag is set so later logins
+// do not deliver it again.
+func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wire.SendMessageRequest) (*wire.SendMessageReply, error) {
+	me, err := self(req, in.SendID)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateMessage(in); err != nil {
+		return nil, err
+	}
+	if err := s.checkCanMessage(ctx, me, in.ReceiverID); err != nil {
+		return nil, err
+	}
+	m := &db.Message{
+		SenderID:    me,
+		ReceiverID:  in.ReceiverID,
+		ChatType:    orDefault(in.ChatType, wire.ChatTypeFriend),
+		Body:        in.MessageBody,
+		Type:        orDefault(in.MessageType, wire.MessageTypeText),
+		FilePath:    orDefault(in.FilePath, wire.NoFile),
+		SentAt:      s.serverTime(),
+		Delivered:   s.sessions.Online(in.ReceiverID),
+		ClientMsgID: in.ClientMsgID,
+	}
+	if err := s.store.SaveMessage(ctx, m); err != nil {
+		return nil, s.storeErr("send_message", err, "no such user", "")
+	}
+	s.deliverMessage(ctx, m)
+	return &wire.SendMessageReply{MessageID: wire.FormatID(m.ID), Status: wire.StatusSuccess, Type: wire.TypeSendMessage}, nil
+}
+
+// checkCanMessage refuses a message to anyone but an accepted friend. The
+// seed stored messages between strangers (and chat rows did not exist for
+// them, so nothing showed); an unknown receiver is not_found, a known one
+// who is not a friend is forbidden.
+func (s *Service) checkCanMessage(ctx context.Context, me, to string) error {
+	ok, err := s.store.AreFriends(ctx, me, to)
+	if err != nil {
+		return s.storeErr("send_message", err, "no such user", "")
+	}
+	if ok {
+		return nil
+	}
+	if _, err := s.store.UserByID(ctx, to); err != nil {
+		return s.storeErr("send_message", err, "no such user", "")
+	}
+	return pipeline.Errorf(wire.CodeForbidden, "not friends with %s", to)
+}
+
+func validateMessage(in *wire.SendMessageRequest) error {
+	if err := checkID("receiver_id", in.ReceiverID); err != nil {
+		return err
+	}
+	if len(in.MessageBody) > maxBodyBytes {
+		return pipeline.Errorf(wire.CodeTooLarge, "message_body is over %d bytes", maxBodyBytes)
+	}
+	if in.ChatType != "" && in.ChatType != wire.ChatTypeFriend {
+		return invalid("chat_type %q is not supported", truncate(in.ChatType))
+	}
+	if in.MessageType != "" && !messageTypes[in.MessageType] {
+		return invalid("message_type %q is not supported", truncate(in.MessageType))
+	}
+	if len(in.FilePath) > maxFilePath {
+		return invalid("file_path is longer than %d bytes", maxFilePath)
+	}
+	if len(in.ClientMsgID) > maxClientMsgID {
+		return invalid("client_msg_id is longer than %d bytes", maxClientMsgID)
+	}
+	return nil
+}
+
+// deliverMessage pushes a stored message to every live session of its
+// receiver as receive_message, encoded once, then corrects the stored
+// delivered flag to what actually happened (see SendMessage). It returns the
+// number of sessions reached.
+func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
+	body, err := encodeJSON(wireMessage(wire.TypeReceiveMessage, m))
+	if err != nil {
+		s.log.Error("encode receive_message", zap.Int64("message", m.ID), zap.Error(err))
+		return 0
+	}
+	n := s.push(m.ReceiverID, body)
+	if reached := n > 0; reached != m.Delivered {
+		if err := s.store.SetDelivered(ctx, m.ID, reached); err != nil {
+			// Not returned: the message is stored and the sender must get
+			// its ack. The cost is a duplicate or a delay, never a loss
+			// unless the store is gone too.
+			s.log.Warn("fix delivered flag", zap.Int64("message", m.ID), zap.Bool("delivered", reached), zap.Error(err))
+		} else {
+			m.Delivered = reached
+		}
+	}
+	return n
+}
+
+// Catch-up bounds: messages are read in pages of unreadBatch, and one request
+// writes at most maxUnreadPerRequest messages or maxUnreadBytes of frames
+// (whichever comes first; at least one message), so a user back after a long
+// absence can neither hold a worker for long nor overflow their own
+// connection's output cap (transport.max_pending, 4 MiB by default) and be
+// closed as a slow consumer. Whatever is left stays undelivered and comes
+// with the next login: delayed, never lost.
+const (
+	unreadBatch         = 200
+	maxUnreadPerRequest = 2000
+	maxUnreadBytes      = 1 << 20
+)
+
+// GetUnreadMessages is the login-time catch-up: every message not yet
+// delivered to any session, oldest first, each in its own frame (a bare
+// object), then marked delivered. One frame per message matters: the client
+// appends the whole array it has seen so far to its history for every
+// element, so an N-message array would write message k N-k+1 times.
+//
+// It always answers, because the client loads its chat list only in reaction
+// to this reply: with nothing to deliver, the answer is the seed's null
+// object. (The seed returned only live-pushed messages, never those sent
+// while the user was offline, bug B12.)
+func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (any, error) {
+	me, err := self(req, in.UserID)
+	if err != nil {
+		return nil, err
+	}
+	sent, budget := 0, maxUnreadBytes
+	for sent < maxUnreadPerRequest && budget > 0 {
+		msgs, err := s.store.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
+		if err != nil {
+			return nil, s.storeErr("get_unread_messages", err, "", "")
+		}
+		ids, err := s.writeMessages(req, msgs, &budget)
+		// Mark what was written even if the connection then failed: those
+		// frames are queued, and marking them avoids duplicates.
+		if mErr := s.store.MarkDelivered(ctx, ids); mErr != nil {
+			return nil, s.storeErr("get_unread_messages", mErr, "", "")
+		}
+		sent += len(ids)
+		if err != nil || len(ids) < unreadBatch {
+			break
+		}
+	}
+	if sent == 0 {
+		return wire.Null(wire.TypeGetUnreadMessages, wire.NullMessages), nil
+	}
+	return nil, nil // every frame already went out
+}
+
+// errConnGone stops a catch-up whose connection can no longer take frames.
+var errConnGone = errors.New("connection gone")
+
+// writeMessages queues one frame per message on the requesting session (with
+// the request's seq, like any object reply) and returns the ids queued. It
+// stops when *budget bytes are spent, always writing at least one message.
+func (s *Service) writeMessages(req *pipeline.Request, msgs []db.Message, budget *int) ([]int64, error) {
+	ids := make([]int64, 0, len(msgs))
+	for i := range msgs {
+		body, err := encodeJSON(wireMessage(wire.TypeGetUnreadMessages, &msgs[i]))
+		if err != nil {
+			return ids, err
+		}
+		if len(ids) > 0 && len(body) > *budget {
+			*budget = 0
+			break
+		}
+		if err := req.Session.Send(wire.WithSeq(body, req.Seq)); err != nil {
+			return ids, errConnGone
+		}
+		*budget -= len(body)
+		ids = append(ids, msgs[i].ID)
+	}
+	return ids, nil
+}
+
+// wireMessage renders a stored message: every field a string, the server's
+// timestamp, file_path never empty.
+func wireMessage(typ string, m *db.Message) wire.Message {
+	return wire.Message{
+		ChatType:         orDefault(m.ChatType, wire.ChatTypeFriend),
+		FilePath:         orDefault(m.FilePath, wire.NoFile),
+		MessageBody:      m.Body,
+		MessageID:        wire.FormatID(m.ID),
+		MessageTimestamp: wire.FormatTime(m.SentAt),
+		MessageType:      orDefault(m.Type, wire.MessageTypeText),
+		ReceiverID:       m.ReceiverID,
+		SendID:           m.SenderID,
+		Status:           wire.StatusSuccess,
+		Type:             typ,
+	}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// truncate shortens client input quoted in an error message.
+func truncate(s string) string {
+	if len(s) > maxShortField {
+		return s[:maxShortField] + "…"
+	}
+	return s
+}

@@ -1,0 +1,252 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/wire"
+)
+
+func sendMsg(from, to, body string) map[string]any {
+	return map[string]any{
+		"type": "send_message", "send_id": from, "receiver_id": to, "message_body": body,
+		"chat_type": "friend", "file_path": " ", "message_type": "text", "message_timestamp": "1999-01-01 00:00:00",
+	}
+}
+
+func TestSendMessageLive(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	b2 := e.login("2", "666") // a second client of B
+
+	before := time.Now().Truncate(time.Second)
+	ack := object(t, a.one(sendMsg("1", "2", "hello")))
+	allStrings(t, ack)
+	want(t, ack, map[string]string{"type": "send_message", "status": "success"})
+	id, err := strconv.ParseInt(ack["message_id"].(string), 10, 64)
+	if err != nil || id <= 0 {
+		t.Fatalf("message_id = %v", ack["message_id"])
+	}
+
+	p1, p2 := b.cap.take(), b2.cap.take()
+	if len(p1) != 1 || len(p2) != 1 || !bytes.Equal(p1[0], p2[0]) {
+		t.Fatalf("each session of B must get the same single push: %q / %q", p1, p2)
+	}
+	m := object(t, p1[0])
+	allStrings(t, m)
+	want(t, m, map[string]string{
+		"type": "receive_message", "status": "success", "send_id": "1", "receiver_id": "2",
+		"message_body": "hello", "chat_type": "friend", "message_type": "text", "file_path": " ",
+		"message_id": ack["message_id"].(string),
+	})
+	// The server's clock replaces the client's (B20).
+	ts, err := wire.ParseTime(m["message_timestamp"].(string))
+	if err != nil || ts.Before(before) || ts.After(time.Now().Add(time.Second)) {
+		t.Fatalf("message_timestamp %v is not the server's time", m["message_timestamp"])
+	}
+
+	// Live-pushed: never delivered again at a later login.
+	b3 := e.login("2", "666")
+	want(t, array(t, b3.one(map[string]any{"type": "get_unread_messages", "user_id": "2"}))[0], map[string]string{"status": "null"})
+
+	// The chat lists were updated in the same transaction.
+	chats := array(t, b.one(map[string]any{"type": "chatting", "user_id": "2"}))
+	// B accepted A, so the greeting went from B to A: "hello" is B's one unread.
+	want(t, chats[0], map[string]string{"comm_id": "1", "last_message": "hello", "unread_count": "1"})
+}
+
+func TestSendMessageOfflineDeliveredOnceInOrder(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	e.reg.Remove(b.s)
+
+	for i := 0; i < 5; i++ {
+		ack := object(t, a.one(sendMsg("1", "2", fmt.Sprint("m", i))))
+		want(t, ack, map[string]string{"status": "success"})
+	}
+	b2 := e.login("2", "666")
+	frames := b2.do(map[string]any{"type": "get_unread_messages", "user_id": "2", "seq": 9})
+	if len(frames) != 5 {
+		t.Fatalf("got %d frames, want one per message (5)", len(frames))
+	}
+	var last int64
+	for i, f := range frames {
+		m := object(t, f)
+		if m["seq"] != float64(9) {
+			t.Errorf("frame %d does not echo seq: %s", i, f)
+		}
+		delete(m, "seq")
+		allStrings(t, m)
+		want(t, m, map[string]string{"type": "get_unread_messages", "status": "success", "message_body": fmt.Sprint("m", i), "file_path": " "})
+		id, _ := strconv.ParseInt(m["message_id"].(string), 10, 64)
+		if id <= last {
+			t.Fatalf("messages out of order: %d after %d", id, last)
+		}
+		last = id
+	}
+	// Exactly once.
+	want(t, array(t, b2.one(map[string]any{"type": "get_unread_messages", "user_id": "2"}))[0], map[string]string{"status": "null"})
+}
+
+func TestPushToVanishedSessionStaysUndelivered(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	b.cap.broken.Store(true) // B is still registered, but its connection died
+
+	want(t, object(t, a.one(sendMsg("1", "2", "lost?"))), map[string]string{"status": "success"})
+	e.reg.Remove(b.s)
+	b2 := e.login("2", "666")
+	frames := b2.do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
+	if len(frames) != 1 {
+		t.Fatalf("want the message once, got %q", frames)
+	}
+	want(t, object(t, frames[0]), map[string]string{"message_body": "lost?"})
+}
+
+func TestCatchUpStopsOnDeadConnection(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	e.reg.Remove(b.s)
+	a.one(sendMsg("1", "2", "x"))
+
+	b2 := e.login("2", "666")
+	b2.cap.broken.Store(true)
+	b2.do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
+	msgs, err := e.store.Undelivered(context.Background(), "2", 10)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("a message that could not be written must stay undelivered: %v %v", msgs, err)
+	}
+}
+
+func TestSendMessageRefusals(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	e.register("3", "c", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+
+	cases := []struct {
+		req  map[string]any
+		code string
+	}{
+		{sendMsg("1", "3", "stranger"), "forbidden"},
+		{sendMsg("1", "99", "nobody"), "not_found"},
+		{sendMsg("1", "", "x"), "invalid"},
+		{sendMsg("1", "2", strings.Repeat("x", 64<<10+1)), "too_large"},
+		{func() map[string]any { m := sendMsg("1", "2", "x"); m["chat_type"] = "group"; return m }(), "invalid"},
+		{func() map[string]any { m := sendMsg("1", "2", "x"); m["message_type"] = "exe"; return m }(), "invalid"},
+	}
+	for _, tc := range cases {
+		want(t, object(t, a.one(tc.req)), map[string]string{"type": "send_message", "status": "error", "code": tc.code})
+	}
+	if got := b.cap.take(); len(got) != 0 {
+		t.Fatalf("a refused message was pushed: %q", got)
+	}
+	// Exactly 64 KiB is accepted.
+	want(t, object(t, a.one(sendMsg("1", "2", strings.Repeat("x", 64<<10)))), map[string]string{"status": "success"})
+}
+
+func TestSendMessageClientMsgIDIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	req := sendMsg("1", "2", "once")
+	req["client_msg_id"] = "c-1"
+	first := object(t, a.one(req))
+	second := object(t, a.one(req))
+	if first["message_id"] != second["message_id"] {
+		t.Fatalf("retry stored a second message: %v vs %v", first, second)
+	}
+}
+
+func TestUpdateChat(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	a.one(sendMsg("1", "2", "hello"))
+	b.cap.take() // the push
+
+	// The seed client's numeric unread_count, and a future last_time
+	// (client clock ahead), which is capped at the server's now.
+	upd := map[string]any{
+		"type": "update_chat", "user_id": "2", "comm_id": "1", "chat_status": "chatting", "chat_type": "friend",
+		"last_message": "hello", "last_message_type": "text", "last_time": "2999-01-01 00:00:00", "unread_count": 0,
+	}
+	m := object(t, b.one(upd))
+	want(t, m, map[string]string{"type": "update_chat", "status": "success"})
+	chats := array(t, b.one(map[string]any{"type": "chatting", "user_id": "2"}))
+	want(t, chats[0], map[string]string{"unread_count": "0", "last_message": "hello"})
+	if lt := chats[0]["last_time"].(string); lt >= "2999" {
+		t.Fatalf("client's future last_time was stored: %s", lt)
+	}
+
+	// The string form is accepted too; stale values do not move the summary back.
+	upd["unread_count"] = "0"
+	upd["last_message"] = "stale"
+	upd["last_time"] = "2000-01-01 00:00:00"
+	upd["chat_status"] = ""
+	want(t, object(t, b.one(upd)), map[string]string{"status": "success"})
+	chats = array(t, b.one(map[string]any{"type": "chatting", "user_id": "2"}))
+	want(t, chats[0], map[string]string{"last_message": "hello", "chat_status": "chatting"})
+
+	upd["unread_count"] = "many"
+	want(t, object(t, b.one(upd)), map[string]string{"status": "error", "code": "bad_request"})
+	upd["unread_count"] = -1
+	want(t, object(t, b.one(upd)), map[string]string{"status": "error", "code": "invalid"})
+	upd["unread_count"] = 0
+	upd["comm_id"] = "3"
+	want(t, object(t, b.one(upd)), map[string]string{"status": "error", "code": "not_found"})
+}
+
+func TestCatchUpIsBoundedAndResumesAtNextLogin(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	e.reg.Remove(b.s)
+	const n = 20
+	big := strings.Repeat("y", 60<<10)
+	for i := 0; i < n; i++ {
+		want(t, object(t, a.one(sendMsg("1", "2", fmt.Sprint(i, big)))), map[string]string{"status": "success"})
+	}
+	first := e.login("2", "666").do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
+	size := 0
+	for _, f := range first {
+		size += len(f)
+	}
+	if len(first) == 0 || len(first) >= n || size > maxUnreadBytes+len(first[0]) {
+		t.Fatalf("first catch-up: %d frames, %d bytes; want a bounded part of %d", len(first), size, n)
+	}
+	second := e.login("2", "666").do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
+	if len(first)+len(second) != n {
+		t.Fatalf("got %d + %d messages, want %d in total", len(first), len(second), n)
+	}
+	for i, f := range append(first, second...) {
+		if !strings.HasPrefix(object(t, f)["message_body"].(string), fmt.Sprint(i, "y")) {
+			t.Fatalf("message %d out of order", i)
+		}
+	}
+}

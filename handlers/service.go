@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/db"
+	"github.com/parley-im/parley/pipeline"
+	"github.com/parley-im/parley/session"
+	"github.com/parley-im/parley/wire"
+)
+
+// Store is the storage the seed protocol needs: exactly the *db.Store methods
+// the handlers call, so a reader sees every query a request can make here.
+type Store interface {
+	CreateUser(ctx context.Context, u *db.User) error
+	UserByID(ctx context.Context, id string) (*db.User, error)
+	SetPasswordHash(ctx context.Context, id, hash string) error
+
+	Friends(ctx context.Context, userID string) ([]db.Friend, error)
+	RequestFriend(ctx context.Context, userID, friendID string) error
+	AcceptFriend(ctx context.Context, userID, friendID, greeting string) (*db.Message, error)
+	DeleteFriend(ctx context.Context, userID, friendID string) (bool, error)
+	AreFriends(ctx context.Context, a, b string) (bool, error)
+
+	Chats(ctx context.Context, userID string) ([]db.Chat, error)
+	UpdateChat(ctx context.Context, u db.ChatUpdate) error
+
+	SaveMessage(ctx context.Context, m *db.Message) error
+	Undelivered(ctx context.Context, userID string, limit int) ([]db.Message, error)
+	MarkDelivered(ctx context.Context, ids []int64) error
+	SetDelivered(ctx context.Context, id int64, delivered bool) error
+}
+
+// Binder logs a session in as a user.
+type Binder interface {
+	Bind(s *session.Session, userID string)
+}
+
+// Presence tells whether a user has a live session (on any node, once
+// delivery crosses nodes).
+type Presence interface {
+	Online(userID string) bool
+}
+
+// SessionDirectory is everything the handlers need from the session layer:
+// log a session in, ask who is online, push bytes to a user. *session.Registry
+// satisfies it today; a multi-node directory can later.
+type SessionDirectory interface {
+	Binder
+	Presence
+	session.Deliverer
+}
+
+// Greeting is the message accept_friend stores from the acceptor to the
+// requester, as the seed's UpdateFriend procedure did.
+const Greeting = "我们已经是好友了，可以开始聊天了！"
+
+// Service implements the seed protocol's requests. It is safe for concurrent
+// use: every method is called on dispatcher workers, one request at a time per
+// session, many sessions at once.
+type Service struct {
+	store    Store
+	sessions SessionDirectory
+	creds    *credentials
+	log      *zap.Logger
+	now      func() time.Time
+}
+
+// NewService builds the handlers over a store and a session directory.
+// accounts sizes password hashing and the verified-credential cache.
+func NewService(store Store, sessions SessionDirectory, accounts config.Accounts, log *zap.Logger) *Service {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Service{
+		store:    store,
+		sessions: sessions,
+		creds:    newCredentials(accounts.HashWorkers, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
+		log:      log,
+		now:      time.Now,
+	}
+}
+
+// Register adds every request type of the seed protocol, and ping, to r.
+// receive_message is deliberately absent: it is a push, and as a request it
+// gets the router's unknown_type error.
+func (s *Service) Register(r *Router) {
+	On(r, wire.TypeLogin, s.Login)
+	On(r, wire.TypeRegister, s.RegisterAccount)
+	On(r, wire.TypeSearchUser, s.SearchUser)
+	On(r, wire.TypeFriends, s.Friends)
+	On(r, wire.TypeAddFriend, s.AddFriend)
+	On(r, wire.TypeAcceptFriend, s.AcceptFriend)
+	On(r, wire.TypeDeleteFriend, s.DeleteFriend)
+	On(r, wire.TypeChatting, s.Chatting)
+	On(r, wire.TypeUpdateChat, s.UpdateChat)
+	On(r, wire.TypeSendMessage, s.SendMessage)
+	On(r, wire.TypeGetUnreadMessages, s.GetUnreadMessages)
+	On(r, wire.TypePing, Ping)
+}
+
+// Limits on client input. Ids are the seed's VARCHAR(20); bodies and chat
+// previews are the seed's TEXT column (64 KiB), with an error reply instead of
+// the seed's dead connection.
+const (
+	maxIDLen       = 20
+	maxBodyBytes   = 64 << 10
+	maxNameRunes   = 255
+	maxFilePath    = 255
+	maxClientMsgID = 64
+	maxShortField  = 32 // chat_type, message_type, chat_status
+)
+
+var errUnauthenticated = &pipeline.Error{Code: wire.CodeUnauthenticated, Message: "log in first"}
+
+// self returns the session's user and checks that an identity field of the
+// body (user_id, send_id) names that user. The seed trusted the body (bug
+// B11: anyone could act as anyone); the seed client always sends the id the
+// login reply gave it, so the check never refuses it. An empty field means
+// "me", for clients that do not repeat their id.
+func self(req *pipeline.Request, claimed string) (string, error) {
+	me := req.Session.UserID()
+	if me == "" {
+		return "", errUnauthenticated
+	}
+	if claimed != "" && claimed != me {
+		return "", pipeline.Errorf(wire.CodeForbidden, "logged in as another user")
+	}
+	return me, nil
+}
+
+// echo is the id to echo back for an identity field: as received, or the
+// session's user when the client left it out.
+func echo(claimed, me string) string {
+	if claimed == "" {
+		return me
+	}
+	return claimed
+}
+
+func invalid(format string, args ...any) error {
+	return pipeline.Errorf(wire.CodeInvalid, format, args...)
+}
+
+// checkID refuses an id that is empty or longer than any stored id.
+func checkID(field, v string) error {
+	if v == "" {
+		return invalid("%s is required", field)
+	}
+	if len(v) > maxIDLen {
+		return invalid("%s is longer than %d bytes", field, maxIDLen)
+	}
+	return nil
+}
+
+// storeErr turns a store error into the client's answer. The three classified
+// errors are refusals the client may see; anything else is a bug or a broken
+// database and goes up as an internal error, which the edge logs once.
+// notFound and conflict are the messages for this call's two expected refusals.
+func (s *Service) storeErr(op string, err error, notFound, conflict string) error {
+	switch {
+	case db.IsUnavailable(err):
+		s.log.Warn("store unavailable", zap.String("op", op), zap.Error(err))
+		return &pipeline.Error{Code: wire.CodeUnavailable, Message: "storage unavailable, retry later"}
+	case errors.Is(err, context.Canceled):
+		// The request was abandoned (shutdown or closed connection); no one
+		// is likely to read this answer.
+		return &pipeline.Error{Code: wire.CodeUnavailable, Message: "request cancelled"}
+	case errors.Is(err, db.ErrNotFound):
+		return &pipeline.Error{Code: wire.CodeNotFound, Message: notFound}
+	case errors.Is(err, db.ErrConflict):
+		return &pipeline.Error{Code: wire.CodeConflict, Message: conflict}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// encodeJSON marshals a reply or push body. Every value encoded here is a
+// struct of strings, so it cannot fail; the error is returned anyway.
+func encodeJSON(v any) ([]byte, error) { return json.Marshal(v) }
+
+// push delivers an encoded body to every live session of userID and reports
+// how many sessions it reached.
+func (s *Service) push(userID string, body []byte) int {
+	return s.sessions.Deliver(userID, body)
+}
+
+// serverTime is now, to the second, for timestamps the server assigns
+// (seed bug B20: the seed stored the client's clock).
+func (s *Service) serverTime() time.Time { return s.now().Truncate(time.Second) }
