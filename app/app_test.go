@@ -170,3 +170,16 @@ func TestNewReportsConfigErrors(t *testing.T) {
 		t.Fatalf("want a file:line error, got %v", err)
 	}
 }
+
+func TestExampleConfigStarts(t *testing.T) {
+	// parley.example.yaml documents every key and every shipped middleware
+	// option; it must also be a configuration the server really accepts.
+	ex, err := config.Load("../parley.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := apptest.Start(t, apptest.WithConfig(func(c *config.Config) { c.Pipeline = ex.Pipeline }))
+	c := srv.Dial(t)
+	c.Send(ping(1))
+	expectPong(t, c, 1)
+}

@@ -34,6 +34,15 @@ const (
 	CodeGoingAway       = "going_away"      // the server is shutting down
 )
 
+// Codes lists every error code above, for code that must bound a label set
+// or validate a configuration against the vocabulary.
+var Codes = []string{
+	CodeBadRequest, CodeInvalid, CodeUnknownType, CodeUnauthenticated,
+	CodeForbidden, CodeRateLimited, CodeTooLarge, CodeNotFound,
+	CodeConflict, CodeBadCredentials, CodeUnavailable, CodeOverloaded,
+	CodeInternal, CodeGoingAway,
+}
+
 // Envelope is the part every request shares. Seq is optional and chosen by the
 // client (Parley clients number requests from 1); zero means absent. When it is
 // present, object replies echo it so a client can match replies to requests.
