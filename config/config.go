@@ -89,6 +89,16 @@ type DB struct {
 	// QueryTimeout bounds each store call, so a stuck database becomes an
 	// "unavailable" reply instead of a stuck worker.
 	QueryTimeout time.Duration `yaml:"query_timeout"`
+	// WriterMaxBatch caps the messages group-committed in one transaction
+	// by the message writer (db.MessageWriter); 1 commits each alone.
+	WriterMaxBatch int `yaml:"writer_max_batch"`
+	// WriterMaxDelay is how long a batch may wait for more messages after
+	// its first one; 0 never waits (a batch is what queued up while the
+	// previous one committed).
+	WriterMaxDelay time.Duration `yaml:"writer_max_delay"`
+	// WriterQueue bounds the messages waiting for a batch; a full queue
+	// makes senders wait (back-pressure).
+	WriterQueue int `yaml:"writer_queue"`
 }
 
 // Log configures zap.

@@ -47,6 +47,9 @@ func Default() Config {
 			MaxIdleConns:    8,
 			ConnMaxIdleTime: 5 * time.Minute,
 			QueryTimeout:    5 * time.Second,
+			WriterMaxBatch:  256,
+			WriterMaxDelay:  0,
+			WriterQueue:     8192,
 		},
 		Log: Log{
 			Level:            "info",

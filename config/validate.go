@@ -19,6 +19,9 @@ const (
 	maxWorkers       = 65536
 	maxHashWorkers   = 1024
 	maxPoolConns     = 10000
+	maxWriterBatch   = 10000
+	maxWriterDelay   = time.Second
+	maxWriterQueue   = 1 << 20
 	maxCacheEntries  = 10_000_000
 	minLogBuffer     = 4 * kib
 	maxLogBuffer     = 64 * mib
@@ -211,6 +214,12 @@ func (v *validator) db() {
 	}
 	v.nonNegative("db.conn_max_idle_time", d.ConnMaxIdleTime)
 	v.positive("db.query_timeout", d.QueryTimeout)
+	v.between("db.writer_max_batch", d.WriterMaxBatch, 1, maxWriterBatch)
+	v.nonNegative("db.writer_max_delay", d.WriterMaxDelay)
+	if d.WriterMaxDelay > maxWriterDelay {
+		v.add(fmt.Sprintf("must be at most %s (it is added to every message's latency), got %s", maxWriterDelay, d.WriterMaxDelay), "db.writer_max_delay")
+	}
+	v.between("db.writer_queue", d.WriterQueue, 1, maxWriterQueue)
 }
 
 func (v *validator) log() {

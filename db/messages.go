@@ -211,6 +211,21 @@ func (s *Store) MarkDelivered(ctx context.Context, ids []int64) error {
 	})
 }
 
+// MarkDeliveredUpTo flags every message to userID with an id up to upTo as
+// delivered: the ack extension, after which neither get_unread_messages nor
+// a later login offers them again. Already delivered rows are not touched.
+func (s *Store) MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64) error {
+	return s.write(ctx, "MarkDeliveredUpTo", func(ctx context.Context) error {
+		_, err := s.db.NewUpdate().Model((*messageRow)(nil)).
+			Set("delivered = ?", true).
+			Where("receiver_id = ?", userID).
+			Where("delivered = ?", false).
+			Where("id <= ?", upTo).
+			Exec(ctx)
+		return err
+	})
+}
+
 // SetDelivered sets one message's delivered flag, e.g. back to false when a
 // live push could not be written. ErrNotFound if there is no such message.
 func (s *Store) SetDelivered(ctx context.Context, id int64, delivered bool) error {

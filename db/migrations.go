@@ -44,6 +44,20 @@ func newMigrations() *migrate.Migrations {
 			})
 		},
 	})
+	ms.Add(migrate.Migration{
+		Name:    "20250101000002",
+		Comment: "resume tokens",
+		Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
+			return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				return m0002Up(ctx, tx)
+			})
+		},
+		Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
+			return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				return m0002Down(ctx, tx)
+			})
+		},
+	})
 	return ms
 }
 

@@ -50,7 +50,7 @@ func (s *Service) Login(ctx context.Context, req *pipeline.Request, in *wire.Log
 		s.rehash(ctx, u.ID, in.Password)
 	}
 	s.sessions.Bind(req.Session, u.ID)
-	return []wire.LoginReply{{UserReply: userReply(wire.TypeLogin, u)}}, nil
+	return []wire.LoginReply{{UserReply: userReply(wire.TypeLogin, u), Token: s.issueResumeToken(ctx, u.ID)}}, nil
 }
 
 // rehash replaces a legacy (plaintext) or outdated hash after a successful

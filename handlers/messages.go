@@ -53,7 +53,7 @@ func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wi
 		Delivered:   s.sessions.Online(in.ReceiverID),
 		ClientMsgID: in.ClientMsgID,
 	}
-	if err := s.store.SaveMessage(ctx, m); err != nil {
+	if err := s.messages.Save(ctx, m); err != nil {
 		return nil, s.storeErr("send_message", err, "no such user", "")
 	}
 	s.deliverMessage(ctx, m)

@@ -36,6 +36,15 @@ type Store interface {
 	Undelivered(ctx context.Context, userID string, limit int) ([]db.Message, error)
 	MarkDelivered(ctx context.Context, ids []int64) error
 	SetDelivered(ctx context.Context, id int64, delivered bool) error
+
+	// The sync and ack extensions.
+	MessagesAfter(ctx context.Context, userID string, afterID int64, limit int) ([]db.Message, error)
+	MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64) error
+
+	// Resume tokens (stored by hash).
+	SaveResumeToken(ctx context.Context, t db.ResumeToken) error
+	ResumeTokenUser(ctx context.Context, hash string, now time.Time) (string, error)
+	RevokeResumeTokens(ctx context.Context, userID string) error
 }
 
 // Binder logs a session in as a user.
@@ -69,9 +78,30 @@ type Service struct {
 	store    Store
 	sessions SessionDirectory
 	creds    *credentials
+	// resumeTTL is how long a login's resume token stays valid.
+	resumeTTL time.Duration
+	// messages stores send_message's messages: the store itself, or a
+	// group-committing writer (SetMessageSaver).
+	messages MessageSaver
 	log      *zap.Logger
 	now      func() time.Time
 }
+
+// MessageSaver stores one message durably and returns once it is committed
+// (m then holds the stored row). *db.Store's SaveMessage has this shape;
+// *db.MessageWriter's Save batches messages into shared transactions.
+type MessageSaver interface {
+	Save(ctx context.Context, m *db.Message) error
+}
+
+// saveFunc adapts a SaveMessage method to MessageSaver.
+type saveFunc func(ctx context.Context, m *db.Message) error
+
+func (f saveFunc) Save(ctx context.Context, m *db.Message) error { return f(ctx, m) }
+
+// SetMessageSaver makes send_message store through m (normally a started
+// *db.MessageWriter) instead of Store.SaveMessage. Call it before serving.
+func (s *Service) SetMessageSaver(m MessageSaver) { s.messages = m }
 
 // NewService builds the handlers over a store and a session directory.
 // accounts sizes password hashing and the verified-credential cache.
@@ -80,11 +110,13 @@ func NewService(store Store, sessions SessionDirectory, accounts config.Accounts
 		log = zap.NewNop()
 	}
 	return &Service{
-		store:    store,
-		sessions: sessions,
-		creds:    newCredentials(accounts.HashWorkers, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
-		log:      log,
-		now:      time.Now,
+		store:     store,
+		sessions:  sessions,
+		creds:     newCredentials(accounts.HashWorkers, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
+		resumeTTL: accounts.ResumeTTL,
+		messages:  saveFunc(store.SaveMessage),
+		log:       log,
+		now:       time.Now,
 	}
 }
 
@@ -104,6 +136,9 @@ func (s *Service) Register(r *Router) {
 	On(r, wire.TypeSendMessage, s.SendMessage)
 	On(r, wire.TypeGetUnreadMessages, s.GetUnreadMessages)
 	On(r, wire.TypePing, Ping)
+	On(r, wire.TypeResume, s.Resume)
+	On(r, wire.TypeSync, s.Sync)
+	On(r, wire.TypeAck, s.Ack)
 }
 
 // Limits on client input. Ids are the seed's VARCHAR(20); bodies and chat

@@ -216,6 +216,10 @@ type UserReply struct {
 type LoginReply struct {
 	UserReply
 	Password string `json:"user_password"`
+	// Token is a Parley extension: the resume token of this login (see
+	// Resume). The seed client ignores it; it is omitted when the server
+	// could not issue one.
+	Token string `json:"token,omitempty"`
 }
 
 // RegisterReply answers a successful register, as a bare object.

@@ -1,0 +1,521 @@
+package db
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+)
+
+// WriterOptions tune a MessageWriter. Zero fields take the defaults below.
+type WriterOptions struct {
+	// MaxBatch caps the messages committed in one transaction.
+	MaxBatch int
+	// MaxDelay is how long a batch may wait for more messages after its
+	// first one, when fewer than MaxBatch are queued. Zero never waits: a
+	// batch is whatever queued up while the previous one was committing,
+	// which already batches under load and adds no latency when idle.
+	MaxDelay time.Duration
+	// Queue bounds the messages waiting for a batch; Save blocks (until its
+	// context ends) when it is full, which is the back-pressure.
+	Queue int
+	// Committers is how many batches may commit at once: 1 on SQLite (one
+	// writer at a time anyway), 2 by default on PostgreSQL so one batch is
+	// built while the other waits for its round trips.
+	Committers int
+}
+
+// Writer defaults: a batch of 256 messages is a few milliseconds of work on
+// either database, and MaxDelay 0 keeps an idle server's latency that of a
+// single SaveMessage (docs/PERFORMANCE.md, "Group commit").
+const (
+	DefaultWriterMaxBatch = 256
+	DefaultWriterMaxDelay = 0
+	DefaultWriterQueue    = 8192
+)
+
+// ErrWriterClosed is returned by Save after Close. It wraps ErrUnavailable:
+// the server is shutting down, and a client may retry elsewhere or later.
+var ErrWriterClosed = fmt.Errorf("%w: message writer closed", ErrUnavailable)
+
+// MessageWriter stores messages like Store.SaveMessage, but group-commits
+// them: messages that arrive together share one transaction (one commit, one
+// fsync on PostgreSQL, one writer-slot turn on SQLite), with multi-row
+// statements for the message rows and the chat rows. Each Save returns only
+// after its own batch committed, so "acknowledged means durable" holds.
+//
+// Semantics are exactly SaveMessage's, message by message, in Save order
+// within a batch: defaults, idempotent client_msg_id (a duplicate inside one
+// batch gets the first one's row), both chat rows upserted with the summary
+// of the newest message and the receiver's unread count raised by its
+// messages since the last one it sent, and on PostgreSQL the per-receiver
+// advisory lock so a receiver's messages commit in id order.
+//
+// A failing message does not fail the others: when a batch fails for a
+// reason tied to its content (a missing user, a constraint), or loses a
+// deadlock, its messages are saved again one by one with SaveMessage, so
+// each gets its own result. When the database is unavailable (timeout, lost
+// connection) every message of the batch gets that error at once instead of
+// N more timeouts.
+//
+// Save is safe for concurrent use by many goroutines; Start once, Close once.
+type MessageWriter struct {
+	s    *Store
+	opts WriterOptions
+
+	mu     sync.RWMutex // guards closed against sends on a closed queue
+	closed bool
+	queue  chan *writeReq
+
+	pending atomic.Int64 // accepted by Save, not yet answered (tests, metrics)
+	batches atomic.Int64 // transactions committed
+	wg      sync.WaitGroup
+	start   sync.Once
+}
+
+type writeReq struct {
+	ctx  context.Context
+	msg  Message    // as given to Save, prepared (defaults filled)
+	out  Message    // the stored message, valid when done says nil
+	done chan error // buffered 1: the committer never waits on a caller
+	dup  *writeReq  // same (sender, client_msg_id) earlier in the batch
+}
+
+var reqPool = sync.Pool{New: func() any { return &writeReq{done: make(chan error, 1)} }}
+
+// NewMessageWriter returns a writer over s; call Start before Save.
+func NewMessageWriter(s *Store, opts WriterOptions) *MessageWriter {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultWriterMaxBatch
+	}
+	if opts.MaxDelay < 0 {
+		opts.MaxDelay = 0
+	}
+	if opts.Queue <= 0 {
+		opts.Queue = DefaultWriterQueue
+	}
+	if opts.Committers <= 0 {
+		opts.Committers = 1
+		if s.pg {
+			opts.Committers = 2
+		}
+	}
+	if !s.pg {
+		opts.Committers = 1 // SQLite has one writer; more would only queue on the slot
+	}
+	return &MessageWriter{s: s, opts: opts, queue: make(chan *writeReq, opts.Queue)}
+}
+
+// Options returns the options in force (defaults applied).
+func (w *MessageWriter) Options() WriterOptions { return w.opts }
+
+// Start launches the committer goroutines. Calling it again does nothing.
+func (w *MessageWriter) Start() {
+	w.start.Do(func() {
+		w.wg.Add(w.opts.Committers)
+		for range w.opts.Committers {
+			go w.loop()
+		}
+	})
+}
+
+// Close stops accepting messages, commits every message already accepted
+// and waits for the committers, or for ctx. Later Saves get ErrWriterClosed.
+func (w *MessageWriter) Close(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	w.Start() // a writer closed before Start still answers what it accepted
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Pending is the number of messages accepted by Save and not yet answered.
+func (w *MessageWriter) Pending() int { return int(w.pending.Load()) }
+
+// Batches is the number of transactions committed so far.
+func (w *MessageWriter) Batches() int64 { return w.batches.Load() }
+
+// Save stores m durably and returns once the transaction holding it has
+// committed; m is then the stored message (ID set), as after SaveMessage.
+//
+// If ctx ends while m waits for a batch, m is not stored and ctx's error is
+// returned. If ctx ends while m's batch is committing, Save returns ctx's
+// error at once and m may or may not be stored: a client retry with the same
+// client_msg_id is harmless either way.
+func (w *MessageWriter) Save(ctx context.Context, m *Message) error {
+	r := reqPool.Get().(*writeReq)
+	r.ctx, r.msg = ctx, *m
+	prepareMessage(&r.msg)
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		w.recycle(r)
+		return ErrWriterClosed
+	}
+	select {
+	case w.queue <- r:
+		w.pending.Add(1)
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		w.recycle(r)
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		if err == nil {
+			*m = r.out
+		}
+		w.recycle(r)
+		return err
+	case <-ctx.Done():
+		// r still belongs to the committer: it will send into r.done (never
+		// blocking, the channel is buffered) and r is left to the GC.
+		return ctx.Err()
+	}
+}
+
+func (w *MessageWriter) recycle(r *writeReq) {
+	r.ctx, r.msg, r.out, r.dup = nil, Message{}, Message{}, nil
+	reqPool.Put(r)
+}
+
+// loop is one committer: take a batch, commit it, answer it, repeat until
+// the queue is closed and drained.
+func (w *MessageWriter) loop() {
+	defer w.wg.Done()
+	batch := make([]*writeReq, 0, w.opts.MaxBatch)
+	var timer *time.Timer
+	if w.opts.MaxDelay > 0 {
+		timer = time.NewTimer(time.Hour)
+		timer.Stop()
+	}
+	for {
+		first, ok := <-w.queue
+		if !ok {
+			return
+		}
+		batch = w.fill(append(batch[:0], first), timer)
+		w.commit(batch)
+		clear(batch)
+	}
+}
+
+// fill adds queued messages to batch until it holds MaxBatch, the queue is
+// empty (MaxDelay 0), or MaxDelay has passed since the first one.
+func (w *MessageWriter) fill(batch []*writeReq, timer *time.Timer) []*writeReq {
+	armed := false
+	defer func() {
+		if armed {
+			timer.Stop()
+		}
+	}()
+	for len(batch) < w.opts.MaxBatch {
+		select {
+		case r, ok := <-w.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		if timer == nil {
+			return batch
+		}
+		if !armed {
+			timer.Reset(w.opts.MaxDelay)
+			armed = true
+		}
+		select {
+		case r, ok := <-w.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		case <-timer.C:
+			armed = false
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit stores a batch and answers every message in it.
+func (w *MessageWriter) commit(batch []*writeReq) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			w.answer(r, err) // given up before its batch began: not stored
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := w.s.tx(context.Background(), "SaveMessages", func(ctx context.Context, tx bun.Tx) error {
+		return w.s.saveBatchTx(ctx, tx, live)
+	})
+	if err == nil {
+		w.batches.Add(1)
+		// Copy every duplicate's answer before answering anyone: an
+		// answered request goes back to its caller and may be recycled.
+		for _, r := range live {
+			if r.dup != nil {
+				r.out = r.dup.out
+			}
+		}
+		for _, r := range live {
+			w.answer(r, nil)
+		}
+		return
+	}
+	if IsUnavailable(err) && !isDeadlock(err) {
+		for _, r := range live {
+			w.answer(r, err)
+		}
+		return
+	}
+	// Content error or lost deadlock: one transaction per message, so each
+	// gets its own answer (the failed batch changed nothing).
+	for _, r := range live {
+		m := r.msg
+		err := w.s.SaveMessage(r.ctx, &m)
+		if err == nil {
+			r.out = m
+		}
+		w.answer(r, err)
+	}
+}
+
+func (w *MessageWriter) answer(r *writeReq, err error) {
+	w.pending.Add(-1)
+	r.done <- err
+}
+
+// isDeadlock reports a PostgreSQL deadlock or serialization failure: the
+// batch lost a race and would succeed when run again.
+func isDeadlock(err error) bool {
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		code := pgErr.Field('C')
+		return code == "40P01" || code == "40001"
+	}
+	return false
+}
+
+// returnedRow is what the batch INSERT returns for each row it inserted.
+type returnedRow struct {
+	ID          int64   `bun:"id"`
+	SenderID    string  `bun:"sender_id"`
+	ClientMsgID *string `bun:"client_msg_id"`
+}
+
+// errBatchMismatch means the rows the INSERT returned do not line up with
+// the batch; it is not a driver error, so the batch is redone one by one.
+var errBatchMismatch = errors.New("batch insert returned unexpected rows")
+
+// saveBatchTx is SaveMessage for several messages in the caller's
+// transaction: r.out of each request becomes its stored message (for a
+// duplicate, the caller copies it from r.dup after commit).
+func (s *Store) saveBatchTx(ctx context.Context, tx bun.Tx, batch []*writeReq) error {
+	if s.pg {
+		if err := lockReceivers(ctx, tx, batch); err != nil {
+			return err
+		}
+	}
+	// Rows to insert: one per distinct (sender, client_msg_id), in batch order.
+	firstOf := make(map[[2]string]*writeReq)
+	rows := make([]messageRow, 0, len(batch))
+	for _, r := range batch {
+		m := &r.msg
+		if m.ClientMsgID != "" {
+			k := [2]string{m.SenderID, m.ClientMsgID}
+			if f := firstOf[k]; f != nil {
+				r.dup = f
+				continue
+			}
+			firstOf[k] = r
+		}
+		rows = append(rows, messageRow{
+			SenderID: m.SenderID, ReceiverID: m.ReceiverID, ChatType: m.ChatType, Body: m.Body,
+			MessageType: m.Type, FilePath: m.FilePath, SentAt: m.SentAt,
+			Delivered: m.Delivered, Read: m.Read, ClientMsgID: m.ClientMsgID,
+		})
+	}
+	// A batch of retries only returns no rows; bun may call that ErrNoRows.
+	var got []returnedRow
+	if err := tx.NewInsert().Model(&rows).
+		On("CONFLICT (sender_id, client_msg_id) DO NOTHING").
+		Returning("id, sender_id, client_msg_id").
+		Scan(ctx, &got); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	// Ids are assigned in VALUES order on both databases, whatever order
+	// RETURNING uses: sorted returned ids line up with the inserted rows.
+	slices.SortFunc(got, func(a, b returnedRow) int { return cmp.Compare(a.ID, b.ID) })
+	inserted := make(map[[2]string]bool, len(got))
+	for _, g := range got {
+		if g.ClientMsgID != nil {
+			inserted[[2]string{g.SenderID, *g.ClientMsgID}] = true
+		}
+	}
+	stored := make([]*Message, 0, len(rows))
+	next := 0
+	for i, r := range batch {
+		if r.dup != nil {
+			continue
+		}
+		m := &r.msg
+		if m.ClientMsgID != "" && !inserted[[2]string{m.SenderID, m.ClientMsgID}] {
+			// Stored before (a retry): answer with that row, touch no chat.
+			var prev messageRow
+			if err := tx.NewSelect().Model(&prev).
+				Where("sender_id = ? AND client_msg_id = ?", m.SenderID, m.ClientMsgID).
+				Limit(1).Scan(ctx); err != nil {
+				return err
+			}
+			r.out = prev.message()
+			continue
+		}
+		if next >= len(got) || got[next].SenderID != m.SenderID ||
+			(got[next].ClientMsgID == nil) != (m.ClientMsgID == "") {
+			return fmt.Errorf("%w (message %d of %d)", errBatchMismatch, i, len(batch))
+		}
+		row := messageRow{
+			ID: got[next].ID, SenderID: m.SenderID, ReceiverID: m.ReceiverID, ChatType: m.ChatType,
+			Body: m.Body, MessageType: m.Type, FilePath: m.FilePath, SentAt: m.SentAt,
+			Delivered: m.Delivered, Read: m.Read, ClientMsgID: m.ClientMsgID,
+		}
+		next++
+		r.out = row.message()
+		stored = append(stored, &r.out)
+	}
+	return s.upsertBatchChats(ctx, tx, stored)
+}
+
+// lockReceivers takes SaveMessage's per-receiver advisory lock for every
+// receiver of the batch, in one round trip, ordered by lock key so two
+// batches never wait on each other in a cycle.
+func lockReceivers(ctx context.Context, tx bun.Tx, batch []*writeReq) error {
+	recv := make([]string, 0, len(batch))
+	for _, r := range batch {
+		recv = append(recv, r.msg.ReceiverID)
+	}
+	slices.Sort(recv)
+	recv = slices.Compact(recv)
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, h) FROM "+
+		"(SELECT DISTINCT hashtext(r) AS h FROM unnest(?::text[]) AS r ORDER BY h) AS l",
+		receiverLockClass, pgdialect.Array(recv))
+	return err
+}
+
+// chatAgg is the net effect of a batch's messages on one chat row.
+type chatAgg struct {
+	row   chatRow
+	reset bool // the owner sent a message in the batch: unread restarts at row.UnreadCount
+}
+
+// upsertBatchChats applies upsertChats for every stored message, in id
+// order, as one or two multi-row upserts: each chat row gets the summary of
+// its newest message; the receiver's unread count is raised by the messages
+// it received since it last sent one (or set to that, if it sent one).
+func (s *Store) upsertBatchChats(ctx context.Context, tx bun.Tx, stored []*Message) error {
+	if len(stored) == 0 {
+		return nil
+	}
+	aggs := make(map[[2]string]*chatAgg, 2*len(stored))
+	touch := func(owner, peer string, m *Message) *chatAgg {
+		k := [2]string{owner, peer}
+		a := aggs[k]
+		if a == nil {
+			a = &chatAgg{}
+			aggs[k] = a
+		}
+		a.row = chatRow{OwnerID: owner, PeerID: peer, ChatType: m.ChatType, LastMessage: m.Body,
+			LastMessageType: m.Type, LastTime: m.SentAt, Status: ChatChatting, UnreadCount: a.row.UnreadCount}
+		return a
+	}
+	for _, m := range stored {
+		a := touch(m.SenderID, m.ReceiverID, m) // the sender has read the whole chat
+		a.reset, a.row.UnreadCount = true, 0
+		if m.SenderID != m.ReceiverID {
+			touch(m.ReceiverID, m.SenderID, m).row.UnreadCount++
+		}
+	}
+	var reset, add []chatRow
+	for _, a := range aggs {
+		if a.reset {
+			reset = append(reset, a.row)
+		} else {
+			add = append(add, a.row)
+		}
+	}
+	byKey := func(a, b chatRow) int {
+		return cmp.Or(cmp.Compare(a.OwnerID, b.OwnerID), cmp.Compare(a.PeerID, b.PeerID))
+	}
+	slices.SortFunc(reset, byKey)
+	slices.SortFunc(add, byKey)
+	if s.pg && len(reset) > 0 && len(add) > 0 {
+		// Two statements would lock rows out of key order; lock the
+		// existing ones in order first, as every other writer does.
+		keys := make([][]string, 0, len(aggs))
+		all := slices.SortedFunc(func(yield func(chatRow) bool) {
+			for _, a := range aggs {
+				if !yield(a.row) {
+					return
+				}
+			}
+		}, byKey)
+		for _, r := range all {
+			keys = append(keys, []string{r.OwnerID, r.PeerID})
+		}
+		if _, err := tx.ExecContext(ctx, "SELECT 1 FROM chats WHERE (owner_id, peer_id) IN (?) "+
+			"ORDER BY owner_id COLLATE \"C\", peer_id COLLATE \"C\" FOR UPDATE", bun.In(keys)); err != nil {
+			return err
+		}
+	}
+	for _, part := range []struct {
+		rows   []chatRow
+		unread string
+	}{
+		{reset, "unread_count = EXCLUDED.unread_count"},
+		{add, "unread_count = ?TableAlias.unread_count + EXCLUDED.unread_count"},
+	} {
+		if len(part.rows) == 0 {
+			continue
+		}
+		if _, err := tx.NewInsert().Model(&part.rows).
+			On("CONFLICT (owner_id, peer_id) DO UPDATE").
+			Set("chat_type = EXCLUDED.chat_type").
+			Set("last_message = EXCLUDED.last_message").
+			Set("last_message_type = EXCLUDED.last_message_type").
+			Set("last_time = EXCLUDED.last_time").
+			Set("status = EXCLUDED.status").
+			Set(part.unread).
+			Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,390 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startWriter returns a writer over s, closed (and checked) at cleanup.
+func startWriter(t *testing.T, s *Store, opts WriterOptions) *MessageWriter {
+	t.Helper()
+	w := NewMessageWriter(s, opts)
+	w.Start()
+	t.Cleanup(func() {
+		if err := w.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return w
+}
+
+// savedResult is what one Save returned.
+type savedResult struct {
+	m   Message
+	err error
+}
+
+// enqueueInOrder starts one Save per message, in order, each only once the
+// previous one is queued, on a writer that has not been started: after
+// Start they form one batch in exactly this order. It returns a function
+// that waits for every result.
+func enqueueInOrder(t *testing.T, w *MessageWriter, msgs []Message) func() []savedResult {
+	t.Helper()
+	out := make([]savedResult, len(msgs))
+	var wg sync.WaitGroup
+	for i := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := msgs[i]
+			err := w.Save(ctxT(t), &m)
+			out[i] = savedResult{m, err}
+		}()
+		waitFor(t, func() bool { return w.Pending() == i+1 })
+	}
+	return func() []savedResult { wg.Wait(); return out }
+}
+
+// waitFor polls cond (a state change, not a duration being measured).
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWriterMatchesSaveMessage replays one sequence of messages with
+// SaveMessage (users x1) and as one writer batch (users x2) and compares
+// every chat row and message: the batch path must be SaveMessage, message
+// by message.
+func TestWriterMatchesSaveMessage(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "a1", "b1", "c1", "a2", "b2", "c2")
+		// Chat rows that exist before, with unread counts, so both the insert
+		// and the update branches of the upsert run.
+		mustSend(t, s, "a1", "b1", "before")
+		mustSend(t, s, "a2", "b2", "before")
+		seq := []struct{ from, to, body, cmid string }{
+			{"a", "b", "1", ""}, {"b", "a", "2", ""}, {"a", "b", "3", "k1"}, {"a", "b", "3", "k1"},
+			{"a", "c", "4", ""}, {"c", "a", "5", "k2"}, {"a", "a", "note", ""}, {"b", "c", "6", ""},
+			{"a", "b", "7", ""}, {"c", "b", "8", ""},
+		}
+		var viaStore []Message
+		for _, m := range seq {
+			msg := Message{SenderID: m.from + "1", ReceiverID: m.to + "1", Body: m.body, ClientMsgID: m.cmid}
+			if err := s.SaveMessage(ctxT(t), &msg); err != nil {
+				t.Fatal(err)
+			}
+			viaStore = append(viaStore, msg)
+		}
+		w := NewMessageWriter(s, WriterOptions{MaxBatch: 100})
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		msgs := make([]Message, len(seq))
+		for i, m := range seq {
+			msgs[i] = Message{SenderID: m.from + "2", ReceiverID: m.to + "2", Body: m.body, ClientMsgID: m.cmid}
+		}
+		wait := enqueueInOrder(t, w, msgs)
+		w.Start()
+		res := wait()
+		if w.Batches() != 1 {
+			t.Fatalf("%d batches, want 1", w.Batches())
+		}
+		var last int64
+		for i, r := range res {
+			if r.err != nil {
+				t.Fatalf("Save %d: %v", i, r.err)
+			}
+			st := viaStore[i]
+			if r.m.Body != st.Body || r.m.SentAt.IsZero() || r.m.FilePath != NoFile || r.m.Type != MessageTypeText {
+				t.Fatalf("Save %d returned %+v", i, r.m)
+			}
+			if seq[i].cmid != "" && i > 0 && seq[i-1].cmid == seq[i].cmid {
+				if r.m.ID != res[i-1].m.ID {
+					t.Fatalf("duplicate client_msg_id got id %d, first got %d", r.m.ID, res[i-1].m.ID)
+				}
+				continue
+			}
+			if r.m.ID <= last {
+				t.Fatalf("Save %d: id %d not above %d: ids must follow Save order", i, r.m.ID, last)
+			}
+			last = r.m.ID
+		}
+		for _, owner := range []string{"a", "b", "c"} {
+			for _, peer := range []string{"a", "b", "c"} {
+				want, okW := findChat(t, s, owner+"1", peer+"1")
+				got, okG := findChat(t, s, owner+"2", peer+"2")
+				if okW != okG {
+					t.Fatalf("chat %s->%s exists: SaveMessage %v, writer %v", owner, peer, okW, okG)
+				}
+				if !okW {
+					continue
+				}
+				if got.LastMessage != want.LastMessage || got.Unread != want.Unread || got.Status != want.Status ||
+					got.Type != want.Type || got.LastMessageType != want.LastMessageType {
+					t.Fatalf("chat %s->%s: writer %+v, SaveMessage %+v", owner, peer, got, want)
+				}
+			}
+			a, err := s.MessagesAfter(ctxT(t), owner+"1", 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.MessagesAfter(ctxT(t), owner+"2", 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a) != len(b) {
+				t.Fatalf("%s received %d messages via SaveMessage, %d via writer", owner, len(a), len(b))
+			}
+			for i := range a {
+				if a[i].Body != b[i].Body || a[i].SenderID[:1] != b[i].SenderID[:1] {
+					t.Fatalf("%s message %d: %+v vs %+v", owner, i, a[i], b[i])
+				}
+			}
+		}
+	})
+}
+
+func findChat(t *testing.T, s *Store, owner, peer string) (Chat, bool) {
+	t.Helper()
+	chats, err := s.Chats(ctxT(t), owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range chats {
+		if c.PeerID == peer {
+			return c, true
+		}
+	}
+	return Chat{}, false
+}
+
+// Every Save returns after its batch committed: the message is visible at
+// once through another pooled connection.
+func TestWriterSaveReturnsAfterCommit(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		users := []string{"1", "2", "3", "4", "5", "6"}
+		mustUsers(t, s, users...)
+		w := startWriter(t, s, WriterOptions{MaxBatch: 16, MaxDelay: time.Millisecond})
+		const senders, each = 12, 15
+		var wg sync.WaitGroup
+		errs := make(chan error, senders*each)
+		for g := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					m := Message{SenderID: users[g%6], ReceiverID: users[(g+1+i)%6], Body: fmt.Sprint(g, "/", i)}
+					if err := w.Save(ctxT(t), &m); err != nil {
+						errs <- err
+						return
+					}
+					got, err := s.MessagesAfter(ctxT(t), m.ReceiverID, m.ID-1, 1)
+					if err != nil || len(got) != 1 || got[0].ID != m.ID || got[0].Body != m.Body {
+						errs <- fmt.Errorf("message %d not visible after Save: %+v %v", m.ID, got, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if w.Pending() != 0 {
+			t.Fatalf("Pending = %d after every Save returned", w.Pending())
+		}
+		total := 0
+		for _, u := range users {
+			got, err := s.MessagesAfter(ctxT(t), u, 0, MaxBatch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += len(got)
+		}
+		if total != senders*each {
+			t.Fatalf("%d messages stored, want %d", total, senders*each)
+		}
+	})
+}
+
+// A message to a missing user fails alone; the rest of its batch is stored.
+func TestWriterFailingItemIsolated(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "1", "2")
+		w := NewMessageWriter(s, WriterOptions{MaxBatch: 10})
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		wait := enqueueInOrder(t, w, []Message{
+			{SenderID: "1", ReceiverID: "2", Body: "ok 1"},
+			{SenderID: "1", ReceiverID: "nobody", Body: "lost"},
+			{SenderID: "2", ReceiverID: "1", Body: "ok 2"},
+		})
+		w.Start()
+		res := wait()
+		if res[0].err != nil || res[2].err != nil {
+			t.Fatalf("unrelated messages failed: %v, %v", res[0].err, res[2].err)
+		}
+		wantErr(t, "message to a missing user", res[1].err, ErrNotFound)
+		if c := chatOf(t, s, "2", "1"); c.Unread != 0 || c.LastMessage != "ok 2" {
+			t.Fatalf("chat 2->1 %+v", c)
+		}
+		if c := chatOf(t, s, "1", "2"); c.Unread != 1 || c.LastMessage != "ok 2" {
+			t.Fatalf("chat 1->2 %+v", c)
+		}
+	})
+}
+
+// Close commits what was accepted, even while a batch waits for MaxDelay,
+// and refuses what comes after.
+func TestWriterCloseFlushes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "1", "2")
+		w := NewMessageWriter(s, WriterOptions{MaxBatch: 1000, MaxDelay: time.Hour})
+		w.Start()
+		const n = 20
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = w.Save(ctxT(t), &Message{SenderID: "1", ReceiverID: "2", Body: fmt.Sprint(i)})
+			}()
+		}
+		waitFor(t, func() bool { return w.Pending() == n })
+		if err := w.Close(ctxT(t)); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("Save %d: %v", i, err)
+			}
+		}
+		if c := chatOf(t, s, "2", "1"); c.Unread != n {
+			t.Fatalf("unread %d after Close, want %d", c.Unread, n)
+		}
+		err := w.Save(ctxT(t), &Message{SenderID: "1", ReceiverID: "2", Body: "late"})
+		wantErr(t, "Save after Close", err, ErrWriterClosed)
+		wantErr(t, "Save after Close", err, ErrUnavailable)
+		if err := w.Close(ctxT(t)); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+	})
+}
+
+// A client_msg_id is stored once, within a batch and across batches; the
+// receiver's unread count counts it once.
+func TestWriterIdempotent(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "1", "2")
+		first := Message{SenderID: "1", ReceiverID: "2", Body: "x", ClientMsgID: "c1"}
+		if err := s.SaveMessage(ctxT(t), &first); err != nil {
+			t.Fatal(err)
+		}
+		w := NewMessageWriter(s, WriterOptions{})
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		wait := enqueueInOrder(t, w, []Message{
+			{SenderID: "1", ReceiverID: "2", Body: "x", ClientMsgID: "c1"}, // stored before
+			{SenderID: "1", ReceiverID: "2", Body: "y", ClientMsgID: "c2"},
+			{SenderID: "1", ReceiverID: "2", Body: "y", ClientMsgID: "c2"}, // same batch
+			{SenderID: "2", ReceiverID: "1", Body: "z", ClientMsgID: "c2"}, // other sender: distinct
+		})
+		w.Start()
+		res := wait()
+		for i, r := range res {
+			if r.err != nil {
+				t.Fatalf("Save %d: %v", i, r.err)
+			}
+		}
+		if res[0].m.ID != first.ID || res[0].m.Body != "x" {
+			t.Fatalf("retry of a stored message: %+v, want id %d", res[0].m, first.ID)
+		}
+		if res[1].m.ID != res[2].m.ID || res[3].m.ID == res[1].m.ID {
+			t.Fatalf("ids %d %d %d", res[1].m.ID, res[2].m.ID, res[3].m.ID)
+		}
+		to2, err := s.MessagesAfter(ctxT(t), "2", 0, 10)
+		if err != nil || len(to2) != 2 {
+			t.Fatalf("messages to 2: %+v, %v; want 2", to2, err)
+		}
+		// 2 replied last: its own count is 0, and 1 has one unread.
+		if c := chatOf(t, s, "2", "1"); c.Unread != 0 {
+			t.Fatalf("chat 2->1 %+v", c)
+		}
+		if c := chatOf(t, s, "1", "2"); c.Unread != 1 || c.LastMessage != "z" {
+			t.Fatalf("chat 1->2 %+v", c)
+		}
+	})
+}
+
+// A caller that gives up before its batch begins is answered with its
+// context's error and its message is not stored.
+func TestWriterCancelledBeforeBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "1", "2")
+		w := NewMessageWriter(s, WriterOptions{})
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		ctx, cancel := context.WithCancel(ctxT(t))
+		done := make(chan error, 1)
+		go func() { done <- w.Save(ctx, &Message{SenderID: "1", ReceiverID: "2", Body: "gone"}) }()
+		waitFor(t, func() bool { return w.Pending() == 1 })
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Save = %v, want context.Canceled", err)
+		}
+		w.Start()
+		waitFor(t, func() bool { return w.Pending() == 0 })
+		m := Message{SenderID: "1", ReceiverID: "2", Body: "kept"}
+		if err := w.Save(ctxT(t), &m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.MessagesAfter(ctxT(t), "2", 0, 10)
+		if err != nil || len(got) != 1 || got[0].Body != "kept" {
+			t.Fatalf("stored %+v, %v; want only \"kept\"", got, err)
+		}
+	})
+}
+
+// Many senders to many receivers through every committer: each receiver's
+// unread count equals the messages it received (nobody replies), and the
+// per-receiver ids are distinct.
+func TestWriterConcurrentCounts(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		senders := []string{"s1", "s2", "s3", "s4"}
+		receivers := []string{"r1", "r2", "r3"}
+		mustUsers(t, s, append(senders, receivers...)...)
+		w := startWriter(t, s, WriterOptions{MaxBatch: 8})
+		const each = 30
+		var wg sync.WaitGroup
+		for _, from := range senders {
+			for _, to := range receivers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range each {
+						if err := w.Save(ctxT(t), &Message{SenderID: from, ReceiverID: to, Body: fmt.Sprint(i)}); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		for _, to := range receivers {
+			for _, from := range senders {
+				if c := chatOf(t, s, to, from); c.Unread != each || c.LastMessage != fmt.Sprint(each-1) {
+					t.Fatalf("chat %s->%s: %+v, want unread %d, last %d", to, from, c, each, each-1)
+				}
+			}
+		}
+	})
+}
