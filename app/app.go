@@ -76,8 +76,22 @@ var (
 	)
 
 	handlersModule = fx.Module("handlers",
-		fx.Provide(func(st *db.Store, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Service {
-			return handlers.NewService(st, reg, cfg.Accounts, log.Named("handlers"))
+		// Messages are stored through the group-committing writer: one
+		// transaction per short window, each sender acknowledged only after
+		// its batch commits. Its stop hook runs after the transport's (fx
+		// stops in reverse), so in-flight messages are flushed before the
+		// database closes.
+		fx.Provide(func(st *db.Store, cfg *config.Config, lc fx.Lifecycle) *db.MessageWriter {
+			w := db.NewMessageWriter(st, db.WriterOptions{
+				MaxBatch: cfg.DB.WriterMaxBatch, MaxDelay: cfg.DB.WriterMaxDelay, Queue: cfg.DB.WriterQueue,
+			})
+			lc.Append(fx.Hook{OnStart: func(context.Context) error { w.Start(); return nil }, OnStop: w.Close})
+			return w
+		}),
+		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Service {
+			svc := handlers.NewService(st, reg, cfg.Accounts, log.Named("handlers"))
+			svc.SetMessageSaver(w)
+			return svc
 		}),
 		fx.Provide(func(svc *handlers.Service) *handlers.Router {
 			r := handlers.NewRouter()

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-im/parley/transport"
+)
+
+type pingOpts struct {
+	conns    int
+	window   int // pings in flight per connection
+	duration time.Duration
+	loops    int // echo server loops (match the server's transport.loops)
+	out      string
+	profile  string
+}
+
+type pingResult struct {
+	name   string
+	frames int64
+	rate   float64
+	lat    summary
+	sorted []time.Duration
+}
+
+// pingRun keeps window pings in flight on each of conns connections for d
+// (closed loop: a reply triggers the next ping) and measures round trips.
+func pingRun(name, addr string, o pingOpts) (pingResult, error) {
+	rec := &recorder{}
+	var frames atomic.Int64
+	var stop atomic.Bool
+	conns := make([]*benchConn, 0, o.conns)
+	var wg sync.WaitGroup
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
+	for range o.conns {
+		var mu sync.Mutex
+		var sent []time.Time
+		var c *benchConn
+		onReply := func(r reply) {
+			mu.Lock()
+			t := sent[0]
+			sent = sent[1:]
+			again := !stop.Load()
+			if again {
+				sent = append(sent, time.Now())
+			}
+			mu.Unlock()
+			rec.add(r.at.Sub(t))
+			frames.Add(1)
+			if again {
+				_ = c.send(pingBody)
+			} else {
+				wg.Done()
+			}
+		}
+		var err error
+		c, err = dialBench(addr, 10*time.Second, nil, onReply)
+		if err != nil {
+			return pingResult{}, err
+		}
+		conns = append(conns, c)
+		wg.Add(o.window)
+		for range o.window {
+			mu.Lock()
+			sent = append(sent, time.Now())
+			mu.Unlock()
+			if err := c.send(pingBody); err != nil {
+				return pingResult{}, err
+			}
+		}
+	}
+	// Measure the middle of the run only: skip the first tenth.
+	time.Sleep(o.duration / 10)
+	rec.mu.Lock()
+	rec.lat = rec.lat[:0]
+	rec.mu.Unlock()
+	f0, t0 := frames.Load(), time.Now()
+	time.Sleep(o.duration)
+	f1, el := frames.Load(), time.Since(t0)
+	stop.Store(true)
+	waitTimeout(&wg, 10*time.Second)
+	return pingResult{name: name, frames: f1 - f0, rate: float64(f1-f0) / el.Seconds(),
+		lat: rec.summary(name, 0), sorted: rec.sorted()}, nil
+}
+
+// runPing: ping through parleyd's full default chain, then through a bare
+// gev echo server with the same framing started here, in the same run.
+func runPing(srv *server, o pingOpts) error {
+	if err := srv.run(); err != nil {
+		return err
+	}
+	var prof chan error
+	if o.profile != "" {
+		prof = make(chan error, 1)
+		go func() { time.Sleep(o.duration / 10); prof <- srv.profile(o.duration, o.profile) }()
+	}
+	full, err := pingRun("parley (default chain)", srv.addr, o)
+	if err != nil {
+		return err
+	}
+	if prof != nil {
+		if err := <-prof; err != nil {
+			fmt.Println("profile:", err)
+		}
+	}
+	echo, err := transport.NewEchoServer("127.0.0.1:0", o.loops)
+	if err != nil {
+		return err
+	}
+	echo.Start()
+	bare, err := pingRun("bare gev echo", echo.Addr(), o)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = echo.Stop(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nping: %d connections x %d in flight, %s each\n", o.conns, o.window, o.duration)
+	rows := [][]string{}
+	for _, r := range []pingResult{full, bare} {
+		rows = append(rows, []string{r.name, fmt.Sprintf("%.0f", r.rate), ms(r.lat.Mean), ms(r.lat.P50),
+			ms(r.lat.P90), ms(r.lat.P99), ms(r.lat.Max)})
+	}
+	printRows(os.Stdout, []string{"server", "frames/s", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms"}, rows)
+	ratio := 100 * full.rate / bare.rate
+	fmt.Printf("SUMMARY ping parley=%.0f frames/s echo=%.0f frames/s ratio=%.1f%% (target >= 75%%) parley p99=%sms echo p99=%sms\n",
+		full.rate, bare.rate, ratio, ms(full.lat.P99), ms(bare.lat.P99))
+	if o.out != "" {
+		path := filepath.Join(o.out, "ping-latency.png")
+		if err := (chart{title: fmt.Sprintf("ping round trip: parley %.0f/s vs echo %.0f/s", full.rate, bare.rate),
+			xLabel: "latency ms (log)", yLabel: "% of pings", logX: true,
+			series: []series{cdf("parley", full.sorted), cdf("bare gev echo", bare.sorted)}}).save(path); err != nil {
+			return err
+		}
+		fmt.Println("chart:", path)
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/parley-im/parley/wire"
+)
+
+// kv is one member of a request body. Bodies are built from a list, not a
+// map, so nothing here depends on map order; qtBody sorts them itself.
+type kv struct{ k, v string }
+
+// qtBody renders a JSON object exactly as the seed's Qt client does
+// (QJsonDocument::toJson, Indented): keys sorted, one member per line, four
+// spaces of indent, a space after the colon, non-ASCII raw, and a trailing
+// newline that counts in the frame length (seed-protocol.md §1.3).
+func qtBody(members ...kv) []byte {
+	slices.SortFunc(members, func(a, b kv) int { return cmpString(a.k, b.k) })
+	var b bytes.Buffer
+	b.WriteString("{\n")
+	for i, m := range members {
+		b.WriteString("    ")
+		writeQtString(&b, m.k)
+		b.WriteString(": ")
+		writeQtString(&b, m.v)
+		if i < len(members)-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("}\n")
+	return b.Bytes()
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// writeQtString writes s as a JSON string the way Qt does: control
+// characters and the two JSON specials escaped, everything else raw.
+func writeQtString(b *bytes.Buffer, s string) {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	b.Truncate(b.Len() - 1) // Encode's newline
+}
+
+// Request bodies, as the Qt client builds them (seed-protocol.md §2.3).
+func loginBody(user, password string) []byte {
+	return qtBody(kv{"type", wire.TypeLogin}, kv{"user_id", user}, kv{"user_password", password})
+}
+
+// sendBody is the Qt client's send_message; clientMsgID (a Parley
+// extension) is added when not empty.
+func sendBody(from, to, body, clientMsgID string) []byte {
+	m := []kv{
+		{"chat_type", "friend"}, {"file_path", " "}, {"message_body", body},
+		{"message_timestamp", time.Now().Format(wire.TimeLayout)}, {"message_type", "text"},
+		{"receiver_id", to}, {"send_id", from}, {"type", wire.TypeSendMessage},
+	}
+	if clientMsgID != "" {
+		m = append(m, kv{"client_msg_id", clientMsgID})
+	}
+	return qtBody(m...)
+}
+
+// pingBody is Parley's heartbeat (an extension; the Qt client never pings).
+var pingBody = qtBody(kv{"type", wire.TypePing})
+
+// field returns the raw value of the first `"key":"value"` string member in
+// a compact or indented JSON body, without decoding the whole body: the
+// bench reads tens of thousands of frames per second on the same two cores
+// as the server, so it must not spend them in encoding/json. It does not
+// unescape (the values the bench reads are plain ASCII).
+func field(body []byte, key string) []byte {
+	pat := make([]byte, 0, len(key)+2)
+	pat = append(append(append(pat, '"'), key...), '"')
+	i := bytes.Index(body, pat)
+	if i < 0 {
+		return nil
+	}
+	rest := bytes.TrimLeft(body[i+len(pat):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '"' {
+		return nil
+	}
+	end := bytes.IndexByte(rest[1:], '"')
+	if end < 0 {
+		return nil
+	}
+	return rest[1 : 1+end]
+}
+
+// stamp puts the send time in a message body, so the receiver can measure
+// send → push delivery on the same clock.
+func stamp(t time.Time) string { return "bench t=" + strconv.FormatInt(t.UnixNano(), 10) }
+
+// unstamp reads stamp's time back from a pushed message_body.
+func unstamp(body []byte) (time.Time, bool) {
+	i := bytes.Index(body, []byte("t="))
+	if i < 0 {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(string(body[i+2:]), 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
+}
+
+// reply is one non-push frame: its type, whether status was "success", and
+// when it arrived.
+type reply struct {
+	typ string
+	ok  bool
+	at  time.Time
+}
+
+// benchConn is one client connection: writes from any goroutine (serialised),
+// one reader goroutine that hands replies to a FIFO (the server answers a
+// connection's requests in order; seed replies carry no seq) and pushes to
+// onPush.
+type benchConn struct {
+	nc      net.Conn
+	wmu     sync.Mutex
+	wbuf    []byte
+	replies chan reply
+	onReply func(reply) // if set, replies go here instead of replies
+	onPush  func(body []byte, at time.Time)
+	done    chan struct{}
+	err     error
+}
+
+var errConnClosed = errors.New("connection closed")
+
+// dialBench connects and starts the reader. Both callbacks may be nil; they
+// run on the reader goroutine and must not block.
+func dialBench(addr string, timeout time.Duration, onPush func([]byte, time.Time), onReply func(reply)) (*benchConn, error) {
+	nc, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c := &benchConn{nc: nc, replies: make(chan reply, 64), onPush: onPush, onReply: onReply, done: make(chan struct{})}
+	go c.readLoop()
+	return c, nil
+}
+
+// send writes one frame.
+func (c *benchConn) send(body []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = wire.AppendFrame(c.wbuf[:0], body)
+	_, err := c.nc.Write(c.wbuf)
+	return err
+}
+
+// await returns the next reply, or an error after timeout or connection loss.
+func (c *benchConn) await(timeout time.Duration) (reply, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-c.replies:
+		return r, nil
+	case <-c.done:
+		select {
+		case r := <-c.replies:
+			return r, nil
+		default:
+		}
+		return reply{}, errConnClosed
+	case <-t.C:
+		return reply{}, errors.New("timeout")
+	}
+}
+
+func (c *benchConn) close() { _ = c.nc.Close() }
+
+func (c *benchConn) readLoop() {
+	defer close(c.done)
+	fr := wire.NewReader(bufio.NewReaderSize(c.nc, 4096), wire.DefaultMaxFrame)
+	for {
+		body, err := fr.ReadFrame()
+		if err != nil {
+			c.err = err
+			return
+		}
+		now := time.Now()
+		typ := string(field(body, "type"))
+		if typ == wire.TypeReceiveMessage {
+			if c.onPush != nil {
+				c.onPush(body, now)
+			}
+			continue
+		}
+		r := reply{typ: typ, ok: string(field(body, "status")) == wire.StatusSuccess, at: now}
+		if c.onReply != nil {
+			c.onReply(r)
+			continue
+		}
+		select {
+		case c.replies <- r:
+		default:
+			// Nobody is waiting for this many replies (a fire-and-forget
+			// sender): drop the oldest so the reader never blocks.
+			select {
+			case <-c.replies:
+			default:
+			}
+			c.replies <- r
+		}
+	}
+}

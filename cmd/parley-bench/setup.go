@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/db"
+)
+
+// benchPassword is every bench user's password.
+const benchPassword = "bench-password"
+
+// uid is the id (and phone) of bench user i: 11 digits, like the seed's
+// phone-number ids.
+func uid(i int) string { return strconv.Itoa(13000000000 + i) }
+
+// friendOf pairs users 2k and 2k+1.
+func friendOf(i int) int { return i ^ 1 }
+
+// passwordHash encodes an argon2id hash of benchPassword with the server's
+// current parameters (t=2, m=19 MiB, p=1; handlers/passwords.go), so a login
+// verifies it without asking for a rehash. One hash serves every user: the
+// setup is untimed, but 20,000 hashes would still take minutes.
+func passwordHash() string {
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	key := argon2.IDKey([]byte(benchPassword), salt, 2, 19*1024, 1, 32)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, 19*1024, 2, 1,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// setupUsers creates users 0..n-1 and, with pair, makes 2k and 2k+1
+// friends, directly in the server's database (untimed; the server need not
+// run). Users that already exist are kept, so a second run is quick.
+func setupUsers(cfg config.DB, n int, pair bool) error {
+	if cfg.Driver == "" {
+		return errors.New("setup needs the server's database: let the bench start parleyd, or pass -dir/-pg-dsn")
+	}
+	start := time.Now()
+	ctx := context.Background()
+	bdb, err := db.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return err
+	}
+	defer bdb.Close()
+	st := db.NewStore(bdb, 30*time.Second)
+	if _, err := st.UserByID(ctx, uid(n-1)); err == nil {
+		if !pair {
+			return nil
+		}
+		if ok, _ := st.AreFriends(ctx, uid((n-1)&^1), uid((n-1)|1)); ok || n%2 == 1 {
+			return nil
+		}
+	}
+	hash := passwordHash()
+	var created, paired atomic.Int64
+	work := func(f func(i int) error, count int) error {
+		var wg sync.WaitGroup
+		var first error
+		var mu sync.Mutex
+		next := atomic.Int64{}
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= count {
+						return
+					}
+					if err := f(i); err != nil {
+						mu.Lock()
+						first = cmpErr(first, err)
+						mu.Unlock()
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return first
+	}
+	err = work(func(i int) error {
+		u := &db.User{ID: uid(i), Phone: uid(i), Name: "bench " + strconv.Itoa(i), PasswordHash: hash}
+		if err := st.CreateUser(ctx, u); err != nil && !errors.Is(err, db.ErrConflict) {
+			return err
+		}
+		created.Add(1)
+		return nil
+	}, n)
+	if err != nil {
+		return err
+	}
+	if pair {
+		err = work(func(k int) error {
+			a, b := uid(2*k), uid(2*k+1)
+			if err := st.RequestFriend(ctx, a, b); err != nil && !errors.Is(err, db.ErrConflict) {
+				return err
+			}
+			if _, err := st.AcceptFriend(ctx, b, a, ""); err != nil && !errors.Is(err, db.ErrConflict) {
+				return err
+			}
+			paired.Add(1)
+			return nil
+		}, n/2)
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Printf("setup: %d users, %d friend pairs in %s (untimed)\n", created.Load(), paired.Load(),
+		time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}

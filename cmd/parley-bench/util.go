@@ -1,0 +1,8 @@
+package main
+
+import (
+	"slices"
+	"time"
+)
+
+func sortDur(d []time.Duration) { slices.Sort(d) }
