@@ -88,6 +88,15 @@ func defaultRules() map[string]ruleOptions {
 		wire.TypeSendMessage: {
 			User: &limitOptions{Rate: 20, Burst: 200},
 		},
+		// The seed client answers every frame of a get_unread_messages
+		// catch-up (up to 2000, handlers.maxUnreadPerRequest) with one
+		// pipelined chatting request. Refusing those, or worse
+		// disconnecting for them, would cut off a client that never
+		// reconnects; the burst covers two full catch-ups in a row.
+		wire.TypeChatting: {
+			Session: &limitOptions{Rate: 100, Burst: 5000},
+			User:    &limitOptions{Rate: 200, Burst: 10000},
+		},
 	}
 }
 
