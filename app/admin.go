@@ -187,9 +187,17 @@ func RegisterRuntimeCollectors(reg *prometheus.Registry, sessions *session.Regis
 		)
 	}
 	if sessions != nil {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "parley_sessions_online", Help: "Users with at least one live session.",
-		}, func() float64 { return float64(sessions.Users()) }))
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "parley_sessions_online", Help: "Users with at least one live session.",
+			}, func() float64 { return float64(sessions.Users()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "parley_pushes_total", Help: "Pushes (receive_message, list refreshes) queued to sessions, one per session reached.",
+			}, func() float64 { return float64(sessions.Pushes()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "parley_frames_sent_total", Help: "Frames queued to clients: replies, catch-up frames and pushes.",
+			}, func() float64 { return float64(session.FramesSent()) }),
+		)
 	}
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "parley"))

@@ -1,6 +1,9 @@
 package session
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Deliverer sends an already encoded body to every live session of a user and
 // reports how many sessions it was queued to. Handlers depend on this, not on
@@ -16,6 +19,9 @@ type Registry struct {
 
 	allMu sync.Mutex
 	all   map[uint64]*Session
+
+	// pushes counts bodies queued by Deliver, one per session reached.
+	pushes atomic.Uint64
 }
 
 const registryShards = 64
@@ -129,8 +135,13 @@ func (r *Registry) Deliver(userID string, body []byte) int {
 			n++
 		}
 	}
+	r.pushes.Add(uint64(n))
 	return n
 }
+
+// Pushes is the number of bodies Deliver has queued, counting one per
+// session reached (a message to a user with two clients counts twice).
+func (r *Registry) Pushes() uint64 { return r.pushes.Load() }
 
 // Len is the number of open sessions, logged in or not.
 func (r *Registry) Len() int {

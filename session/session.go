@@ -69,8 +69,21 @@ func (s *Session) setUser(id string) {
 	s.mu.Unlock()
 }
 
+// framesSent counts every frame queued to any session, replies and pushes
+// alike. It is process-wide because it feeds a process-wide metric.
+var framesSent atomic.Uint64
+
+// FramesSent is the number of frames queued to sessions since start.
+func FramesSent() uint64 { return framesSent.Load() }
+
 // Send queues one frame body for this connection.
-func (s *Session) Send(body []byte) error { return s.conn.Send(body) }
+func (s *Session) Send(body []byte) error {
+	if err := s.conn.Send(body); err != nil {
+		return err
+	}
+	framesSent.Add(1)
+	return nil
+}
 
 // Close ends the connection. It is idempotent.
 func (s *Session) Close() error {

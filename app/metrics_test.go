@@ -1,0 +1,118 @@
+package app_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/parley-im/parley/app/apptest"
+)
+
+// scrape reads /metrics from the admin server into "name{labels}" → value.
+func scrape(t *testing.T, srv *apptest.Server) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("/metrics: %s %s", resp.Status, b)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad metrics line %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+func TestMetricsAfterRealTraffic(t *testing.T) {
+	srv := apptest.Start(t)
+	alice, bob := srv.Dial(t), srv.Dial(t)
+	call := func(c *apptest.Client, fields map[string]any) {
+		t.Helper()
+		c.Send(apptest.QtJSON(fields))
+		body := string(c.Read())
+		if !strings.Contains(body, `"status":"success"`) {
+			t.Fatalf("%v: %s", fields["type"], body)
+		}
+	}
+	call(alice, map[string]any{"type": "register", "user_name": "alice", "user_password": "pw", "user_phone": "111"})
+	call(alice, map[string]any{"type": "register", "user_name": "bob", "user_password": "pw", "user_phone": "222"})
+	call(alice, map[string]any{"type": "login", "user_id": "111", "user_password": "pw"})
+	call(bob, map[string]any{"type": "login", "user_id": "222", "user_password": "pw"})
+	call(alice, map[string]any{"type": "add_friend", "user_id": "111", "friend_id": "222"})
+	bob.Read() // the friends list pushed to bob
+	call(bob, map[string]any{"type": "accept_friend", "user_id": "222", "friend_id": "111"})
+	alice.Read() // the greeting
+	alice.Read() // the chat list pushed to alice
+
+	before := scrape(t, srv)
+	const sends = 5
+	for i := range sends {
+		call(alice, map[string]any{
+			"type": "send_message", "send_id": "111", "receiver_id": "222", "chat_type": "friend",
+			"file_path": " ", "message_type": "text", "message_body": fmt.Sprint("hi ", i),
+			"message_timestamp": "2025-07-14 11:00:00",
+		})
+		if push := string(bob.Read()); !strings.Contains(push, `"type":"receive_message"`) {
+			t.Fatalf("push: %s", push)
+		}
+	}
+	alice.Send([]byte(`{"type":"friends","user_id":"222"}`)) // someone else's list: forbidden
+	if body := string(alice.Read()); !strings.Contains(body, `"code":"forbidden"`) {
+		t.Fatalf("want forbidden, got %s", body)
+	}
+	after := scrape(t, srv)
+
+	delta := func(name string) float64 { return after[name] - before[name] }
+	for _, c := range []struct {
+		name string
+		want float64
+	}{
+		{`parley_frames_in_total{type="send_message"}`, sends},
+		{`parley_frames_out_total{outcome="ok",type="send_message"}`, sends},
+		{`parley_handler_seconds_count{type="send_message"}`, sends},
+		{`parley_refusals_total{code="forbidden",type="friends"}`, 1},
+		{`parley_pushes_total`, sends},
+		{`parley_frames_sent_total`, 2*sends + 1}, // acks, pushes, the refusal
+	} {
+		if got := delta(c.name); got != c.want {
+			t.Errorf("%s grew by %v, want %v", c.name, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		want float64
+	}{
+		{`parley_connections`, 2},
+		{`parley_sessions_online`, 2},
+		{`parley_frames_in_total{type="login"}`, 2},
+		{`parley_frames_in_total{type="register"}`, 2},
+	} {
+		if got := after[c.name]; got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, got, c.want)
+		}
+	}
+	for _, name := range []string{`go_sql_open_connections{db_name="parley"}`, `parley_dispatch_queue_depth`, `go_goroutines`} {
+		if _, ok := after[name]; !ok {
+			t.Errorf("%s missing from /metrics", name)
+		}
+	}
+}
