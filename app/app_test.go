@@ -158,6 +158,22 @@ func TestAddUserCommandCreatesALoginableAccount(t *testing.T) {
 	if len(reply) != 1 || reply[0]["status"] != "success" || reply[0]["user_id"] != "13800000000" {
 		t.Fatalf("login after adduser: %v", reply)
 	}
+	token, _ := reply[0]["token"].(string)
+	resume := func() map[string]any {
+		rc := srv.Dial(t)
+		rc.Send([]byte(`{"type":"resume","token":"` + token + `"}`))
+		return rc.Object()
+	}
+	if m := resume(); token == "" || m["status"] != "success" {
+		t.Fatalf("resume before revoke (token %q): %v", token, m)
+	}
+	out.Reset()
+	if code := app.RevokeCommand(cfgPath, []string{"-id", "13800000000"}, &out, &errOut); code != 0 {
+		t.Fatalf("revoke exit %d: %s", code, errOut.String())
+	}
+	if m := resume(); m["status"] != "error" {
+		t.Fatalf("resume after revoke: %v", m)
+	}
 }
 
 func TestNewReportsConfigErrors(t *testing.T) {

@@ -57,7 +57,8 @@ type options struct {
 	logger *zap.Logger
 }
 
-// WithDriver selects "sqlite" (default) or "postgres" (a fresh schema).
+// WithDriver selects "sqlite" or "postgres" (a fresh schema). Without it the
+// driver is the first of PARLEY_TEST_DRIVERS, else sqlite.
 func WithDriver(d string) Option { return func(o *options) { o.driver = d } }
 
 // WithConfig edits the configuration (after the harness's own settings).
@@ -134,10 +135,20 @@ func PostgresSchema(t testing.TB) string {
 	return PostgresURL() + sep + "search_path=" + schema
 }
 
+// defaultDriver is the database of servers started without WithDriver: the
+// first of PARLEY_TEST_DRIVERS, else sqlite. `go tool task test:pg` sets it to
+// postgres, which moves every end-to-end test onto PostgreSQL.
+func defaultDriver() string {
+	if env := os.Getenv("PARLEY_TEST_DRIVERS"); env != "" {
+		return strings.Split(env, ",")[0]
+	}
+	return "sqlite"
+}
+
 // Start runs a whole server for the duration of the test.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	o := options{driver: "sqlite"}
+	o := options{driver: defaultDriver()}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -2,6 +2,7 @@
 //
 //	parleyd [-config parley.yaml]                         serve
 //	parleyd [-config parley.yaml] adduser -id PHONE -name NAME   create a user (password on stdin)
+//	parleyd [-config parley.yaml] revoke -id USER                revoke the user's resume tokens
 package main
 
 import (
@@ -14,8 +15,11 @@ import (
 func main() {
 	cfgPath := flag.String("config", "", "configuration file (default: parley.yaml if present, else built-in defaults)")
 	flag.Parse()
-	if flag.Arg(0) == "adduser" {
+	switch flag.Arg(0) {
+	case "adduser":
 		os.Exit(app.AddUserCommand(*cfgPath, flag.Args()[1:], os.Stdin, os.Stdout, os.Stderr))
+	case "revoke":
+		os.Exit(app.RevokeCommand(*cfgPath, flag.Args()[1:], os.Stdout, os.Stderr))
 	}
 	app.New(*cfgPath).Run()
 }
