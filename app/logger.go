@@ -21,9 +21,10 @@ type Logger struct {
 }
 
 // NewLogger builds the root zap logger from config: JSON or console encoding,
-// buffered asynchronous writes (flushed every FlushInterval and on stop, so a
-// log line never waits for the disk on a request path), and sampling so a
-// flood of identical lines cannot fill the disk.
+// asynchronous writes through a bounded buffer (written out every
+// FlushInterval, when half full, and on stop; a line that does not fit is
+// dropped and counted, so no caller, above all no gev loop, ever waits for the
+// log output), and sampling so a flood of identical lines cannot fill the disk.
 func NewLogger(cfg config.Log, lc fx.Lifecycle) (Logger, error) {
 	level, err := zap.ParseAtomicLevel(cfg.Level)
 	if err != nil {
@@ -38,19 +39,17 @@ func NewLogger(cfg config.Log, lc fx.Lifecycle) (Logger, error) {
 	} else {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
-	ws := &zapcore.BufferedWriteSyncer{
-		WS:            zapcore.AddSync(os.Stderr),
-		Size:          cfg.BufferSize,
-		FlushInterval: cfg.FlushInterval,
-	}
-	var core zapcore.Core = zapcore.NewCore(enc, ws, level)
+	ws := newAsyncWriter(os.Stderr, cfg.BufferSize, cfg.FlushInterval)
+	var core zapcore.Core = zapcore.NewCore(enc, zapcore.AddSync(ws), level)
 	if cfg.SampleInitial > 0 {
 		core = zapcore.NewSamplerWithOptions(core, 1e9, cfg.SampleInitial, cfg.SampleThereafter)
 	}
 	l := zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel))
 	lc.Append(fx.StopHook(func(context.Context) error {
-		_ = l.Sync()
-		return ws.Stop()
+		if n := ws.Dropped(); n > 0 {
+			l.Warn("log lines dropped because the log output was too slow", zap.Uint64("dropped", n))
+		}
+		return ws.Close()
 	}))
 	return Logger{Logger: l, Level: level}, nil
 }
