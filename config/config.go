@@ -44,9 +44,16 @@ type Server struct {
 type Transport struct {
 	// Loops is the number of gev sub reactors doing I/O; 0 means one per CPU.
 	Loops int `yaml:"loops"`
-	// Workers is the number of dispatcher goroutines running the pipeline;
-	// 0 means 8 per CPU (handlers wait on the database more than they compute).
+	// Workers is the number of dispatcher goroutines running the pipeline
+	// for logged-in sessions; 0 means 64 per CPU (handlers wait on the
+	// database and on group commits far more than they compute, and a
+	// waiting worker is a few KiB).
 	Workers int `yaml:"workers"`
+	// LoginWorkers is the number of dispatcher goroutines for sessions not
+	// logged in yet (login, register, resume), a lane of their own so a
+	// login storm waiting for password hashing cannot hold the workers of
+	// logged-in users; 0 means 16 per CPU.
+	LoginWorkers int `yaml:"login_workers"`
 	// MaxFrame is the largest frame body accepted; a longer length prefix
 	// closes the connection (the stream cannot be resynchronised).
 	MaxFrame int `yaml:"max_frame"`
@@ -127,7 +134,8 @@ type Admin struct {
 
 // Accounts configures password hashing and credential caching.
 type Accounts struct {
-	// HashWorkers bounds concurrent password hashes; 0 means one per CPU.
+	// HashWorkers bounds concurrent password hashes; 0 means one per CPU
+	// but one (at least one), so hashing never takes every core.
 	HashWorkers int `yaml:"hash_workers"`
 	// CredentialCacheSize is how many recently verified credentials are
 	// remembered (as keyed HMACs, never plaintext); 0 disables the cache.

@@ -29,7 +29,8 @@ func Default() Config {
 		},
 		Transport: Transport{
 			Loops:            0, // one per CPU
-			Workers:          0, // eight per CPU
+			Workers:          0, // 64 per CPU
+			LoginWorkers:     0, // 16 per CPU
 			MaxFrame:         1 * mib,
 			MaxQueued:        4 * mib,
 			MaxPending:       4 * mib,
@@ -63,7 +64,7 @@ func Default() Config {
 			Listen: "127.0.0.1:9090",
 		},
 		Accounts: Accounts{
-			HashWorkers:         0, // one per CPU
+			HashWorkers:         0, // one per CPU but one
 			CredentialCacheSize: 10000,
 			CredentialCacheTTL:  10 * time.Minute,
 			ResumeTTL:           720 * time.Hour,

@@ -121,6 +121,7 @@ func (v *validator) transport() {
 	t := v.c.Transport
 	v.between("transport.loops", t.Loops, 0, maxLoops)
 	v.between("transport.workers", t.Workers, 0, maxWorkers)
+	v.between("transport.login_workers", t.LoginWorkers, 0, maxWorkers)
 	v.between("transport.max_frame", t.MaxFrame, minFrame, maxFrame)
 	v.between("transport.max_queued", t.MaxQueued, 0, maxBuffered)
 	v.between("transport.max_pending", t.MaxPending, 0, maxBuffered)

@@ -82,6 +82,49 @@ func TestResumeTokensBounded(t *testing.T) {
 	})
 }
 
+// SaveResumeTokens stores a batch and keeps SaveResumeToken's bounds; a
+// batch with an unknown user stores nothing.
+func TestSaveResumeTokensBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := ctxT(t)
+		mustUsers(t, s, "1", "2")
+		at := time.Now().UTC().Truncate(time.Second)
+		if err := s.SaveResumeToken(ctx, ResumeToken{Hash: "old", UserID: "1", CreatedAt: at.Add(-2 * time.Hour), ExpiresAt: at.Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		var batch []ResumeToken
+		n := MaxResumeTokensPerUser + 5
+		for i := 0; i < n; i++ {
+			batch = append(batch, ResumeToken{Hash: fmt.Sprintf("t%03d", i), UserID: "1", CreatedAt: at.Add(time.Duration(i) * time.Second), ExpiresAt: at.Add(time.Hour)})
+		}
+		batch = append(batch, ResumeToken{Hash: "u2", UserID: "2", ExpiresAt: at.Add(time.Hour)})
+		if err := s.SaveResumeTokens(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		count, err := s.db.NewSelect().Model((*resumeTokenRow)(nil)).Where("user_id = ?", "1").Count(ctx)
+		if err != nil || count != MaxResumeTokensPerUser {
+			t.Fatalf("%d tokens stored for 1 (%v), want %d", count, err, MaxResumeTokensPerUser)
+		}
+		for _, h := range []string{"old", "t000", "t004"} {
+			if _, err := s.ResumeTokenUser(ctx, h, at); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("token %s survived: %v", h, err)
+			}
+		}
+		for h, want := range map[string]string{"t005": "1", fmt.Sprintf("t%03d", n-1): "1", "u2": "2"} {
+			if u, err := s.ResumeTokenUser(ctx, h, at); err != nil || u != want {
+				t.Fatalf("token %s: %q %v", h, u, err)
+			}
+		}
+		bad := []ResumeToken{{Hash: "x1", UserID: "2", ExpiresAt: at.Add(time.Hour)}, {Hash: "x2", UserID: "404", ExpiresAt: at.Add(time.Hour)}}
+		if err := s.SaveResumeTokens(ctx, bad); err == nil {
+			t.Fatal("a batch with an unknown user was stored")
+		}
+		if _, err := s.ResumeTokenUser(ctx, "x1", at); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("part of a failed batch was stored: %v", err)
+		}
+	})
+}
+
 func TestMarkDeliveredUpTo(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := ctxT(t)

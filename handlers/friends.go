@@ -117,6 +117,9 @@ func (s *Service) DeleteFriend(ctx context.Context, req *pipeline.Request, in *w
 		return nil, err
 	}
 	deleted, err := s.store.DeleteFriend(ctx, me, in.FriendID)
+	// Whether or not the delete committed, send_message must ask the
+	// store again from now on.
+	s.friends.forget(me, in.FriendID)
 	if err != nil {
 		return nil, s.storeErr("delete_friend", err, "not friends", "")
 	}

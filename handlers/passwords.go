@@ -60,7 +60,12 @@ type hasher struct {
 
 func newHasher(workers int) *hasher {
 	if workers <= 0 {
-		workers = runtime.NumCPU()
+		// Leave one CPU to everything else: argon2id is CPU-bound, and
+		// with every core hashing, a cold login storm delays logged-in
+		// users' messages (docs/PERFORMANCE.md, Round 2, storm: background
+		// p99 192 ms with 2 of 2 cores hashing, 42 ms with 1), while login
+		// throughput hardly changed on 2 cores.
+		workers = max(1, runtime.NumCPU()-1)
 	}
 	return &hasher{sem: make(chan struct{}, workers), params: currentParams}
 }

@@ -48,7 +48,7 @@ func (s *Service) issueResumeToken(ctx context.Context, userID string) string {
 		return ""
 	}
 	token := base64.RawURLEncoding.EncodeToString(b[:])
-	err := s.store.SaveResumeToken(ctx, db.ResumeToken{
+	err := s.tokens.save(ctx, db.ResumeToken{
 		Hash: hashToken(token), UserID: userID, ExpiresAt: s.now().Add(s.resumeTTL),
 	})
 	if err != nil {

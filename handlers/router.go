@@ -52,6 +52,17 @@ func On[Req, Resp any](r *Router, typ string, h func(ctx context.Context, req *p
 	}
 }
 
+// OnRaw registers h for typ as is: the body is not decoded, so h reads
+// req.Body itself if it needs to. For requests whose body carries nothing
+// but the envelope (ping), where decoding it again would be pure cost: the
+// edge already checked that the body is one valid JSON object with this type.
+func OnRaw(r *Router, typ string, h pipeline.Handler) {
+	if _, dup := r.routes[typ]; dup {
+		panic("handlers: type registered twice: " + typ)
+	}
+	r.routes[typ] = h
+}
+
 // encode turns a handler's result into reply bytes.
 func encode(v any) (pipeline.Reply, error) {
 	switch x := v.(type) {

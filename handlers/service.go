@@ -43,6 +43,7 @@ type Store interface {
 
 	// Resume tokens (stored by hash).
 	SaveResumeToken(ctx context.Context, t db.ResumeToken) error
+	SaveResumeTokens(ctx context.Context, ts []db.ResumeToken) error
 	ResumeTokenUser(ctx context.Context, hash string, now time.Time) (string, error)
 	RevokeResumeTokens(ctx context.Context, userID string) error
 }
@@ -83,8 +84,12 @@ type Service struct {
 	// messages stores send_message's messages: the store itself, or a
 	// group-committing writer (SetMessageSaver).
 	messages MessageSaver
-	log      *zap.Logger
-	now      func() time.Time
+	// friends caches positive AreFriends answers for send_message.
+	friends *friendCache
+	// tokens group-commits the resume tokens logins issue.
+	tokens *tokenBatcher
+	log    *zap.Logger
+	now    func() time.Time
 }
 
 // MessageSaver stores one message durably and returns once it is committed
@@ -109,7 +114,7 @@ func NewService(store Store, sessions SessionDirectory, accounts config.Accounts
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Service{
+	s := &Service{
 		store:     store,
 		sessions:  sessions,
 		creds:     newCredentials(accounts.HashWorkers, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
@@ -118,6 +123,9 @@ func NewService(store Store, sessions SessionDirectory, accounts config.Accounts
 		log:       log,
 		now:       time.Now,
 	}
+	s.friends = newFriendCache(friendCacheEntries, friendCacheTTL, func() time.Time { return s.now() })
+	s.tokens = &tokenBatcher{saveMany: store.SaveResumeTokens, saveOne: store.SaveResumeToken}
+	return s
 }
 
 // Register adds every request type of the seed protocol, and ping, to r.
@@ -135,7 +143,9 @@ func (s *Service) Register(r *Router) {
 	On(r, wire.TypeUpdateChat, s.UpdateChat)
 	On(r, wire.TypeSendMessage, s.SendMessage)
 	On(r, wire.TypeGetUnreadMessages, s.GetUnreadMessages)
-	On(r, wire.TypePing, Ping)
+	OnRaw(r, wire.TypePing, func(ctx context.Context, req *pipeline.Request) (pipeline.Reply, error) {
+		return Ping(ctx, req, nil) // a ping has nothing to decode beyond its envelope
+	})
 	On(r, wire.TypeResume, s.Resume)
 	On(r, wire.TypeSync, s.Sync)
 	On(r, wire.TypeAck, s.Ack)

@@ -65,9 +65,18 @@ type conn struct {
 	goneMu sync.RWMutex
 	gone   bool
 
+	// Output coalescing: Send appends the framed body to out and queues a
+	// flush task on the loop only if none is queued yet, so frames sent
+	// while the loop is busy leave in one write(2) instead of one each
+	// (docs/PERFORMANCE.md, "ping"). outMu is never held across a gev call.
+	outMu       sync.Mutex
+	out         []byte // framed output not yet taken by a flush task
+	flushQueued bool   // a flush task is queued and has not taken out yet
+
 	// Loop goroutine only.
-	dropInput   bool // discard all further input (oversize, flood)
-	outWasEmpty bool // set by Packet for afterSend
+	dropInput   bool   // discard all further input (oversize, flood)
+	outWasEmpty bool   // set by Packet for afterSend
+	flushed     []byte // what the running flush task gave gev, recycled by afterSend
 
 	// Sweep goroutine only.
 	stallSince time.Time
@@ -99,11 +108,58 @@ func (c *conn) Send(body []byte) error {
 		return ErrClosed
 	}
 	c.queuedOut.Add(n)
-	if err := c.gc.Send(body, c.sendOpt); err != nil {
-		c.queuedOut.Add(-n)
+	c.outMu.Lock()
+	c.out = wire.AppendFrame(c.out, body)
+	schedule := !c.flushQueued
+	c.flushQueued = true
+	c.outMu.Unlock()
+	if !schedule {
+		return nil // the queued flush task will take this frame too
+	}
+	if err := c.gc.Send(flushMarker{}, c.sendOpt); err != nil {
+		// Closed: nothing will ever flush, so forget the output.
+		c.outMu.Lock()
+		c.queuedOut.Add(-int64(len(c.out)))
+		c.out, c.flushQueued = nil, false
+		c.outMu.Unlock()
 		return ErrClosed
 	}
 	return nil
+}
+
+// flushMarker is what Send gives gev's Connection.Send: Packet, on the loop,
+// replaces it with every frame queued so far (takeOut).
+type flushMarker struct{}
+
+// maxKeptOut is the largest output buffer a connection keeps for reuse
+// between flushes; a larger one (a big catch-up) goes back to the GC, so
+// idle connections stay small.
+const maxKeptOut = 4 << 10
+
+// takeOut hands the queued output to the flush task running now. Loop
+// goroutine only (Packet).
+func (c *conn) takeOut() []byte {
+	c.outMu.Lock()
+	b := c.out
+	c.out, c.flushQueued = nil, false
+	c.outMu.Unlock()
+	c.flushed = b
+	return b
+}
+
+// recycleOut returns the flushed buffer for reuse once gev has written or
+// copied it. Loop goroutine only (afterSend).
+func (c *conn) recycleOut() {
+	b := c.flushed
+	c.flushed = nil
+	if cap(b) > maxKeptOut {
+		return
+	}
+	c.outMu.Lock()
+	if c.out == nil {
+		c.out = b[:0]
+	}
+	c.outMu.Unlock()
 }
 
 // Close implements session.Conn (handler-initiated close). Any goroutine.
@@ -112,14 +168,14 @@ func (c *conn) Close() error {
 	return nil
 }
 
-// afterSend runs on the loop right after gev wrote (or buffered) a frame.
+// afterSend runs on the loop right after gev wrote (or buffered) a flush.
 // It fixes two gev behaviours: WriteBufferLength is refreshed only after
 // socket events, so on a silent connection it would not show output queued
 // by Send; and while output is pending gev leaves EPOLLIN armed but ignores
 // it, so a peer that sends without reading spins the loop (LIBRARIES §1.5).
-func (c *conn) afterSend(data any) {
-	body, _ := data.([]byte)
-	c.queuedOut.Add(-int64(wire.HeaderSize + len(body)))
+func (c *conn) afterSend(any) {
+	c.queuedOut.Add(-int64(len(c.flushed)))
+	c.recycleOut()
 	if !c.gc.Connected() {
 		return // the write failed and gev closed it; its buffers are pooled
 	}

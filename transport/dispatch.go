@@ -109,33 +109,72 @@ func (m *mailbox) busy() bool {
 	return m.scheduled
 }
 
-// dispatcher runs received frames on a fixed set of worker goroutines: one
-// connection's frames in order, different connections in parallel. The run
-// queue holds each connection at most once, so it is bounded by the number
-// of connections, and each mailbox is bounded by MaxQueued bytes.
+// laneID names one of the dispatcher's worker sets.
+type laneID int
+
+const (
+	// laneUser runs the frames of logged-in sessions.
+	laneUser laneID = iota
+	// laneLogin runs the frames of sessions not logged in yet: login,
+	// register, resume, and anything else an anonymous peer sends. A login
+	// can wait for a password-hash slot for seconds during a cold login
+	// storm; on its own lane it can hold only these workers, never the ones
+	// logged-in users' frames need.
+	laneLogin
+	laneCount
+)
+
+// lane is one run queue with its own fixed set of workers.
+type lane struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	runq []*conn
+}
+
+// dispatcher runs received frames on worker goroutines: one connection's
+// frames in order, different connections in parallel. Workers are split in
+// two lanes (laneUser, laneLogin); a connection is queued on the lane its
+// session belongs to when its turn is queued, and is in at most one run queue
+// at a time, so its frames stay in order when it moves from one lane to the
+// other at login. The run queues hold each connection at most once, so they
+// are bounded by the number of connections, and each mailbox is bounded by
+// MaxQueued bytes.
 type dispatcher struct {
 	serve func(c *conn, body []byte)
+	// laneOf picks the lane for c's next turn.
+	laneOf func(c *conn) laneID
 
-	mu      sync.Mutex
-	cond    sync.Cond
-	runq    []*conn
+	lanes   [laneCount]lane
 	stopped atomic.Bool
 
 	queued atomic.Int64 // frames waiting in all mailboxes
 	wg     sync.WaitGroup
 }
 
+// sessionLane puts logged-in sessions on laneUser and the rest on laneLogin.
+func sessionLane(c *conn) laneID {
+	if c.sess != nil && c.sess.UserID() != "" {
+		return laneUser
+	}
+	return laneLogin
+}
+
 func newDispatcher(serve func(*conn, []byte)) *dispatcher {
-	d := &dispatcher{serve: serve}
-	d.cond.L = &d.mu
+	d := &dispatcher{serve: serve, laneOf: sessionLane}
+	for i := range d.lanes {
+		d.lanes[i].cond.L = &d.lanes[i].mu
+	}
 	return d
 }
 
-// start launches n workers.
-func (d *dispatcher) start(n int) {
-	d.wg.Add(n)
-	for range n {
-		go d.worker()
+// start launches user workers on laneUser and login workers on laneLogin.
+func (d *dispatcher) start(user, login int) {
+	d.wg.Add(user + login)
+	for range user {
+		go d.worker(laneUser)
+	}
+	for range login {
+		go d.worker(laneLogin)
 	}
 }
 
@@ -156,33 +195,37 @@ func (d *dispatcher) submit(c *conn, body []byte, limit int) putResult {
 // drop closes c's mailbox and forgets its waiting frames.
 func (d *dispatcher) drop(c *conn) { d.queued.Add(-int64(c.mbox.close())) }
 
+// push queues c's turn on the lane it belongs to now.
 func (d *dispatcher) push(c *conn) {
-	d.mu.Lock()
-	d.runq = append(d.runq, c)
-	d.mu.Unlock()
-	d.cond.Signal()
+	l := &d.lanes[d.laneOf(c)]
+	l.mu.Lock()
+	l.runq = append(l.runq, c)
+	l.mu.Unlock()
+	l.cond.Signal()
 }
 
-// pop waits for a connection with work; nil means the dispatcher stopped.
-func (d *dispatcher) pop() *conn {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for len(d.runq) == 0 && !d.stopped.Load() {
-		d.cond.Wait()
+// pop waits for a connection with work on lane id; nil means the dispatcher
+// stopped.
+func (d *dispatcher) pop(id laneID) *conn {
+	l := &d.lanes[id]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.runq) == 0 && !d.stopped.Load() {
+		l.cond.Wait()
 	}
 	if d.stopped.Load() {
 		return nil
 	}
-	c := d.runq[0]
-	d.runq[0] = nil
-	d.runq = d.runq[1:]
+	c := l.runq[0]
+	l.runq[0] = nil
+	l.runq = l.runq[1:]
 	return c
 }
 
-func (d *dispatcher) worker() {
+func (d *dispatcher) worker(id laneID) {
 	defer d.wg.Done()
 	for {
-		c := d.pop()
+		c := d.pop(id)
 		if c == nil {
 			return
 		}
@@ -201,6 +244,10 @@ func (d *dispatcher) worker() {
 			}
 			d.queued.Add(-1)
 			d.serve(c, body)
+			if id == laneLogin && d.laneOf(c) != laneLogin {
+				// Just logged in: its next frames belong on the user lane.
+				break
+			}
 		}
 		if !gaveUp && !d.stopped.Load() && c.mbox.keepTurn() {
 			d.push(c)
@@ -211,10 +258,14 @@ func (d *dispatcher) worker() {
 // stop makes workers exit after the frame each is running; frames still
 // queued are not run.
 func (d *dispatcher) stop() {
-	d.mu.Lock()
 	d.stopped.Store(true)
-	d.mu.Unlock()
-	d.cond.Broadcast()
+	for i := range d.lanes {
+		l := &d.lanes[i]
+		// Taking the lock orders the store before any waiter's next check.
+		l.mu.Lock()
+		l.mu.Unlock() //nolint:staticcheck // empty critical section on purpose
+		l.cond.Broadcast()
+	}
 }
 
 // wait blocks until every worker has exited or ctx ends.

@@ -29,7 +29,8 @@ func TestDispatcherOrderAndParallelism(t *testing.T) {
 		mu.Unlock()
 		running[c.id].Add(-1)
 	})
-	d.start(8)
+	d.laneOf = func(*conn) laneID { return laneUser }
+	d.start(8, 0)
 	cs := make([]*conn, conns)
 	for i := range cs {
 		cs[i] = &conn{id: uint64(i)}
@@ -82,12 +83,13 @@ func allRan(mu *sync.Mutex, got map[uint64][]int, conns, perConn int) bool {
 func TestDispatcherFairness(t *testing.T) {
 	var order []uint64
 	d := newDispatcher(func(c *conn, _ []byte) { order = append(order, c.id) }) // one worker: no race
+	d.laneOf = func(*conn) laneID { return laneUser }
 	busy, quiet := &conn{id: 1}, &conn{id: 2}
 	for range 1000 {
 		d.submit(busy, []byte("x"), 1<<20)
 	}
 	d.submit(quiet, []byte("y"), 1<<20)
-	d.start(1)
+	d.start(1, 0)
 	eventually(t, 5*time.Second, "backlog to drain", func() bool { return d.queued.Load() == 0 })
 	d.stop()
 	if err := d.wait(context.Background()); err != nil {

@@ -17,16 +17,23 @@
 //     short mutexes (a mailbox, the run queue, the connection map, a
 //     connection's gone lock) and never do I/O besides gev's own. The accept
 //     check (SetAcceptCheck) runs here too, so it must be just as quick.
-//   - cfg.Workers dispatcher goroutines run FrameServer.Serve. A session's
-//     frames run one at a time, in arrival order, always on one worker at a
-//     time; different sessions run in parallel. A worker runs at most 16
-//     frames of a session before requeueing it behind the others. Serve may
-//     block (database, password hashing): that holds a worker, not a loop.
+//   - Dispatcher goroutines run FrameServer.Serve in two lanes:
+//     cfg.Workers for logged-in sessions and cfg.LoginWorkers for sessions
+//     not logged in yet, so logins waiting for password hashing can hold
+//     only the login lane. A session's frames run one at a time, in arrival
+//     order, always on one worker at a time (a session's turn is queued on
+//     one lane at a time; it moves to the user lane after its login frame);
+//     different sessions run in parallel. A worker runs at most 16 frames of
+//     a session before requeueing it behind the others. Serve may block
+//     (database, group commit, password hashing): that holds a worker, not a
+//     loop.
 //   - One sweep goroutine applies the write-stall and idle policies, every
 //     quarter of the shortest deadline.
 //   - Session.Send and Session.Close (session.Conn) are safe from any
-//     goroutine and never wait for the network: Send frames the body and
-//     queues it on the connection's loop (gev Connection.Send). Sends from
+//     goroutine and never wait for the network: Send frames the body into
+//     the connection's output buffer and, unless one is already queued,
+//     queues one flush task on the connection's loop (gev Connection.Send),
+//     which writes everything buffered so far with one write(2). Sends from
 //     one goroutine are written in order. OnMessage never returns a reply,
 //     because gev writes a returned value at once, ahead of queued Sends.
 //   - Start, Stop, Addr, Stats may be called from any goroutine;

@@ -67,16 +67,22 @@ func (p protocol) UnPacket(gc *gev.Connection, buf *ringbuffer.RingBuffer) (any,
 	return ctx, body
 }
 
-// Packet implements gev.Protocol: it frames a body given to Connection.Send.
-// (OnMessage never returns a reply, so Send is the only caller.)
+// Packet implements gev.Protocol. For a session's flush task (flushMarker)
+// it returns every frame the session queued since the last flush, already
+// framed; a plain body (the refusal sent at accept) is framed here. OnMessage
+// never returns a reply, so Connection.Send is the only caller.
 func (p protocol) Packet(gc *gev.Connection, data any) []byte {
-	body, _ := data.([]byte)
-	out := make([]byte, wire.HeaderSize, wire.HeaderSize+len(body))
-	binary.BigEndian.PutUint32(out, uint32(len(body)))
-	if c, _ := gc.Context().(*conn); c != nil {
+	c, _ := gc.Context().(*conn)
+	if c != nil {
 		// Remember whether gev's output buffer is empty before this write:
 		// only then does sendInLoop re-arm EPOLLIN|EPOLLOUT (see afterSend).
 		c.outWasEmpty = connOutLength(gc) == 0
 	}
+	if _, ok := data.(flushMarker); ok && c != nil {
+		return c.takeOut()
+	}
+	body, _ := data.([]byte)
+	out := make([]byte, wire.HeaderSize, wire.HeaderSize+len(body))
+	binary.BigEndian.PutUint32(out, uint32(len(body)))
 	return append(out, body...)
 }

@@ -120,7 +120,7 @@ func (s *Server) SetAcceptCheck(f func(ip string) bool) { s.acceptCheck = f }
 // returns at once; calling it again, or after Stop, does nothing.
 func (s *Server) Start() {
 	s.startOnce.Do(func() {
-		s.disp.start(s.cfg.workers)
+		s.disp.start(s.cfg.workers, s.cfg.loginWorkers)
 		go func() {
 			defer close(s.startDone)
 			s.gev.Start()
@@ -133,7 +133,10 @@ func (s *Server) Start() {
 type Stats struct {
 	Conns   int // open sessions
 	Queued  int // frames received and waiting for a worker
-	Workers int // dispatcher goroutines
+	Workers int // dispatcher goroutines for logged-in sessions
+	// LoginWorkers are the dispatcher goroutines for sessions not logged
+	// in yet (their own lane, see config.Transport.LoginWorkers).
+	LoginWorkers int
 
 	Accepted uint64 // connections accepted since New, refused ones included
 	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check
@@ -149,6 +152,7 @@ func (s *Server) Stats() Stats {
 		Conns:            int(s.live.Load()),
 		Queued:           int(s.disp.queued.Load()),
 		Workers:          s.cfg.workers,
+		LoginWorkers:     s.cfg.loginWorkers,
 		Accepted:         s.accepted.Load(),
 		Refused:          s.refused.Load(),
 		Frames:           s.frames.Load(),

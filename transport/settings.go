@@ -18,6 +18,16 @@ const (
 	defaultWriteStall       = 10 * time.Second
 	defaultHeartbeatTimeout = 45 * time.Second
 	defaultKeepAlive        = 30 * time.Second
+
+	// A worker spends most of a frame waiting: for a database read, for
+	// its message's group commit, for a password-hash slot. A waiting
+	// goroutine costs a few KiB, and a worker held by a waiting frame
+	// bounds how many messages can share one commit, so the default is
+	// generous (docs/PERFORMANCE.md, "Workers").
+	defaultWorkersPerCPU = 64
+	// Login-lane workers mostly wait for the hash semaphore or do one
+	// read and one write per login.
+	defaultLoginWorkersPerCPU = 16
 )
 
 // frameOverhead is what each queued frame costs on top of its body when
@@ -28,6 +38,7 @@ const frameOverhead = 32
 // settings is config.Transport with defaults applied and units resolved.
 type settings struct {
 	loops, workers   int
+	loginWorkers     int
 	maxFrame         uint32
 	maxQueued        int
 	maxPending       int64
@@ -45,6 +56,7 @@ func resolve(cfg config.Transport) (settings, error) {
 	s := settings{
 		loops:            cfg.Loops,
 		workers:          cfg.Workers,
+		loginWorkers:     cfg.LoginWorkers,
 		maxQueued:        cfg.MaxQueued,
 		maxPending:       int64(cfg.MaxPending),
 		writeStall:       cfg.WriteStall,
@@ -53,7 +65,7 @@ func resolve(cfg config.Transport) (settings, error) {
 		keepAlive:        cfg.KeepAlive,
 		maxConns:         int64(cfg.MaxConns),
 	}
-	if cfg.Loops < 0 || cfg.Workers < 0 || cfg.MaxFrame < 0 || cfg.MaxQueued < 0 || cfg.MaxPending < 0 ||
+	if cfg.Loops < 0 || cfg.Workers < 0 || cfg.LoginWorkers < 0 || cfg.MaxFrame < 0 || cfg.MaxQueued < 0 || cfg.MaxPending < 0 ||
 		cfg.WriteStall < 0 || cfg.MaxConns < 0 {
 		return s, fmt.Errorf("transport: negative setting in %+v", cfg)
 	}
@@ -61,7 +73,10 @@ func resolve(cfg config.Transport) (settings, error) {
 		s.loops = runtime.NumCPU()
 	}
 	if s.workers == 0 {
-		s.workers = 8 * runtime.NumCPU()
+		s.workers = defaultWorkersPerCPU * runtime.NumCPU()
+	}
+	if s.loginWorkers == 0 {
+		s.loginWorkers = defaultLoginWorkersPerCPU * runtime.NumCPU()
 	}
 	switch {
 	case cfg.MaxFrame == 0:

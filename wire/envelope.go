@@ -57,6 +57,7 @@ var (
 	ErrInvalidUTF8 = errors.New("body is not valid UTF-8")
 	ErrNotObject   = errors.New("body is not a JSON object")
 	ErrMissingType = errors.New(`missing "type"`)
+	ErrTypeTooLong = errors.New(`"type" is too long`)
 )
 
 // DecodeEnvelope validates that body is one UTF-8 JSON object and extracts its
@@ -72,14 +73,33 @@ func DecodeEnvelope(body []byte) (Envelope, error) {
 	if !isObject(body) {
 		return env, ErrNotObject
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return env, err
+	fast := false
+	if json.Valid(body) {
+		env, fast = scanEnvelope(body)
+	}
+	if !fast {
+		var err error
+		if env, err = decodeEnvelopeJSON(body); err != nil {
+			if len(env.Type) > MaxTypeLen {
+				env.Type = ""
+			}
+			return env, err
+		}
 	}
 	if env.Type == "" {
 		return env, ErrMissingType
 	}
+	if len(env.Type) > MaxTypeLen {
+		return Envelope{Seq: env.Seq}, ErrTypeTooLong
+	}
 	return env, nil
 }
+
+// MaxTypeLen bounds the "type" of a request. The longest real type is 19
+// bytes (get_unread_messages); a longer one cannot name a handler. Error
+// replies echo the type, so an unbounded one let a hostile frame amplify
+// itself: a 1 MiB type of '<' came back as a 6 MiB reply, even before login.
+const MaxTypeLen = 64
 
 // isObject reports whether the first non-space byte opens an object, so that
 // arrays, strings and numbers are refused before any decoding.

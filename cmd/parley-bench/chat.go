@@ -49,7 +49,7 @@ func runChat(srv *server, o chatOpts) error {
 	}
 	load := newChatLoad(o.cmid)
 	t0 := time.Now()
-	users, err := loginAll(srv.addr, idx, 64, true, load.handlers())
+	users, err := loginAll(srv.addr, idx, 64, true, true, load.handlers())
 	if err != nil {
 		return err
 	}
@@ -95,6 +95,13 @@ func runChat(srv *server, o chatOpts) error {
 		del, ack := load.window()
 		st := chatStep{target: rate, sent: load.sentN.Load() - sent0, ackErr: load.ackErr.Load() - err0,
 			delivered: load.recvN.Load() - recv0, lag: lag}
+		// The delivered rate counts until the last delivery, not until the
+		// last send: a server that falls behind delivers the backlog after
+		// the pacers stop, and dividing by the send window alone would
+		// report the offered rate instead of what the server sustained.
+		if last := time.Unix(0, load.lastRecv.Load()).Sub(start); last > elapsed {
+			elapsed = last
+		}
 		st.achieved = float64(st.delivered) / elapsed.Seconds()
 		st.deliver = del.summary("delivery", int(st.sent))
 		st.ack = ack.summary("send_message reply", int(st.sent))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,9 @@ type connsOpts struct {
 	hold      time.Duration
 	out       string
 	cold      bool
+	// heapProfile, if set, is where the server's heap profile is saved
+	// after the hold.
+	heapProfile string
 }
 
 // runConns: C logged-in connections with heartbeats; server memory per
@@ -33,6 +35,7 @@ func runConns(srv *server, o connsOpts) error {
 	if err != nil {
 		return err
 	}
+	heapBase := srv.heapInUseKiB()
 	idx := make([]int, o.n)
 	for i := range idx {
 		idx[i] = i
@@ -76,7 +79,7 @@ func runConns(srv *server, o connsOpts) error {
 				if k >= o.n {
 					return
 				}
-				u, err := login(srv.addr, k, 10*time.Minute, nil)
+				u, err := login(srv.addr, k, 10*time.Minute, true, nil)
 				if err != nil {
 					failed.Add(1)
 					continue
@@ -116,11 +119,19 @@ func runConns(srv *server, o connsOpts) error {
 			time.Sleep(per)
 		}
 	}()
+	// Hold (heartbeats running) so the server settles: its GC runs and the
+	// runtime's background scavenger returns freed pages, as they would in
+	// production. Nothing forces a collection in the server.
 	time.Sleep(o.hold)
-	runtime.GC()
 	full, err := srv.rssKiB()
 	if err != nil {
 		return err
+	}
+	heapFull := srv.heapInUseKiB()
+	if o.heapProfile != "" {
+		if err := srv.fetch("/debug/pprof/heap", o.heapProfile); err != nil {
+			fmt.Println("heap profile:", err)
+		}
 	}
 	close(stopHB)
 	hbWG.Wait()
@@ -143,6 +154,7 @@ func runConns(srv *server, o connsOpts) error {
 		}
 	}
 	per := float64(full-base) / float64(max(1, alive))
+	heapPer := float64(heapFull-heapBase) / float64(max(1, alive))
 	rows := [][]string{
 		{"connections requested", fmt.Sprint(o.n)},
 		{"logged in", fmt.Sprint(opened.Load())},
@@ -152,12 +164,14 @@ func runConns(srv *server, o connsOpts) error {
 		{"login time (untimed setup)", loginTime.Round(time.Millisecond).String()},
 		{"server RSS idle KiB", fmt.Sprint(base)},
 		{"server RSS with conns KiB", fmt.Sprint(full)},
-		{"KiB per connection", fmt.Sprintf("%.2f", per)},
+		{"KiB per connection (RSS)", fmt.Sprintf("%.2f", per)},
+		{"server heap in use idle / with conns KiB", fmt.Sprintf("%d / %d", heapBase, heapFull)},
+		{"heap KiB per connection", fmt.Sprintf("%.2f", heapPer)},
 	}
 	fmt.Printf("\nconns: %d connections, heartbeat every %s, held %s\n", o.n, o.heartbeat, o.hold)
 	printRows(os.Stdout, []string{"measure", "value"}, rows)
-	fmt.Printf("SUMMARY conns n=%d open=%d rss_idle=%dKiB rss=%dKiB per_conn=%.2fKiB (target <= 10 KiB) heartbeats_failed=%d\n",
-		o.n, alive, base, full, per, pingErr.Load())
+	fmt.Printf("SUMMARY conns n=%d open=%d rss_idle=%dKiB rss=%dKiB per_conn=%.2fKiB (target <= 10 KiB) heap_per_conn=%.2fKiB heartbeats_failed=%d\n",
+		o.n, alive, base, full, per, heapPer, pingErr.Load())
 	if o.out != "" {
 		s := series{name: "server rss mib"}
 		for _, p := range pts {

@@ -23,7 +23,8 @@ type user struct {
 // loginAll connects and logs users in, at most conc at once (untimed setup
 // or warm-up). onPush, if set, is installed on every connection. It returns
 // the logged-in users in index order; any failure is an error.
-func loginAll(addr string, idx []int, conc int, keep bool, h *handlersFor) ([]*user, error) {
+// With resume, users log in with their seeded resume token (no password hash).
+func loginAll(addr string, idx []int, conc int, keep, resume bool, h *handlersFor) ([]*user, error) {
 	out := make([]*user, len(idx))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -37,7 +38,7 @@ func loginAll(addr string, idx []int, conc int, keep bool, h *handlersFor) ([]*u
 				if k >= len(idx) {
 					return
 				}
-				u, err := login(addr, idx[k], 10*time.Minute, h)
+				u, err := login(addr, idx[k], 10*time.Minute, resume, h)
 				if err != nil {
 					firstErr.CompareAndSwap(nil, fmt.Errorf("login %s: %w", uid(idx[k]), err))
 					return
@@ -68,9 +69,10 @@ type handlersFor struct {
 	reply func(u *user, r reply)
 }
 
-// login dials, logs user i in and waits for the reply. With h.reply set,
-// the first reply (the login's) is still returned here.
-func login(addr string, i int, timeout time.Duration, h *handlersFor) (*user, error) {
+// login dials, logs user i in (with its password, or with resume its seeded
+// resume token) and waits for the reply. With h.reply set, the first reply
+// (the login's) is still returned here.
+func login(addr string, i int, timeout time.Duration, resume bool, h *handlersFor) (*user, error) {
 	u := &user{idx: i, id: uid(i)}
 	loggedIn := make(chan reply, 1)
 	var first atomic.Bool
@@ -93,7 +95,11 @@ func login(addr string, i int, timeout time.Duration, h *handlersFor) (*user, er
 		return nil, err
 	}
 	u.conn = c
-	if err := c.send(loginBody(u.id, benchPassword)); err != nil {
+	req, wantType := loginBody(u.id, benchPassword), wire.TypeLogin
+	if resume {
+		req, wantType = resumeBody(resumeToken(i)), wire.TypeResume
+	}
+	if err := c.send(req); err != nil {
 		c.close()
 		return nil, err
 	}
@@ -111,7 +117,7 @@ func login(addr string, i int, timeout time.Duration, h *handlersFor) (*user, er
 		c.close()
 		return nil, err
 	}
-	if !r.ok || r.typ != wire.TypeLogin {
+	if !r.ok || r.typ != wantType {
 		c.close()
 		return nil, fmt.Errorf("login reply %q ok=%v", r.typ, r.ok)
 	}
@@ -130,6 +136,7 @@ type chatLoad struct {
 	mu              sync.Mutex
 	sentN, ackErr   atomic.Int64
 	recvN           atomic.Int64
+	lastRecv        atomic.Int64 // unix nanoseconds of the latest delivery
 	clientMsgIDs    bool
 	seq             atomic.Int64
 }
@@ -144,6 +151,7 @@ func (l *chatLoad) handlers() *handlersFor {
 		push: func(u *user, body []byte, at time.Time) {
 			if t, ok := unstamp(field(body, "message_body")); ok {
 				l.recvN.Add(1)
+				l.lastRecv.Store(at.UnixNano())
 				l.mu.Lock()
 				rec := l.delivered
 				l.mu.Unlock()

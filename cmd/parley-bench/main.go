@@ -58,6 +58,7 @@ func main() {
 		fs.Float64Var(&so.bgRate, "bg-rate", 500, "their messages per second, in total")
 		fs.DurationVar(&so.loginTimeout, "login-timeout", 10*time.Minute, "per login")
 		fs.DurationVar(&so.pushTimeout, "push-timeout", 60*time.Second, "wait for deliveries")
+		fs.DurationVar(&so.profileFor, "profile-for", 5*time.Second, "length of the -cpuprofile taken from the start of the storm")
 	case "chat":
 		fs.IntVar(&co.users, "users", 1000, "logged-in users (pairs of friends)")
 		fs.Float64Var(&co.rate, "rate", 2000, "messages per second in total (find-max: first probe)")
@@ -71,10 +72,12 @@ func main() {
 		fs.IntVar(&po.window, "w", 8, "pings in flight per connection")
 		fs.DurationVar(&po.duration, "d", 10*time.Second, "duration of each of the two runs")
 		fs.IntVar(&po.loops, "loops", 2, "echo server loops (match the server's transport.loops)")
+		fs.IntVar(&po.rounds, "rounds", 1, "alternate parley and echo runs this many times; the ratio is the median")
 	case "conns":
 		fs.IntVar(&no.n, "n", 2000, "connections")
 		fs.DurationVar(&no.heartbeat, "heartbeat", 15*time.Second, "ping interval per connection")
 		fs.DurationVar(&no.hold, "hold", 20*time.Second, "hold the connections this long before measuring")
+		fs.StringVar(&no.heapProfile, "heapprofile", "", "save the server's heap profile (pprof) after the hold")
 	default:
 		usage()
 	}
@@ -85,7 +88,7 @@ func main() {
 		os.Exit(1)
 	}
 	so.out, co.out, po.out, no.out = *out, *out, *out, *out
-	co.profile, po.profile = *profile, *profile
+	co.profile, po.profile, so.profile = *profile, *profile, *profile
 	switch scenario {
 	case "storm":
 		err = runStorm(srv, so)

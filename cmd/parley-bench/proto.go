@@ -64,6 +64,11 @@ func loginBody(user, password string) []byte {
 	return qtBody(kv{"type", wire.TypeLogin}, kv{"user_id", user}, kv{"user_password", password})
 }
 
+// resumeBody is Parley's resume request (an extension).
+func resumeBody(token string) []byte {
+	return qtBody(kv{"token", token}, kv{"type", wire.TypeResume})
+}
+
 // sendBody is the Qt client's send_message; clientMsgID (a Parley
 // extension) is added when not empty.
 func sendBody(from, to, body, clientMsgID string) []byte {

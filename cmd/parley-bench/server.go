@@ -214,6 +214,19 @@ func (s *server) rssKiB() (int64, error) {
 	return int64(v / 1024), err
 }
 
+// heapInUseKiB is go_memstats_heap_inuse_bytes from the server's /metrics,
+// or -1 when it cannot be read (no admin address).
+func (s *server) heapInUseKiB() int64 {
+	if s.admin == "" {
+		return -1
+	}
+	v, err := s.metric("go_memstats_heap_inuse_bytes")
+	if err != nil {
+		return -1
+	}
+	return int64(v / 1024)
+}
+
 // procLimit returns the "Max open files" line of the server's /proc limits.
 func (s *server) procLimit() string {
 	if s.pid <= 0 {
@@ -252,10 +265,15 @@ func (s *server) metric(name string) (float64, error) {
 
 // profile saves a CPU profile of the server taken over d to path.
 func (s *server) profile(d time.Duration, path string) error {
+	return s.fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), path)
+}
+
+// fetch saves an admin-server page (a pprof profile) to path.
+func (s *server) fetch(page, path string) error {
 	if s.admin == "" {
 		return fmt.Errorf("no admin address")
 	}
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, int(d.Seconds())))
+	resp, err := http.Get("http://" + s.admin + page)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,8 @@ type stormOpts struct {
 	loginTimeout time.Duration // per login
 	pushTimeout  time.Duration // wait for the last push
 	out          string        // directory for PNG charts
+	profile      string        // server CPU profile of the storm, if set
+	profileFor   time.Duration // its duration
 }
 
 // runStorm: N clients (registered and paired in an untimed setup step)
@@ -32,14 +34,14 @@ func runStorm(srv *server, o stormOpts) error {
 	if err := srv.run(); err != nil {
 		return err
 	}
-	fmt.Printf("server: %s pid %d, %s\n", srv.addr, srv.pid, srv.procLimit())
+	fmt.Printf("server: %s (admin %s) pid %d, %s\n", srv.addr, srv.admin, srv.pid, srv.procLimit())
 	idx := make([]int, o.n)
 	for i := range idx {
 		idx[i] = i
 	}
 	if !o.cold {
 		t0 := time.Now()
-		if _, err := loginAll(srv.addr, idx, 64, false, nil); err != nil {
+		if _, err := loginAll(srv.addr, idx, 64, false, false, nil); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 		fmt.Printf("warm-up: %d logins in %s (untimed; fills the verified-credential cache)\n", o.n, time.Since(t0).Round(time.Millisecond))
@@ -52,7 +54,7 @@ func runStorm(srv *server, o stormOpts) error {
 		for i := range bidx {
 			bidx[i] = o.n + i
 		}
-		users, err := loginAll(srv.addr, bidx, 64, true, bg.handlers())
+		users, err := loginAll(srv.addr, bidx, 64, true, true, bg.handlers())
 		if err != nil {
 			return fmt.Errorf("background users: %w", err)
 		}
@@ -134,6 +136,12 @@ func runStorm(srv *server, o stormOpts) error {
 			}
 		}()
 	}
+	var prof chan error
+	if o.profile != "" {
+		// A CPU profile of the login phase and the messages after it.
+		prof = make(chan error, 1)
+		go func() { prof <- srv.profile(o.profileFor, o.profile) }()
+	}
 	start := time.Now()
 	close(gate)
 	wg.Wait()
@@ -173,6 +181,11 @@ func runStorm(srv *server, o stormOpts) error {
 	close(gate2)
 	sendWG.Wait()
 	waitTimeout(&pushWG, o.pushTimeout)
+	if prof != nil {
+		if err := <-prof; err != nil {
+			fmt.Println("profile:", err)
+		}
+	}
 	if bg != nil {
 		close(bgDone)
 		d, _ := bg.window()
