@@ -34,7 +34,7 @@ func New(cfgPath string, extra ...fx.Option) *fx.App {
 func FromConfig(cfg *config.Config, extra ...fx.Option) *fx.App {
 	opts := []fx.Option{
 		fx.Supply(cfg),
-		fx.StopTimeout(cfg.Server.ShutdownTimeout + cfg.Server.ShutdownTimeout/2),
+		fx.StopTimeout(cfg.Server.ShutdownTimeout),
 		fx.WithLogger(func(l Logger) fxevent.Logger { return fxLogger(l.Logger) }),
 		logModule,
 		dbModule,

@@ -147,8 +147,9 @@ type dispatcher struct {
 	lanes   [laneCount]lane
 	stopped atomic.Bool
 
-	queued atomic.Int64 // frames waiting in all mailboxes
-	wg     sync.WaitGroup
+	queued  atomic.Int64 // frames waiting in all mailboxes
+	running atomic.Int64 // frames being served right now
+	wg      sync.WaitGroup
 }
 
 // sessionLane puts logged-in sessions on laneUser and the rest on laneLogin.
@@ -243,7 +244,9 @@ func (d *dispatcher) worker(id laneID) {
 				break
 			}
 			d.queued.Add(-1)
+			d.running.Add(1)
 			d.serve(c, body)
+			d.running.Add(-1)
 			if id == laneLogin && d.laneOf(c) != laneLogin {
 				// Just logged in: its next frames belong on the user lane.
 				break
@@ -267,6 +270,9 @@ func (d *dispatcher) stop() {
 		l.cond.Broadcast()
 	}
 }
+
+// idle reports whether no frame is waiting for a worker or running.
+func (d *dispatcher) idle() bool { return d.queued.Load() == 0 && d.running.Load() == 0 }
 
 // wait blocks until every worker has exited or ctx ends.
 func (d *dispatcher) wait(ctx context.Context) error {

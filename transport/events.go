@@ -66,7 +66,10 @@ func (s *Server) refusal(peer string) string {
 // (gev writes a returned value at once, ahead of queued Sends).
 func (e events) OnMessage(gc *gev.Connection, ctx any, data []byte) any {
 	c, _ := gc.Context().(*conn)
-	if c == nil || ctx != frameReady || c.dropInput {
+	if c == nil || ctx != frameReady || c.dropInput || e.draining.Load() {
+		// While Stop drains, a new request could never be answered: the
+		// connection is about to close. Parley clients resend what was not
+		// acknowledged after the goaway (send_message is idempotent).
 		return nil
 	}
 	e.frames.Add(1)

@@ -56,6 +56,7 @@ type Server struct {
 	closed                    [reasonCount]atomic.Uint64
 
 	stopping  atomic.Bool
+	draining  atomic.Bool // Stop is finishing the frames it has: new ones are dropped
 	startOnce sync.Once
 	startDone chan struct{} // closed when gev's Start returns
 	sweepStop chan struct{}

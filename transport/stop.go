@@ -29,13 +29,17 @@ const teardownTimeout = 5 * time.Second
 //     frees the port (this task also proves that loop is polling);
 //  3. on every sub reactor: a no-op task, so connections accepted before
 //     step 2 have had their OnConnect, and every loop is polling;
-//  4. send each session a going_away frame and close it;
-//  5. wait until OnClose ran for all of them, or ctx ends;
-//  6. stop the workers after their current frame (wait, or ctx ends), then
+//  4. drain: drop frames that arrive from now on, wait until the frames
+//     already received have run and every connection's output has reached
+//     its peer (for at most 3/4 of the time ctx leaves);
+//  5. send each session a goaway frame, give it goAwayGrace to leave, and
+//     close the connection;
+//  6. wait until OnClose ran for all of them, or ctx ends;
+//  7. stop the workers after their current frame (wait, or ctx ends), then
 //     cancel the context given to FrameServer.Serve;
-//  7. abandon connections that did not close in time;
-//  8. gev Stop, repeated every 10ms until its Start returns;
-//  9. close the fds of abandoned connections, stop the sweep.
+//  8. abandon connections that did not close in time;
+//  9. gev Stop, repeated every 10ms until its Start returns;
+//  10. close the fds of abandoned connections, stop the sweep.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() { s.stopErr = s.shutdown(ctx) })
 	return s.stopErr
@@ -54,9 +58,24 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("transport: waiting for loops: %w", err))
 	}
 
+	// Finish what was received before the stop, and let the replies reach
+	// the peers, within most of the time we were given (the rest is for
+	// the steps below, the message writer and the database).
+	drain, cancelDrain := context.WithDeadline(ctx, drainDeadline(ctx))
+	s.draining.Store(true)
+	s.waitUntil(drain, s.disp.idle)
+	s.waitUntil(drain, s.outputDrained)
 	bye := wire.EncodeError(wire.TypeGoAway, wire.CodeGoingAway, "server shutting down", 0)
-	for _, c := range s.snapshot() {
+	conns := s.snapshot()
+	for _, c := range conns {
 		_ = c.Send(bye)
+	}
+	// gev's Close discards unsent output: give the goaway frames a moment.
+	short, cancelShort := context.WithTimeout(drain, goAwayGrace)
+	s.waitUntil(short, s.outputDrained)
+	cancelShort()
+	cancelDrain()
+	for _, c := range conns {
 		c.closeFor(reasonShutdown)
 	}
 	if err := s.waitDrained(ctx); err != nil {
@@ -89,6 +108,44 @@ func (s *Server) shutdown(ctx context.Context) error {
 	close(s.sweepStop)
 	<-s.sweepDone
 	return errors.Join(errs...)
+}
+
+// goAwayGrace bounds the wait for goaway frames to leave before the close.
+const goAwayGrace = 200 * time.Millisecond
+
+// drainDeadline leaves a quarter of ctx's remaining time (and at most 5 s
+// without a deadline) for the rest of the shutdown.
+func drainDeadline(ctx context.Context) time.Time {
+	now := time.Now()
+	if d, ok := ctx.Deadline(); ok {
+		return now.Add(d.Sub(now) * 3 / 4)
+	}
+	return now.Add(5 * time.Second)
+}
+
+// waitUntil polls cond every few milliseconds until it holds or ctx ends.
+// Polling is fine here: it runs once, at shutdown, off every loop.
+func (s *Server) waitUntil(ctx context.Context, cond func() bool) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// outputDrained reports whether every connection's queued output has been
+// handed to the kernel.
+func (s *Server) outputDrained() bool {
+	for _, c := range s.snapshot() {
+		if c.gc.WriteBufferLength()+c.queuedOut.Load() > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // closeListener runs on the main reactor. Unregistering first means gev's

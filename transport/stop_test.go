@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -118,26 +119,42 @@ func TestStopIsIdempotent(t *testing.T) {
 // is running has finished, and its context is still live meanwhile.
 func TestStopFinishesInFlightFrames(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	started := make(chan struct{})
-	var finished, ctxEnded atomic.Bool
-	srv, err := New(testConfig(), "127.0.0.1:0", session.NewRegistry(), serveFunc(func(ctx context.Context, _ *session.Session, _ []byte) {
-		close(started)
+	started := make(chan struct{}, 2)
+	var ctxEnded atomic.Bool
+	srv, err := New(testConfig(), "127.0.0.1:0", session.NewRegistry(), serveFunc(func(ctx context.Context, s *session.Session, body []byte) {
+		started <- struct{}{}
 		time.Sleep(300 * time.Millisecond)
-		ctxEnded.Store(ctx.Err() != nil)
-		finished.Store(true)
+		if ctx.Err() != nil {
+			ctxEnded.Store(true)
+		}
+		_ = s.Send(append([]byte("done "), body...))
 	}), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()
 	c := dial(t, srv.Addr())
-	write(t, c, frames([]byte("slow"), []byte("never run")))
+	write(t, c, frames([]byte("running"), []byte("queued")))
 	<-started
-	if err := srv.Stop(context.Background()); err != nil {
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Stop(context.Background()) }()
+	// Both frames were received before the stop: both run, and both
+	// replies reach the client before the goaway and the close.
+	for _, want := range []string{"done running", "done queued"} {
+		if got := string(readFrame(t, c)); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	var bye wire.ErrorReply
+	if err := json.Unmarshal(readFrame(t, c), &bye); err != nil || bye.Type != wire.TypeGoAway || bye.Code != wire.CodeGoingAway {
+		t.Fatalf("want a goaway frame, got %+v (%v)", bye, err)
+	}
+	expectClosed(t, c, 5*time.Second)
+	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
-	if !finished.Load() || ctxEnded.Load() {
-		t.Fatalf("finished %v, context ended during the frame %v", finished.Load(), ctxEnded.Load())
+	if ctxEnded.Load() {
+		t.Fatal("the serving context ended while frames were still running")
 	}
 }
 
