@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
+	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
 )
 
@@ -139,12 +140,21 @@ func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
 }
 
 // Catch-up bounds: messages are read in pages of unreadBatch, and one request
-// writes at most maxUnreadPerRequest messages or maxUnreadBytes of frames
-// (whichever comes first; at least one message), so a user back after a long
-// absence can neither hold a worker for long nor overflow their own
-// connection's output cap (transport.max_pending, 4 MiB by default) and be
-// closed as a slow consumer. Whatever is left stays undelivered and comes
-// with the next login: delayed, never lost.
+// delivers at most maxUnreadPerRequest messages, so a user back after a long
+// absence cannot hold a worker for long. Output is budgeted so the catch-up
+// cannot overflow the user's own connection (transport.max_pending, 4 MiB by
+// default) and get it closed as a slow consumer:
+//
+//   - get_unread_messages frames get maxUnreadBytes, and each one is charged
+//     its own size plus the size of the user's chat list, because the seed
+//     client answers every such frame with a chatting request whose reply is
+//     the whole list;
+//   - past that budget the catch-up goes on with receive_message pushes
+//     (another maxUnreadBytes), which the client files the same way but
+//     answers with nothing.
+//
+// Whatever is left after both stays undelivered and comes with the next
+// login: delayed, never lost.
 const (
 	unreadBatch         = 200
 	maxUnreadPerRequest = 2000
@@ -166,21 +176,32 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 	if err != nil {
 		return nil, err
 	}
-	sent, budget := 0, maxUnreadBytes
-	for sent < maxUnreadPerRequest && budget > 0 {
+	listCost, err := s.chatListSize(ctx, me)
+	if err != nil {
+		return nil, s.storeErr("get_unread_messages", err, "", "")
+	}
+	out := catchUp{typ: wire.TypeGetUnreadMessages, seq: req.Seq, perFrame: listCost, budget: maxUnreadBytes}
+	sent := 0
+	for sent < maxUnreadPerRequest {
 		msgs, err := s.store.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
 		if err != nil {
 			return nil, s.storeErr("get_unread_messages", err, "", "")
 		}
-		ids, err := s.writeMessages(req, msgs, &budget)
+		ids, err := out.write(req.Session, msgs)
 		// Mark what was written even if the connection then failed: those
 		// frames are queued, and marking them avoids duplicates.
 		if mErr := s.store.MarkDelivered(ctx, ids); mErr != nil {
 			return nil, s.storeErr("get_unread_messages", mErr, "", "")
 		}
 		sent += len(ids)
-		if err != nil || len(ids) < unreadBatch {
+		if err != nil || len(msgs) < unreadBatch && len(ids) == len(msgs) {
 			break
+		}
+		if len(ids) < len(msgs) { // out of budget
+			if out.typ == wire.TypeReceiveMessage {
+				break
+			}
+			out = catchUp{typ: wire.TypeReceiveMessage, budget: maxUnreadBytes}
 		}
 	}
 	if sent == 0 {
@@ -189,27 +210,46 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 	return nil, nil // every frame already went out
 }
 
+// chatListSize is the size of the user's chatting reply.
+func (s *Service) chatListSize(ctx context.Context, userID string) (int, error) {
+	list, err := s.chatList(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	b, err := encodeJSON(list)
+	return len(b), err
+}
+
 // errConnGone stops a catch-up whose connection can no longer take frames.
 var errConnGone = errors.New("connection gone")
 
-// writeMessages queues one frame per message on the requesting session (with
-// the request's seq, like any object reply) and returns the ids queued. It
-// stops when *budget bytes are spent, always writing at least one message.
-func (s *Service) writeMessages(req *pipeline.Request, msgs []db.Message, budget *int) ([]int64, error) {
+// catchUp writes catch-up frames of one type within a byte budget.
+type catchUp struct {
+	typ      string // get_unread_messages, or receive_message once that budget is spent
+	seq      uint64 // echoed on get_unread_messages frames (replies), not on pushes
+	perFrame int    // bytes the client's answer to each frame will cost
+	budget   int
+}
+
+// write queues one frame per message on the session and returns the ids
+// queued. It stops when the budget is spent (a first frame always goes out,
+// so a catch-up always makes progress).
+func (c *catchUp) write(s *session.Session, msgs []db.Message) ([]int64, error) {
 	ids := make([]int64, 0, len(msgs))
 	for i := range msgs {
-		body, err := encodeJSON(wireMessage(wire.TypeGetUnreadMessages, &msgs[i]))
+		body, err := encodeJSON(wireMessage(c.typ, &msgs[i]))
 		if err != nil {
 			return ids, err
 		}
-		if len(ids) > 0 && len(body) > *budget {
-			*budget = 0
+		cost := len(body) + c.perFrame
+		if cost > c.budget && (len(ids) > 0 || c.typ == wire.TypeReceiveMessage) {
+			c.budget = 0
 			break
 		}
-		if err := req.Session.Send(wire.WithSeq(body, req.Seq)); err != nil {
+		if err := s.Send(wire.WithSeq(body, c.seq)); err != nil {
 			return ids, errConnGone
 		}
-		*budget -= len(body)
+		c.budget -= cost
 		ids = append(ids, msgs[i].ID)
 	}
 	return ids, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/parley-im/parley/db"
 	"strconv"
 	"strings"
 	"testing"
@@ -227,18 +228,29 @@ func TestCatchUpIsBoundedAndResumesAtNextLogin(t *testing.T) {
 	a, b := e.login("1", "666"), e.login("2", "666")
 	e.befriend(a, b)
 	e.reg.Remove(b.s)
-	const n = 20
+	// 40 messages of 60 KiB: more than both budgets (get_unread_messages
+	// frames, then receive_message pushes) can carry in one catch-up.
+	const n = 40
 	big := strings.Repeat("y", 60<<10)
 	for i := 0; i < n; i++ {
 		want(t, object(t, a.one(sendMsg("1", "2", fmt.Sprint(i, big)))), map[string]string{"status": "success"})
 	}
 	first := e.login("2", "666").do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
-	size := 0
+	size, unread, pushed := 0, 0, 0
 	for _, f := range first {
 		size += len(f)
+		switch typ := object(t, f)["type"]; {
+		case typ == wire.TypeGetUnreadMessages && pushed == 0:
+			unread++
+		case typ == wire.TypeReceiveMessage:
+			pushed++
+		default:
+			t.Fatalf("frame %d of the catch-up is a %v", unread+pushed, typ)
+		}
 	}
-	if len(first) == 0 || len(first) >= n || size > maxUnreadBytes+len(first[0]) {
-		t.Fatalf("first catch-up: %d frames, %d bytes; want a bounded part of %d", len(first), size, n)
+	if unread == 0 || pushed == 0 || unread+pushed >= n || size > 2*maxUnreadBytes {
+		t.Fatalf("first catch-up: %d get_unread_messages + %d receive_message frames, %d bytes; want both kinds, bounded, and fewer than %d",
+			unread, pushed, size, n)
 	}
 	second := e.login("2", "666").do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
 	if len(first)+len(second) != n {
@@ -248,5 +260,49 @@ func TestCatchUpIsBoundedAndResumesAtNextLogin(t *testing.T) {
 		if !strings.HasPrefix(object(t, f)["message_body"].(string), fmt.Sprint(i, "y")) {
 			t.Fatalf("message %d out of order", i)
 		}
+	}
+}
+
+// The seed client answers every get_unread_messages frame with a chatting
+// request whose reply is the whole chat list, so a user with many chats gets
+// fewer catch-up frames of that type (the rest come as receive_message
+// pushes, which need no answer): the replies the catch-up will provoke are
+// paid for up front, so they cannot overflow the connection's output cap.
+func TestCatchUpChargesTheChatListReplies(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	me := e.login("1", "666")
+	const friends = 60
+	for i := range friends {
+		id := fmt.Sprint(100 + i)
+		e.register(id, strings.Repeat("n", 200), "666")
+		f := e.login(id, "666")
+		e.befriend(me, f)
+		e.reg.Remove(f.s)
+	}
+	e.reg.Remove(me.s)
+	// 500 unread messages from the friends, oldest first.
+	for i := range 500 {
+		m := &db.Message{SenderID: fmt.Sprint(100 + i%friends), ReceiverID: "1", Body: fmt.Sprint("m", i)}
+		if err := e.store.SaveMessage(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.login("1", "666")
+	list := c.one(map[string]any{"type": "chatting", "user_id": "1"})
+	frames := c.do(map[string]any{"type": "get_unread_messages", "user_id": "1"})
+	unread, answers := 0, 0
+	for _, f := range frames {
+		if object(t, f)["type"] == wire.TypeGetUnreadMessages {
+			unread++
+			answers += len(list) + len(f)
+		}
+	}
+	if unread == 0 || answers > maxUnreadBytes+len(list)+len(frames[0]) {
+		t.Fatalf("%d get_unread_messages frames would provoke %d bytes of chatting replies (list %d bytes), over the %d budget",
+			unread, answers, len(list), maxUnreadBytes)
+	}
+	if len(frames) != 500 {
+		t.Fatalf("the catch-up delivered %d of 500 messages", len(frames))
 	}
 }
