@@ -51,10 +51,12 @@
 //     would pass it closes the connection as a slow consumer.
 //   - WriteStall: output pending for this long without ever draining to
 //     zero closes the connection. HeartbeatTimeout applies to sessions that
-//     have pinged (Session.Pinged); LegacyIdle (off by default) to those that
-//     never did, because the seed client neither pings nor reconnects.
+//     have pinged (Session.Pinged); LegacyIdle (long: 6 h in the shipped
+//     configuration, 0 turns it off) to those that never did, because the
+//     seed client neither pings nor reconnects.
 //   - MaxConns and the accept check refuse at accept with an "overloaded"
-//     error frame; Stop sends "going_away" before closing.
+//     error frame; Stop finishes the frames already received, flushes their
+//     replies, then sends a "goaway" frame before closing.
 //
 // # gev v0.5.0 bugs contained here (LIBRARIES.md §1)
 //

@@ -33,8 +33,8 @@ func (s *Server) sweepLoop() {
 //
 // Idle: a client that has pinged speaks heartbeats, so HeartbeatTimeout of
 // silence means it is gone. A client that never pinged (the seed client) is
-// closed only after LegacyIdle, which is off by default: the seed client never
-// reconnects, so a close is permanent for its user.
+// closed only after LegacyIdle (6 h in the shipped configuration; 0 is off),
+// because the seed client never reconnects: a close is permanent for its user.
 func (s *Server) sweepConn(c *conn, now time.Time) {
 	if c.closing.Load() {
 		return
