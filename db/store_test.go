@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,12 +37,23 @@ func forEachStore(t *testing.T, fn func(t *testing.T, s *Store)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
+		skipUnlessListed(t, "sqlite")
 		fn(t, NewStore(openSQLiteTest(t), 10*time.Second))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
+		skipUnlessListed(t, "postgres")
 		fn(t, NewStore(openPostgresTest(t), 10*time.Second))
 	})
+}
+
+// skipUnlessListed honours PARLEY_TEST_DRIVERS (comma-separated), which
+// `go tool task test:pg` sets to "postgres" to run the suites on PostgreSQL
+// only. Unset, every driver runs.
+func skipUnlessListed(t *testing.T, driver string) {
+	if env := os.Getenv("PARLEY_TEST_DRIVERS"); env != "" && !slices.Contains(strings.Split(env, ","), driver) {
+		t.Skipf("PARLEY_TEST_DRIVERS=%s excludes %s", env, driver)
+	}
 }
 
 // sqliteConfig names a new database file in the test's temp dir.
