@@ -8,6 +8,7 @@
 //	parley-bench chat  -users 1000 -find-max          highest rate with delivery p99 <= 50ms
 //	parley-bench ping  -c 64 -w 8 -d 10s               ping via the full chain vs a bare gev echo server
 //	parley-bench conns -n 19000                        server RSS per logged-in connection
+//	parley-bench soak  -n 2000 -d 10m                  SDK clients chatting; RSS, goroutines, fds must stay flat
 //
 // By default it builds cmd/parleyd (run it from the repository root), starts
 // it on loopback ports with a temporary SQLite file (-driver postgres -pg-dsn
@@ -50,6 +51,7 @@ func main() {
 	var co chatOpts
 	var po pingOpts
 	var no connsOpts
+	var ko soakOpts
 	switch scenario {
 	case "storm":
 		fs.IntVar(&so.n, "n", 2000, "clients")
@@ -78,6 +80,8 @@ func main() {
 		fs.DurationVar(&no.heartbeat, "heartbeat", 15*time.Second, "ping interval per connection")
 		fs.DurationVar(&no.hold, "hold", 20*time.Second, "hold the connections this long before measuring")
 		fs.StringVar(&no.heapProfile, "heapprofile", "", "save the server's heap profile (pprof) after the hold")
+	case "soak":
+		soakFlags(fs, &ko)
 	default:
 		usage()
 	}
@@ -87,7 +91,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "parley-bench:", err)
 		os.Exit(1)
 	}
-	so.out, co.out, po.out, no.out = *out, *out, *out, *out
+	so.out, co.out, po.out, no.out, ko.out = *out, *out, *out, *out, *out
 	co.profile, po.profile, so.profile = *profile, *profile, *profile
 	switch scenario {
 	case "storm":
@@ -98,6 +102,8 @@ func main() {
 		err = runPing(srv, po)
 	case "conns":
 		err = runConns(srv, no)
+	case "soak":
+		_, err = runSoak(srv, ko)
 	}
 	srv.stop()
 	if err != nil {
@@ -107,6 +113,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: parley-bench storm|chat|ping|conns [flags]  (parley-bench <scenario> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: parley-bench storm|chat|ping|conns|soak [flags]  (parley-bench <scenario> -h for flags)")
 	os.Exit(2)
 }
