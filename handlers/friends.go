@@ -58,15 +58,9 @@ func (s *Service) friendList(ctx context.Context, userID string) ([]wire.FriendI
 // online, their whole friend list is pushed so the request shows up without
 // a manual refresh.
 func (s *Service) AddFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
-	me, err := self(req, in.UserID)
+	me, err := friendParties(req, in, "cannot add yourself as a friend")
 	if err != nil {
 		return nil, err
-	}
-	if err := checkID("friend_id", in.FriendID); err != nil {
-		return nil, err
-	}
-	if in.FriendID == me {
-		return nil, invalid("cannot add yourself as a friend")
 	}
 	if err := s.store.RequestFriend(ctx, me, in.FriendID); err != nil {
 		return nil, s.storeErr("add_friend", err, "no such user", "already friends or already requested")
@@ -81,15 +75,9 @@ func (s *Service) AddFriend(ctx context.Context, req *pipeline.Request, in *wire
 // greeting as a receive_message push and then their whole chat list, so the
 // new chat appears at once.
 func (s *Service) AcceptFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
-	me, err := self(req, in.UserID)
+	me, err := friendParties(req, in, "cannot accept yourself as a friend")
 	if err != nil {
 		return nil, err
-	}
-	if err := checkID("friend_id", in.FriendID); err != nil {
-		return nil, err
-	}
-	if in.FriendID == me {
-		return nil, invalid("cannot accept yourself as a friend")
 	}
 	greeting, err := s.store.AcceptFriend(ctx, me, in.FriendID, Greeting)
 	if err != nil {
@@ -109,11 +97,8 @@ func (s *Service) AcceptFriend(ctx context.Context, req *pipeline.Request, in *w
 // message, bug B14), echoing both ids exactly as received: the client deletes
 // the history file they name.
 func (s *Service) DeleteFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
-	me, err := self(req, in.UserID)
+	me, err := friendParties(req, in, "")
 	if err != nil {
-		return nil, err
-	}
-	if err := checkID("friend_id", in.FriendID); err != nil {
 		return nil, err
 	}
 	deleted, err := s.store.DeleteFriend(ctx, me, in.FriendID)
@@ -168,4 +153,21 @@ func (s *Service) pushChats(ctx context.Context, userID string) {
 	if err != nil {
 		s.log.Warn("chatting push failed", zap.String("user", userID), zap.Error(err))
 	}
+}
+
+// friendParties checks the two ids of a friend request: user_id must be the
+// session's user (the actor returned), friend_id a valid id and, when
+// selfRefusal is set, someone else (refused with that message).
+func friendParties(req *pipeline.Request, in *wire.FriendRequest, selfRefusal string) (string, error) {
+	me, err := self(req, in.UserID)
+	if err != nil {
+		return "", err
+	}
+	if err := checkID("friend_id", in.FriendID); err != nil {
+		return "", err
+	}
+	if selfRefusal != "" && in.FriendID == me {
+		return "", invalid("%s", selfRefusal)
+	}
+	return me, nil
 }
