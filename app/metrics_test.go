@@ -91,6 +91,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 		{`parley_handler_seconds_count{type="send_message"}`, sends},
 		{`parley_refusals_total{code="forbidden",type="friends"}`, 1},
 		{`parley_pushes_total`, sends},
+		{`parley_messages_stored_total`, sends},
 		{`parley_frames_sent_total`, 2*sends + 1}, // acks, pushes, the refusal
 	} {
 		if got := delta(c.name); got != c.want {
@@ -110,7 +111,10 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
 		}
 	}
-	for _, name := range []string{`go_sql_open_connections{db_name="parley"}`, `parley_dispatch_queue_depth`, `go_goroutines`} {
+	if after[`parley_writer_batches_total`] < 1 {
+		t.Error("parley_writer_batches_total did not count the commits")
+	}
+	for _, name := range []string{`go_sql_open_connections{db_name="parley"}`, `parley_dispatch_queue_depth`, `parley_writer_pending`, `go_goroutines`} {
 		if _, ok := after[name]; !ok {
 			t.Errorf("%s missing from /metrics", name)
 		}

@@ -78,6 +78,7 @@ type MessageWriter struct {
 
 	pending atomic.Int64 // accepted by Save, not yet answered (tests, metrics)
 	batches atomic.Int64 // transactions committed
+	stored  atomic.Int64 // Saves answered with success (an idempotent retry counts again)
 	wg      sync.WaitGroup
 	start   sync.Once
 }
@@ -154,6 +155,9 @@ func (w *MessageWriter) Pending() int { return int(w.pending.Load()) }
 // Batches is the number of transactions committed so far.
 func (w *MessageWriter) Batches() int64 { return w.batches.Load() }
 
+// Stored is the number of Saves that returned success.
+func (w *MessageWriter) Stored() int64 { return w.stored.Load() }
+
 // Save stores m durably and returns once the transaction holding it has
 // committed; m is then the stored message (ID set), as after SaveMessage.
 //
@@ -184,6 +188,7 @@ func (w *MessageWriter) Save(ctx context.Context, m *Message) error {
 	case err := <-r.done:
 		if err == nil {
 			*m = r.out
+			w.stored.Add(1)
 		}
 		w.recycle(r)
 		return err
