@@ -273,3 +273,23 @@ func TestHashWaitsForSlotAndHonoursContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A login that cannot get a hashing slot in time is refused (overloaded)
+// rather than queued without bound behind a storm.
+func TestHashWaitIsBounded(t *testing.T) {
+	h := newHasher(1)
+	h.maxWait = 50 * time.Millisecond
+	h.sem <- struct{}{} // every slot busy
+	start := time.Now()
+	_, err := h.Hash(context.Background(), "pw")
+	if !errors.Is(err, errHashBusy) {
+		t.Fatalf("err %v, want errHashBusy", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("waited %v", d)
+	}
+	<-h.sem
+	if _, err := h.Hash(context.Background(), "pw"); err != nil {
+		t.Fatalf("with a free slot: %v", err)
+	}
+}

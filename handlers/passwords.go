@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -46,6 +47,12 @@ const (
 
 var errMalformedHash = errors.New("malformed password hash")
 
+// errHashBusy: no hashing slot freed up within hasher.maxWait.
+var errHashBusy = errors.New("no password hashing slot free in time")
+
+// defaultHashWait is hasher.maxWait.
+const defaultHashWait = 30 * time.Second
+
 // hasher runs argon2id under a semaphore. Hashing is CPU and memory heavy
 // (19 MiB per call), so at most cap(sem) run at once; the rest wait, or give
 // up when their request's context ends. It runs on dispatcher workers, never
@@ -53,6 +60,10 @@ var errMalformedHash = errors.New("malformed password hash")
 type hasher struct {
 	sem    chan struct{}
 	params argon2Params
+	// maxWait bounds the wait for a free slot: past it the login or
+	// register is answered "overloaded" instead of queueing for minutes
+	// behind a storm (the Qt user just presses the button again).
+	maxWait time.Duration
 	// runs counts argon2 evaluations; tests use it to prove a cache hit
 	// skipped the hash.
 	runs atomic.Int64
@@ -67,15 +78,20 @@ func newHasher(workers int) *hasher {
 		// throughput hardly changed on 2 cores.
 		workers = max(1, runtime.NumCPU()-1)
 	}
-	return &hasher{sem: make(chan struct{}, workers), params: currentParams}
+	return &hasher{sem: make(chan struct{}, workers), params: currentParams, maxWait: defaultHashWait}
 }
 
 // derive computes the argon2id key, holding a semaphore slot.
 func (h *hasher) derive(ctx context.Context, password, salt []byte, p argon2Params) ([]byte, error) {
+	wait := time.NewTimer(h.maxWait)
 	select {
 	case h.sem <- struct{}{}:
+		wait.Stop()
 	case <-ctx.Done():
+		wait.Stop()
 		return nil, ctx.Err()
+	case <-wait.C:
+		return nil, errHashBusy
 	}
 	defer func() { <-h.sem }()
 	h.runs.Add(1)
