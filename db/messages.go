@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -202,6 +204,56 @@ func (s *Store) MarkDelivered(ctx context.Context, ids []int64) error {
 			chunk := ids[start:min(start+markChunk, len(ids))]
 			if _, err := tx.NewUpdate().Model((*messageRow)(nil)).
 				Set("delivered = ?", true).
+				Where("id IN (?)", bun.In(chunk)).
+				Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ClaimDelivered flags the given messages delivered and returns the ids it
+// changed, ascending: those that were still undelivered. Whoever claims a
+// message delivers it, so a live push and a login's catch-up racing for the
+// same message cannot both send it.
+func (s *Store) ClaimDelivered(ctx context.Context, ids []int64) ([]int64, error) {
+	var claimed []int64
+	if len(ids) == 0 {
+		return claimed, nil
+	}
+	err := s.tx(ctx, "ClaimDelivered", func(ctx context.Context, tx bun.Tx) error {
+		claimed = claimed[:0]
+		for start := 0; start < len(ids); start += markChunk {
+			chunk := ids[start:min(start+markChunk, len(ids))]
+			var got []int64
+			if err := tx.NewUpdate().Model((*messageRow)(nil)).
+				Set("delivered = ?", true).
+				Where("id IN (?)", bun.In(chunk)).
+				Where("delivered = ?", false).
+				Returning("id").
+				Scan(ctx, &got); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			claimed = append(claimed, got...)
+		}
+		return nil
+	})
+	slices.Sort(claimed)
+	return claimed, err
+}
+
+// UnmarkDelivered gives claimed messages back (a catch-up that could not
+// write them), so the next login delivers them.
+func (s *Store) UnmarkDelivered(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.tx(ctx, "UnmarkDelivered", func(ctx context.Context, tx bun.Tx) error {
+		for start := 0; start < len(ids); start += markChunk {
+			chunk := ids[start:min(start+markChunk, len(ids))]
+			if _, err := tx.NewUpdate().Model((*messageRow)(nil)).
+				Set("delivered = ?", false).
 				Where("id IN (?)", bun.In(chunk)).
 				Exec(ctx); err != nil {
 				return err

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -408,6 +409,40 @@ func TestMessagesAfterCursorUnderConcurrency(t *testing.T) {
 		}
 		if unread != senders*each {
 			t.Fatalf("unread total %d, want %d", unread, senders*each)
+		}
+	})
+}
+
+func TestClaimDeliveredOnlyOnce(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		mustUsers(t, s, "1", "2")
+		var ids []int64
+		for i := range 3 {
+			m := &Message{SenderID: "1", ReceiverID: "2", Body: fmt.Sprint("m", i)}
+			if err := s.SaveMessage(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, m.ID)
+		}
+		got, err := s.ClaimDelivered(ctx, []int64{ids[2], ids[0]})
+		if err != nil || !slices.Equal(got, []int64{ids[0], ids[2]}) {
+			t.Fatalf("first claim = %v, %v; want %v", got, err, []int64{ids[0], ids[2]})
+		}
+		// A second claimant (a racing push or catch-up) gets only what is left.
+		got, err = s.ClaimDelivered(ctx, ids)
+		if err != nil || !slices.Equal(got, []int64{ids[1]}) {
+			t.Fatalf("second claim = %v, %v; want [%d]", got, err, ids[1])
+		}
+		if got, _ := s.ClaimDelivered(ctx, ids); len(got) != 0 {
+			t.Fatalf("third claim = %v, want none", got)
+		}
+		if err := s.UnmarkDelivered(ctx, []int64{ids[2]}); err != nil {
+			t.Fatal(err)
+		}
+		left, err := s.Undelivered(ctx, "2", 10)
+		if err != nil || len(left) != 1 || left[0].ID != ids[2] {
+			t.Fatalf("after unmark, undelivered = %v, %v", left, err)
 		}
 	})
 }

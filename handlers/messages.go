@@ -120,20 +120,38 @@ func validateMessage(in *wire.SendMessageRequest) error {
 // delivered flag to what actually happened (see SendMessage). It returns the
 // number of sessions reached.
 func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
+	if !m.Delivered {
+		// Saved while the receiver looked offline. If they have logged in
+		// since, their catch-up may be sending this very message: whoever
+		// claims it delivers it, so it is never sent twice.
+		if !s.sessions.Online(m.ReceiverID) {
+			return 0
+		}
+		claimed, err := s.store.ClaimDelivered(ctx, []int64{m.ID})
+		if err != nil {
+			s.log.Warn("claim for push", zap.Int64("message", m.ID), zap.Error(err))
+			return 0 // still undelivered: the next login delivers it
+		}
+		if len(claimed) == 0 {
+			return 0 // the receiver's catch-up took it
+		}
+		m.Delivered = true
+	}
 	body, err := encodeJSON(wireMessage(wire.TypeReceiveMessage, m))
 	if err != nil {
 		s.log.Error("encode receive_message", zap.Int64("message", m.ID), zap.Error(err))
 		return 0
 	}
 	n := s.push(m.ReceiverID, body)
-	if reached := n > 0; reached != m.Delivered {
-		if err := s.store.SetDelivered(ctx, m.ID, reached); err != nil {
-			// Not returned: the message is stored and the sender must get
-			// its ack. The cost is a duplicate or a delay, never a loss
-			// unless the store is gone too.
-			s.log.Warn("fix delivered flag", zap.Int64("message", m.ID), zap.Bool("delivered", reached), zap.Error(err))
+	if n == 0 {
+		// The receiver left between the check and the push: give the
+		// message back to the next login. Not returned as an error: the
+		// message is stored and the sender must get its ack; the cost is
+		// a delay, never a loss unless the store is gone too.
+		if err := s.store.SetDelivered(ctx, m.ID, false); err != nil {
+			s.log.Warn("fix delivered flag", zap.Int64("message", m.ID), zap.Error(err))
 		} else {
-			m.Delivered = reached
+			m.Delivered = false
 		}
 	}
 	return n
@@ -187,14 +205,22 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 		if err != nil {
 			return nil, s.storeErr("get_unread_messages", err, "", "")
 		}
+		fetched := len(msgs)
+		// Claim before writing: a live push racing for the same message
+		// (sent while this user was logging in) then skips it.
+		claimed, err := s.store.ClaimDelivered(ctx, messageIDs(msgs))
+		if err != nil {
+			return nil, s.storeErr("get_unread_messages", err, "", "")
+		}
+		msgs = onlyIDs(msgs, claimed)
 		ids, err := out.write(req.Session, msgs)
-		// Mark what was written even if the connection then failed: those
-		// frames are queued, and marking them avoids duplicates.
-		if mErr := s.store.MarkDelivered(ctx, ids); mErr != nil {
-			return nil, s.storeErr("get_unread_messages", mErr, "", "")
+		// Give back what was claimed but not written (budget, or a dead
+		// connection): the next login delivers it.
+		if uErr := s.store.UnmarkDelivered(ctx, messageIDs(msgs[len(ids):])); uErr != nil {
+			return nil, s.storeErr("get_unread_messages", uErr, "", "")
 		}
 		sent += len(ids)
-		if err != nil || len(msgs) < unreadBatch && len(ids) == len(msgs) {
+		if err != nil || fetched < unreadBatch && len(ids) == len(msgs) {
 			break
 		}
 		if len(ids) < len(msgs) { // out of budget
@@ -208,6 +234,26 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 		return wire.Null(wire.TypeGetUnreadMessages, wire.NullMessages), nil
 	}
 	return nil, nil // every frame already went out
+}
+
+func messageIDs(msgs []db.Message) []int64 {
+	ids := make([]int64, len(msgs))
+	for i := range msgs {
+		ids[i] = msgs[i].ID
+	}
+	return ids
+}
+
+// onlyIDs keeps the messages whose ids are in ids (both ascending).
+func onlyIDs(msgs []db.Message, ids []int64) []db.Message {
+	out := msgs[:0]
+	for _, m := range msgs {
+		if len(ids) > 0 && ids[0] == m.ID {
+			out = append(out, m)
+			ids = ids[1:]
+		}
+	}
+	return out
 }
 
 // chatListSize is the size of the user's chatting reply.

@@ -306,3 +306,48 @@ func TestCatchUpChargesTheChatListReplies(t *testing.T) {
 		t.Fatalf("the catch-up delivered %d of 500 messages", len(frames))
 	}
 }
+
+// A message sent while its receiver looked offline, racing with that
+// receiver's login: the login's catch-up and the live push both want to send
+// it. Whoever claims it first sends it; the other does not, so the seed
+// client, which has no way to deduplicate, sees it exactly once.
+func TestPushAndCatchUpNeverBothDeliver(t *testing.T) {
+	e := newEnv(t)
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b := e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	e.reg.Remove(b.s)
+	want(t, object(t, a.one(sendMsg("1", "2", "raced"))), map[string]string{"status": "success"})
+	stored, err := e.store.Undelivered(context.Background(), "2", 10)
+	if err != nil || len(stored) != 1 {
+		t.Fatalf("undelivered = %v, %v", stored, err)
+	}
+	// The receiver logs in and its catch-up delivers the message...
+	b2 := e.login("2", "666")
+	frames := b2.do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
+	if len(frames) != 1 || object(t, frames[0])["message_body"] != "raced" {
+		t.Fatalf("catch-up: %q", frames)
+	}
+	// ...while the sender's push, which saw the receiver offline, runs late.
+	late := stored[0]
+	if n := e.svc.deliverMessage(context.Background(), &late); n != 0 {
+		t.Fatalf("the late push reached %d sessions: a duplicate", n)
+	}
+	if extra := b2.cap.take(); len(extra) != 0 {
+		t.Fatalf("receiver got %q after its catch-up", extra)
+	}
+	// And the other way round: the push claims first, the catch-up skips it.
+	e.reg.Remove(b2.s)
+	want(t, object(t, a.one(sendMsg("1", "2", "pushed"))), map[string]string{"status": "success"})
+	stored, _ = e.store.Undelivered(context.Background(), "2", 10)
+	b3 := e.login("2", "666")
+	first := stored[0]
+	if n := e.svc.deliverMessage(context.Background(), &first); n != 1 {
+		t.Fatalf("push reached %d sessions, want 1", n)
+	}
+	frames = b3.do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
+	if len(frames) != 2 || object(t, frames[0])["message_body"] != "pushed" || !strings.Contains(string(frames[1]), `"status":"null"`) {
+		t.Fatalf("after the push, catch-up sent %q; want the push then the null reply", frames)
+	}
+}

@@ -34,7 +34,8 @@ type Store interface {
 
 	SaveMessage(ctx context.Context, m *db.Message) error
 	Undelivered(ctx context.Context, userID string, limit int) ([]db.Message, error)
-	MarkDelivered(ctx context.Context, ids []int64) error
+	ClaimDelivered(ctx context.Context, ids []int64) ([]int64, error)
+	UnmarkDelivered(ctx context.Context, ids []int64) error
 	SetDelivered(ctx context.Context, id int64, delivered bool) error
 
 	// The sync and ack extensions.
