@@ -50,8 +50,11 @@ var errMalformedHash = errors.New("malformed password hash")
 // errHashBusy: no hashing slot freed up within hasher.maxWait.
 var errHashBusy = errors.New("no password hashing slot free in time")
 
-// defaultHashWait is hasher.maxWait.
-const defaultHashWait = 30 * time.Second
+// defaultHashWait is hasher.maxWait. It is long on purpose: a cold login
+// storm (every user's first login after a restart) must complete, not be
+// shed, and 10,000 argon2id hashes on one spare core take about 7 minutes.
+// It only stops a login from waiting forever behind a stuck pool.
+const defaultHashWait = 10 * time.Minute
 
 // hasher runs argon2id under a semaphore. Hashing is CPU and memory heavy
 // (19 MiB per call), so at most cap(sem) run at once; the rest wait, or give
@@ -61,8 +64,7 @@ type hasher struct {
 	sem    chan struct{}
 	params argon2Params
 	// maxWait bounds the wait for a free slot: past it the login or
-	// register is answered "overloaded" instead of queueing for minutes
-	// behind a storm (the Qt user just presses the button again).
+	// register is answered "overloaded" (see defaultHashWait).
 	maxWait time.Duration
 	// runs counts argon2 evaluations; tests use it to prove a cache hit
 	// skipped the hash.
