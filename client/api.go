@@ -252,11 +252,7 @@ func (c *Client) Friends(ctx context.Context) ([]Friend, error) {
 		if it.Status != wire.StatusSuccess {
 			continue
 		}
-		out = append(out, Friend{
-			User: User{ID: it.UserID, Name: it.Name, Phone: it.Phone, Email: it.Email, Avatar: it.Avatar,
-				Status: it.UStatus, Created: it.Created},
-			Relation: it.Relation, Since: it.CreatedRelation,
-		})
+		out = append(out, Friend{User: userFrom(it.UserReply), Relation: it.Relation, Since: it.CreatedRelation})
 	}
 	return out, nil
 }

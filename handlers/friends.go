@@ -36,17 +36,9 @@ func (s *Service) friendList(ctx context.Context, userID string) ([]wire.FriendI
 	out := make([]wire.FriendItem, len(friends))
 	for i, f := range friends {
 		out[i] = wire.FriendItem{
+			UserReply:       userReply(wire.TypeFriends, &f.User),
 			CreatedRelation: wire.FormatTime(f.Since),
 			Relation:        f.Relation,
-			Status:          wire.StatusSuccess,
-			Type:            wire.TypeFriends,
-			Avatar:          f.Avatar,
-			Created:         wire.FormatTime(f.Created),
-			Email:           f.Email,
-			UserID:          f.ID,
-			Name:            f.Name,
-			Phone:           f.Phone,
-			UStatus:         f.Status,
 		}
 	}
 	return out, nil

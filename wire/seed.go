@@ -229,19 +229,13 @@ type RegisterReply struct {
 	UserID string `json:"user_id"`
 }
 
-// FriendItem is one element of the friends list.
+// FriendItem is one element of the friends list: the friend's profile (with
+// type "friends") and the relation. friend_relation "accepted" shows under
+// friends; anything else gets an accept button.
 type FriendItem struct {
+	UserReply
 	CreatedRelation string `json:"created_relation"`
 	Relation        string `json:"friend_relation"`
-	Status          string `json:"status"`
-	Type            string `json:"type"`
-	Avatar          string `json:"user_avatar"`
-	Created         string `json:"user_created"`
-	Email           string `json:"user_email"`
-	UserID          string `json:"user_id"`
-	Name            string `json:"user_name"`
-	Phone           string `json:"user_phone"`
-	UStatus         string `json:"user_status"`
 }
 
 // ChatItem is one element of the chatting list. UnreadCount is a decimal
