@@ -150,7 +150,7 @@ func TestAddUserCommandCreatesALoginableAccount(t *testing.T) {
 		t.Fatalf("duplicate adduser exit %d, err %q", code, errOut.String())
 	}
 
-	srv := apptest.Start(t, apptest.WithConfig(func(c *config.Config) { c.DB.DSN = dbPath }))
+	srv := apptest.Start(t, apptest.WithDriver("sqlite"), apptest.WithConfig(func(c *config.Config) { c.DB.DSN = dbPath }))
 	c := srv.Dial(t)
 	c.Send(apptest.QtJSON(map[string]any{"type": "login", "user_id": "13800000000", "user_password": "s3cret'pw"}))
 	var reply []map[string]any

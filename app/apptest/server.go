@@ -112,22 +112,23 @@ func PostgresSchema(t testing.TB) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "parley_t_" + hex.EncodeToString(b[:])
-	db := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(PostgresURL())))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
+	// One short-lived connection pool to create the schema and another to
+	// drop it: none stays open during the test (goleak checks see none).
+	exec := func(query string) error {
+		db := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(PostgresURL())))
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := db.ExecContext(ctx, query)
+		return err
+	}
+	if err := exec("CREATE SCHEMA " + schema); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("PostgreSQL is mandatory under CI=true: %v", err)
 		}
 		t.Skipf("PostgreSQL unreachable: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		db.Close()
-	})
+	t.Cleanup(func() { _ = exec("DROP SCHEMA " + schema + " CASCADE") })
 	sep := "?"
 	if strings.Contains(PostgresURL(), "?") {
 		sep = "&"
