@@ -161,7 +161,9 @@ func TestInjectionStringsAreStoredVerbatim(t *testing.T) {
 	list := array(t, b.one(map[string]any{"type": "friends", "user_id": "2"}))
 	want(t, list[0], map[string]string{"user_name": name})
 	u, err := e.store.UserByID(context.Background(), "1")
-	if err != nil || u.Name != name || strings.Contains(u.PasswordHash, "OR") {
+	// The hash is argon2id, never the plaintext. (Its base64 may contain
+	// "OR" by chance; it can never contain a quote or a space.)
+	if err != nil || u.Name != name || !strings.HasPrefix(u.PasswordHash, "$argon2id$") || strings.Contains(u.PasswordHash, `' OR '`) {
 		t.Fatalf("stored user: %+v %v", u, err)
 	}
 }
