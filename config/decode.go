@@ -39,21 +39,8 @@ func (d *fileDecoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := fieldsOf(v.Type())
-	seen := map[string]int{}
-	for _, p := range d.pairs(n, path) {
-		if p.key.Kind != yaml.ScalarNode {
-			d.fail(p.key.Line, path, "keys must be plain names, got %s", describe(p.key))
-			continue
-		}
-		name := p.key.Value
-		key := joinKey(path, name)
-		if !p.merged {
-			if first, dup := seen[name]; dup {
-				d.fail(p.key.Line, key, "set twice (first at line %d); remove one", first)
-				continue
-			}
-			seen[name] = p.key.Line
-		}
+	for _, p := range d.keys(n, path) {
+		name, key := p.name, p.path
 		f, ok := fieldNamed(fields, name)
 		if !ok {
 			d.fail(p.key.Line, key, "unknown key%s (known: %s)", suggest(name, fieldNames(fields)), strings.Join(fieldNames(fields), ", "))
@@ -70,6 +57,38 @@ func (d *fileDecoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			d.scalar(p.value, fv, key, p.key.Line)
 		}
 	}
+}
+
+// namedPair is a pair whose key is a plain name, seen once.
+type namedPair struct {
+	pair
+	name string // the key
+	path string // the key's dotted path, for messages
+}
+
+// keys returns n's pairs, reporting (and skipping) keys that are not plain
+// names and keys set twice in the mapping itself (a merged key may be
+// overridden; that is what merges are for).
+func (d *fileDecoder) keys(n *yaml.Node, path string) []namedPair {
+	var out []namedPair
+	seen := map[string]int{}
+	for _, p := range d.pairs(n, path) {
+		if p.key.Kind != yaml.ScalarNode {
+			d.fail(p.key.Line, path, "keys must be plain names, got %s", describe(p.key))
+			continue
+		}
+		name := p.key.Value
+		key := joinKey(path, name)
+		if !p.merged {
+			if first, dup := seen[name]; dup {
+				d.fail(p.key.Line, key, "set twice (first at line %d); remove one", first)
+				continue
+			}
+			seen[name] = p.key.Line
+		}
+		out = append(out, namedPair{pair: p, name: name, path: key})
+	}
+	return out
 }
 
 type pair struct {
@@ -166,21 +185,8 @@ var specKeys = []string{"use", "with", "only", "except"}
 
 func (d *fileDecoder) spec(e *yaml.Node, entry string) pipeline.Spec {
 	sp := pipeline.Spec{Pos: fmt.Sprintf("%s:%d", d.file, e.Line)}
-	seen := map[string]int{}
-	for _, p := range d.pairs(e, entry) {
-		if p.key.Kind != yaml.ScalarNode {
-			d.fail(p.key.Line, entry, "keys must be plain names, got %s", describe(p.key))
-			continue
-		}
-		name := p.key.Value
-		key := joinKey(entry, name)
-		if !p.merged {
-			if first, dup := seen[name]; dup {
-				d.fail(p.key.Line, key, "set twice (first at line %d); remove one", first)
-				continue
-			}
-			seen[name] = p.key.Line
-		}
+	for _, p := range d.keys(e, entry) {
+		name, key := p.name, p.path
 		d.origins[key] = origin{file: d.file, line: p.key.Line}
 		val := resolve(p.value)
 		switch name {

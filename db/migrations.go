@@ -24,40 +24,28 @@ const (
 // every later start, while a session advisory lock dies with its connection.
 const migrationLockClass = 0x50617231 // "Par1"
 
+// inTx makes a migration whose up and down steps each run in one
+// transaction, so a failed step leaves the schema as it was.
+func inTx(name, comment string, up, down func(context.Context, bun.Tx) error) migrate.Migration {
+	return migrate.Migration{
+		Name: name, Comment: comment,
+		Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
+			return m.DB().RunInTx(ctx, nil, up)
+		},
+		Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
+			return m.DB().RunInTx(ctx, nil, down)
+		},
+	}
+}
+
 // newMigrations lists every migration, in order. Migrations are Go code, so
 // one definition yields the right DDL for SQLite and PostgreSQL. Each one
 // describes the schema with its own frozen structs: the store's row types may
 // change later, an applied migration must not.
 func newMigrations() *migrate.Migrations {
 	ms := migrate.NewMigrations()
-	ms.Add(migrate.Migration{
-		Name:    "20250101000001",
-		Comment: "initial",
-		Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-			return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-				return m0001Up(ctx, tx)
-			})
-		},
-		Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-			return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-				return m0001Down(ctx, tx)
-			})
-		},
-	})
-	ms.Add(migrate.Migration{
-		Name:    "20250101000002",
-		Comment: "resume tokens",
-		Up: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-			return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-				return m0002Up(ctx, tx)
-			})
-		},
-		Down: func(ctx context.Context, m *migrate.Migrator, _ *migrate.Migration) error {
-			return m.DB().RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-				return m0002Down(ctx, tx)
-			})
-		},
-	})
+	ms.Add(inTx("20250101000001", "initial", m0001Up, m0001Down))
+	ms.Add(inTx("20250101000002", "resume tokens", m0002Up, m0002Down))
 	return ms
 }
 
