@@ -24,6 +24,8 @@ type Store struct {
 	// fairer than every writer polling the file lock under busy_timeout.
 	// nil on PostgreSQL, where writers run concurrently.
 	writeSem chan struct{}
+	// stmts are the prepared statements of the hot paths (prepared.go).
+	stmts stmtCache
 }
 
 // NewStore wraps an opened and migrated database (see Open). queryTimeout

@@ -173,7 +173,7 @@ func (l *chatLoad) handlers() *handlersFor {
 			l.mu.Unlock()
 			if !r.ok {
 				l.ackErr.Add(1)
-				rec.failed()
+				rec.failed("error reply: " + r.code)
 				return
 			}
 			if !t.IsZero() {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -133,9 +134,23 @@ func unstamp(body []byte) (time.Time, bool) {
 // reply is one non-push frame: its type, whether status was "success", and
 // when it arrived.
 type reply struct {
-	typ string
-	ok  bool
-	at  time.Time
+	typ  string
+	ok   bool
+	code string // an error reply's code
+	at   time.Time
+}
+
+// failure names why an awaited reply is not a success of type want.
+func failure(r reply, err error, want string) string {
+	switch {
+	case err != nil:
+		return "read: " + err.Error()
+	case !r.ok:
+		return "error reply: " + r.code
+	case r.typ != want:
+		return "unexpected reply: " + r.typ
+	}
+	return ""
 }
 
 // benchConn is one client connection: writes from any goroutine (serialised),
@@ -189,7 +204,7 @@ func (c *benchConn) await(timeout time.Duration) (reply, error) {
 			return r, nil
 		default:
 		}
-		return reply{}, errConnClosed
+		return reply{}, fmt.Errorf("%w: %v", errConnClosed, c.err) // c.err is set before done closes
 	case <-t.C:
 		return reply{}, errors.New("timeout")
 	}
@@ -215,6 +230,9 @@ func (c *benchConn) readLoop() {
 			continue
 		}
 		r := reply{typ: typ, ok: string(field(body, "status")) == wire.StatusSuccess, at: now}
+		if !r.ok {
+			r.code = string(field(body, "code"))
+		}
 		if c.onReply != nil {
 			c.onReply(r)
 			continue

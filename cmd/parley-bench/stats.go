@@ -15,6 +15,7 @@ type recorder struct {
 	mu   sync.Mutex
 	lat  []time.Duration
 	fail int
+	why  map[string]int // failures by reason
 }
 
 func (r *recorder) add(d time.Duration) {
@@ -23,10 +24,35 @@ func (r *recorder) add(d time.Duration) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) failed() {
+// failed counts a failure and why it failed (an error reply's code, or the
+// client-side error), so a run that loses some operations says which way.
+func (r *recorder) failed(reason string) {
 	r.mu.Lock()
 	r.fail++
+	if r.why == nil {
+		r.why = make(map[string]int)
+	}
+	r.why[reason]++
 	r.mu.Unlock()
+}
+
+// reasons lists the failure reasons with their counts, most frequent first.
+func (r *recorder) reasons() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make([]string, 0, len(r.why))
+	for k := range r.why {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return r.why[b] - r.why[a] })
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s=%d", k, r.why[k])
+	}
+	return b.String()
 }
 
 // summary is the seed README's table row: mean and percentiles of the

@@ -100,20 +100,20 @@ func runStorm(srv *server, o stormOpts) error {
 			}
 			c, err := dialBench(srv.addr, 60*time.Second, onPush, nil)
 			if err != nil {
-				connect.failed()
-				login.failed()
+				connect.failed("dial: " + err.Error())
+				login.failed("not connected")
 				return
 			}
 			res[i].conn, res[i].connected = c, true
 			connect.add(time.Since(t0))
 			t1 := time.Now()
 			if err := c.send(loginBody(uid(i), benchPassword)); err != nil {
-				login.failed()
+				login.failed("write: " + err.Error())
 				return
 			}
 			r, err := c.await(o.loginTimeout)
-			if err != nil || !r.ok || r.typ != wire.TypeLogin {
-				login.failed()
+			if why := failure(r, err, wire.TypeLogin); why != "" {
+				login.failed(fmt.Sprintf("%s (after %s)", why, time.Since(t1).Round(time.Minute)))
 				return
 			}
 			login.add(r.at.Sub(t1))
@@ -167,12 +167,12 @@ func runStorm(srv *server, o stormOpts) error {
 			c := res[i].conn
 			t := time.Now()
 			if err := c.send(sendBody(uid(i), uid(friendOf(i)), stamp(t), "")); err != nil {
-				ack.failed()
+				ack.failed("write: " + err.Error())
 				return
 			}
 			r, err := c.await(o.pushTimeout)
-			if err != nil || !r.ok {
-				ack.failed()
+			if why := failure(r, err, wire.TypeSendMessage); why != "" {
+				ack.failed(why)
 				return
 			}
 			ack.add(r.at.Sub(t))
@@ -212,6 +212,14 @@ func runStorm(srv *server, o stormOpts) error {
 	}
 	fmt.Printf("\nstorm: %d clients, %s credential cache\n", o.n, mode)
 	printTable(os.Stdout, rows...)
+	for _, f := range []struct {
+		name string
+		r    *recorder
+	}{{"connect", connect}, {"login", login}, {"send_message", ack}} {
+		if why := f.r.reasons(); why != "" {
+			fmt.Printf("%s failures: %s\n", f.name, why)
+		}
+	}
 	l, d := rows[1], rows[3]
 	line := fmt.Sprintf("SUMMARY storm n=%d cache=%s login ok=%.2f%% mean=%sms p99=%sms | delivery ok=%.2f%% mean=%sms p99=%sms | login phase %s",
 		o.n, mode, l.successPct(), ms(l.Mean), ms(l.P99), d.successPct(), ms(d.Mean), ms(d.P99), loginPhase.Round(time.Millisecond))
