@@ -152,7 +152,7 @@ func TestAddUserCommandCreatesALoginableAccount(t *testing.T) {
 
 	srv := apptest.Start(t, apptest.WithDriver("sqlite"), apptest.WithConfig(func(c *config.Config) { c.DB.DSN = dbPath }))
 	c := srv.Dial(t)
-	c.Send(apptest.QtJSON(map[string]any{"type": "login", "user_id": "13800000000", "user_password": "s3cret'pw"}))
+	c.Send(apptest.QtJSON(map[string]any{"type": "login", "user_id": "13800000000", "user_password": "s3cret'pw", "want_token": true}))
 	var reply []map[string]any
 	c.ReadJSON(&reply)
 	if len(reply) != 1 || reply[0]["status"] != "success" || reply[0]["user_id"] != "13800000000" {

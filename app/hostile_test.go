@@ -118,7 +118,7 @@ func hSignUp(t *testing.T, srv *apptest.Server, id string) *hUser {
 	t.Helper()
 	u := &hUser{id: id, c: srv.Dial(t)}
 	u.call(t, map[string]any{"type": "register", "user_phone": id, "user_name": "user " + id, "user_password": hPass})
-	u.c.Send(apptest.QtJSON(map[string]any{"type": "login", "user_id": id, "user_password": hPass}))
+	u.c.Send(apptest.QtJSON(map[string]any{"type": "login", "user_id": id, "user_password": hPass, "want_token": true}))
 	var reply []map[string]any
 	u.c.ReadJSON(&reply)
 	if len(reply) != 1 || reply[0]["status"] != wire.StatusSuccess {

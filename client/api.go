@@ -81,7 +81,7 @@ func (c *Client) Login(ctx context.Context, userID, password string) (LoginInfo,
 
 // loginOn logs in on cn and stores the credentials.
 func (c *Client) loginOn(ctx context.Context, cn *conn, userID, password string) (LoginInfo, error) {
-	body, err := c.roundTrip(ctx, cn, wire.TypeLogin, wire.LoginRequest{UserID: userID, Password: password})
+	body, err := c.roundTrip(ctx, cn, wire.TypeLogin, wire.LoginRequest{UserID: userID, Password: password, WantToken: true})
 	if err != nil {
 		return LoginInfo{}, err
 	}

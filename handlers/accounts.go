@@ -22,7 +22,10 @@ var badCredentials = &pipeline.Error{Code: wire.CodeBadCredentials, Message: "na
 // in every later request, and an empty user_password (never the hash).
 //
 // The password check runs argon2id under the hash semaphore unless the
-// credential cache remembers this exact (user, password, stored hash).
+// credential cache remembers this exact (user, password, stored hash). A
+// resume token is issued (and stored) only when the request asks for one:
+// the seed client cannot use it, and storing one per seed login was the
+// largest cost of a warm login storm (docs/PERFORMANCE.md, Round 3).
 func (s *Service) Login(ctx context.Context, req *pipeline.Request, in *wire.LoginRequest) ([]wire.LoginReply, error) {
 	if in.UserID == "" || len(in.UserID) > maxIDLen || in.Password == "" || len(in.Password) > MaxPasswordBytes {
 		return nil, badCredentials
@@ -50,7 +53,11 @@ func (s *Service) Login(ctx context.Context, req *pipeline.Request, in *wire.Log
 		s.rehash(ctx, u.ID, in.Password)
 	}
 	s.sessions.Bind(req.Session, u.ID)
-	return []wire.LoginReply{{UserReply: userReply(wire.TypeLogin, u), Token: s.issueResumeToken(ctx, u.ID)}}, nil
+	reply := wire.LoginReply{UserReply: userReply(wire.TypeLogin, u)}
+	if in.WantToken {
+		reply.Token = s.issueResumeToken(ctx, u.ID)
+	}
+	return []wire.LoginReply{reply}, nil
 }
 
 // rehash replaces a legacy (plaintext) or outdated hash after a successful

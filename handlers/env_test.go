@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
 	"go.uber.org/zap"
 
 	"github.com/parley-im/parley/config"
@@ -63,6 +64,7 @@ var errBroken = brokenErr{}
 type env struct {
 	t     *testing.T
 	store *db.Store
+	bdb   *bun.DB
 	reg   *session.Registry
 	svc   *Service
 	edge  *pipeline.Edge
@@ -78,7 +80,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = bdb.Close() })
-	e := &env{t: t, store: db.NewStore(bdb, 10*time.Second), reg: session.NewRegistry()}
+	e := &env{t: t, store: db.NewStore(bdb, 10*time.Second), bdb: bdb, reg: session.NewRegistry()}
 	e.svc = NewService(e.store, e.reg, config.Accounts{HashWorkers: 2, CredentialCacheSize: 64, CredentialCacheTTL: time.Minute}, zap.NewNop())
 	r := NewRouter()
 	e.svc.Register(r)

@@ -14,7 +14,7 @@ import (
 func (e *env) loginToken(id, pw string) (*conn, string) {
 	e.t.Helper()
 	c := e.dial()
-	a := array(e.t, c.one(map[string]any{"type": "login", "user_id": id, "user_password": pw}))
+	a := array(e.t, c.one(map[string]any{"type": "login", "user_id": id, "user_password": pw, "want_token": true}))
 	if len(a) != 1 || a[0]["status"] != "success" {
 		e.t.Fatalf("login %s: %v", id, a)
 	}
@@ -92,8 +92,40 @@ func TestNoTokenWithoutTTL(t *testing.T) {
 	e := newEnv(t)
 	e.register("1", "a", "666")
 	c := e.dial()
-	a := array(t, c.one(map[string]any{"type": "login", "user_id": "1", "user_password": "666"}))
+	a := array(t, c.one(map[string]any{"type": "login", "user_id": "1", "user_password": "666", "want_token": true}))
 	if _, ok := a[0]["token"]; ok {
 		t.Fatalf("token issued with resume disabled: %v", a[0])
+	}
+}
+
+// resumeTokens counts the stored resume tokens of user.
+func (e *env) resumeTokens(user string) int {
+	e.t.Helper()
+	n, err := e.bdb.NewSelect().Table("resume_tokens").Where("user_id = ?", user).Count(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// A login that does not ask for a token (the seed client's) gets none and
+// stores none: a warm seed login writes nothing to the database.
+func TestSeedLoginStoresNoToken(t *testing.T) {
+	e := newEnv(t)
+	e.svc.resumeTTL = time.Hour
+	e.register("1", "a", "666")
+	a := array(t, e.dial().one(map[string]any{"type": "login", "user_id": "1", "user_password": "666"}))
+	if len(a) != 1 || a[0]["status"] != "success" {
+		t.Fatalf("login: %v", a)
+	}
+	if _, ok := a[0]["token"]; ok {
+		t.Fatalf("token issued without want_token: %v", a[0])
+	}
+	if n := e.resumeTokens("1"); n != 0 {
+		t.Fatalf("%d resume tokens stored for a seed login, want 0", n)
+	}
+	e.loginToken("1", "666")
+	if n := e.resumeTokens("1"); n != 1 {
+		t.Fatalf("%d resume tokens stored after a login with want_token, want 1", n)
 	}
 }

@@ -104,7 +104,7 @@ func TestConcurrentLoginsResume(t *testing.T) {
 	for i := range users {
 		wg.Go(func() {
 			c := e.dial()
-			a := array(t, c.one(map[string]any{"type": "login", "user_id": fmt.Sprint(100 + i), "user_password": "pw"}))
+			a := array(t, c.one(map[string]any{"type": "login", "user_id": fmt.Sprint(100 + i), "user_password": "pw", "want_token": true}))
 			tok, _ := a[0]["token"].(string)
 			tokens[i] = tok
 		})

@@ -111,6 +111,10 @@ func (f FlexInt) MarshalJSON() ([]byte, error) {
 type LoginRequest struct {
 	UserID   string `json:"user_id"`
 	Password string `json:"user_password"`
+	// WantToken is a Parley extension: ask for a resume token in the reply
+	// (LoginReply.Token). The seed client never sends it and could not use a
+	// token, so its logins store none: a warm seed login writes nothing.
+	WantToken bool `json:"want_token,omitempty"`
 }
 
 // RegisterRequest creates an account; the new user id is the phone number.
@@ -217,8 +221,8 @@ type LoginReply struct {
 	UserReply
 	Password string `json:"user_password"`
 	// Token is a Parley extension: the resume token of this login (see
-	// Resume). The seed client ignores it; it is omitted when the server
-	// could not issue one.
+	// Resume), when the request asked for one (LoginRequest.WantToken). It is
+	// omitted otherwise, or when the server could not issue one.
 	Token string `json:"token,omitempty"`
 }
 
