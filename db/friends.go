@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -214,16 +216,24 @@ func (s *Store) DeleteFriend(ctx context.Context, userID, friendID string) (bool
 // AreFriends reports whether a has accepted b as a friend (the relation row
 // from a to b is 'accepted'; the pair is always written together).
 func (s *Store) AreFriends(ctx context.Context, a, b string) (bool, error) {
-	var ok bool
+	var one int
 	err := s.read(ctx, "AreFriends", func(ctx context.Context) error {
-		var err error
-		ok, err = s.db.NewSelect().Model((*friendshipRow)(nil)).
-			Where("user_id = ? AND friend_id = ? AND relation = ?", a, b, RelationAccepted).
-			Exists(ctx)
+		err := s.queryRow(ctx, nil, &areFriends, &one, a, b, RelationAccepted)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
 		return err
 	})
-	return ok, err
+	return one == 1, err
 }
+
+// areFriends is prepared: a conversation's first message runs it (then the
+// handlers' friendship cache answers), so a storm of first messages is a
+// storm of these.
+var areFriends = prepared{render: func(s *Store) string {
+	return s.db.NewSelect().ColumnExpr("1").Model((*friendshipRow)(nil)).
+		Where("user_id = ? AND friend_id = ? AND relation = ?", s.arg(1), s.arg(2), s.arg(3)).Limit(1).String()
+}}
 
 // relationPair returns the two directed rows of a relation, lower user id
 // first. Every transaction that locks both rows of a pair (relations, chats)
