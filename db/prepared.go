@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
 )
@@ -98,4 +100,143 @@ func (s *Store) args(first, n int) bun.Safe {
 		b.WriteString(string(s.arg(first + i)))
 	}
 	return bun.Safe(b.String())
+}
+
+// exec runs p with args; tx, when not nil, runs it inside that transaction.
+func (s *Store) exec(ctx context.Context, tx *bun.Tx, p *prepared, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if tx != nil {
+		st = tx.Tx.StmtContext(ctx, st)
+		defer st.Close() // closes the transaction's copy only
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// query runs p with args and calls scan for each row (scan calls
+// rows.Scan); tx as in exec. The rows are closed before it returns.
+func (s *Store) query(ctx context.Context, tx *bun.Tx, p *prepared, scan func(*sql.Rows) error, args ...any) error {
+	st, err := s.stmt(ctx, p)
+	if err != nil {
+		return err
+	}
+	if tx != nil {
+		st = tx.Tx.StmtContext(ctx, st)
+		defer st.Close() // closes the transaction's copy only, after the rows
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// preparedRows is a family of statements whose text depends on a row count,
+// such as a multi-row INSERT: one prepared statement per count in use. The
+// counts a caller uses must be few (e.g. powers of two), since each is
+// prepared on every pooled connection that runs it.
+type preparedRows struct {
+	// render returns the SQL for n rows, placeholders from Store.arg.
+	render func(s *Store, n int) string
+
+	mu sync.Mutex
+	m  map[int]*prepared // stable pointers: they key Store.stmts
+}
+
+// rows returns the statement for n rows.
+func (f *preparedRows) rows(n int) *prepared {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p := f.m[n]; p != nil {
+		return p
+	}
+	if f.m == nil {
+		f.m = make(map[int]*prepared)
+	}
+	p := &prepared{render: func(s *Store) string { return f.render(s, n) }}
+	f.m[n] = p
+	return p
+}
+
+// valuesRows renders n rows of cols placeholders for a VALUES list:
+// "(?, ?), (?, ?)" or "($1, $2), ($3, $4)".
+func (s *Store) valuesRows(n, cols int) bun.Safe {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		b.WriteString(string(s.args(1+i*cols, cols)))
+		b.WriteByte(')')
+	}
+	return bun.Safe(b.String())
+}
+
+// Bound values must be stored exactly as bun stores the same value inlined,
+// or rows written by a prepared statement would differ from the rest (and
+// SQLite compares times as text). textArg, timeArg and boolArg give the
+// value bun would have written.
+
+// textArg is s as bun inlines a string: NUL characters dropped, invalid
+// UTF-8 replaced by U+FFFD.
+func textArg(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // ranging turns each invalid byte into U+FFFD
+		if r != 0 {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// timeLayout is bun's time literal (schema.BaseDialect.AppendTime), which
+// both dialects use.
+const timeLayout = "2006-01-02 15:04:05.999999-07:00"
+
+// timeArg is t as bun inlines it: UTC, microseconds, explicit offset.
+func timeArg(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// pgArray builds the text form of a PostgreSQL array of n elements, for one
+// bound parameter cast in SQL ($1::text[]): pgdriver binds strings, not Go
+// slices. elem returns element i and whether it is NULL.
+func pgArray(n int, elem func(i int) (v string, null bool)) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		v, null := elem(i)
+		if null {
+			b.WriteString("NULL")
+			continue
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(v); j++ {
+			if c := v[j]; c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(v[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	// pgdriver sends string parameters as bun sends literals (NULs dropped,
+	// invalid UTF-8 replaced), so the elements need no further cleaning.
+	return b.String()
 }

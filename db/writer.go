@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/driver/pgdriver"
 )
 
@@ -331,9 +330,21 @@ func isDeadlock(err error) bool {
 
 // returnedRow is what the batch INSERT returns for each row it inserted.
 type returnedRow struct {
-	ID          int64   `bun:"id"`
-	SenderID    string  `bun:"sender_id"`
-	ClientMsgID *string `bun:"client_msg_id"`
+	ID          int64
+	SenderID    string
+	ClientMsgID sql.NullString
+}
+
+// scanReturned appends one "id, sender_id, client_msg_id" row to got.
+func scanReturned(got *[]returnedRow) func(*sql.Rows) error {
+	return func(rows *sql.Rows) error {
+		var g returnedRow
+		if err := rows.Scan(&g.ID, &g.SenderID, &g.ClientMsgID); err != nil {
+			return err
+		}
+		*got = append(*got, g)
+		return nil
+	}
 }
 
 // errBatchMismatch means the rows the INSERT returned do not line up with
@@ -343,15 +354,15 @@ var errBatchMismatch = errors.New("batch insert returned unexpected rows")
 // saveBatchTx is SaveMessage for several messages in the caller's
 // transaction: r.out of each request becomes its stored message (for a
 // duplicate, the caller copies it from r.dup after commit).
+//
+// Both databases run prepared statements with bound values (the SQL text
+// never changes, so it is parsed once per connection): SQLite a few
+// multi-row INSERTs and upserts (writer_sqlite.go), PostgreSQL one
+// statement for the whole batch (writer_pg.go).
 func (s *Store) saveBatchTx(ctx context.Context, tx bun.Tx, batch []*writeReq) error {
-	if s.pg {
-		if err := lockReceivers(ctx, tx, batch); err != nil {
-			return err
-		}
-	}
 	// Rows to insert: one per distinct (sender, client_msg_id), in batch order.
 	firstOf := make(map[[2]string]*writeReq)
-	rows := make([]messageRow, 0, len(batch))
+	rows := make([]*Message, 0, len(batch))
 	for _, r := range batch {
 		m := &r.msg
 		if m.ClientMsgID != "" {
@@ -362,27 +373,25 @@ func (s *Store) saveBatchTx(ctx context.Context, tx bun.Tx, batch []*writeReq) e
 			}
 			firstOf[k] = r
 		}
-		rows = append(rows, messageRow{
-			SenderID: m.SenderID, ReceiverID: m.ReceiverID, ChatType: m.ChatType, Body: m.Body,
-			MessageType: m.Type, FilePath: m.FilePath, SentAt: m.SentAt,
-			Delivered: m.Delivered, Read: m.Read, ClientMsgID: m.ClientMsgID,
-		})
+		rows = append(rows, m)
 	}
-	// A batch of retries only returns no rows; bun may call that ErrNoRows.
 	var got []returnedRow
-	if err := tx.NewInsert().Model(&rows).
-		On("CONFLICT (sender_id, client_msg_id) DO NOTHING").
-		Returning("id, sender_id, client_msg_id").
-		Scan(ctx, &got); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	var err error
+	if s.pg {
+		got, err = s.pgSaveBatch(ctx, tx, rows)
+	} else {
+		got, err = s.sqliteInsertBatch(ctx, tx, rows)
+	}
+	if err != nil {
 		return err
 	}
-	// Ids are assigned in VALUES order on both databases, whatever order
+	// Ids are assigned in row order on both databases, whatever order
 	// RETURNING uses: sorted returned ids line up with the inserted rows.
 	slices.SortFunc(got, func(a, b returnedRow) int { return cmp.Compare(a.ID, b.ID) })
 	inserted := make(map[[2]string]bool, len(got))
 	for _, g := range got {
-		if g.ClientMsgID != nil {
-			inserted[[2]string{g.SenderID, *g.ClientMsgID}] = true
+		if g.ClientMsgID.Valid {
+			inserted[[2]string{g.SenderID, g.ClientMsgID.String}] = true
 		}
 	}
 	stored := make([]*Message, 0, len(rows))
@@ -392,7 +401,7 @@ func (s *Store) saveBatchTx(ctx context.Context, tx bun.Tx, batch []*writeReq) e
 			continue
 		}
 		m := &r.msg
-		if m.ClientMsgID != "" && !inserted[[2]string{m.SenderID, m.ClientMsgID}] {
+		if m.ClientMsgID != "" && !inserted[[2]string{textArg(m.SenderID), textArg(m.ClientMsgID)}] {
 			// Stored before (a retry): answer with that row, touch no chat.
 			var prev messageRow
 			if err := tx.NewSelect().Model(&prev).
@@ -403,8 +412,8 @@ func (s *Store) saveBatchTx(ctx context.Context, tx bun.Tx, batch []*writeReq) e
 			r.out = prev.message()
 			continue
 		}
-		if next >= len(got) || got[next].SenderID != m.SenderID ||
-			(got[next].ClientMsgID == nil) != (m.ClientMsgID == "") {
+		if next >= len(got) || got[next].SenderID != textArg(m.SenderID) ||
+			got[next].ClientMsgID.Valid != (m.ClientMsgID != "") {
 			return fmt.Errorf("%w (message %d of %d)", errBatchMismatch, i, len(batch))
 		}
 		row := messageRow{
@@ -416,23 +425,13 @@ func (s *Store) saveBatchTx(ctx context.Context, tx bun.Tx, batch []*writeReq) e
 		r.out = row.message()
 		stored = append(stored, &r.out)
 	}
-	return s.upsertBatchChats(ctx, tx, stored)
-}
-
-// lockReceivers takes SaveMessage's per-receiver advisory lock for every
-// receiver of the batch, in one round trip, ordered by lock key so two
-// batches never wait on each other in a cycle.
-func lockReceivers(ctx context.Context, tx bun.Tx, batch []*writeReq) error {
-	recv := make([]string, 0, len(batch))
-	for _, r := range batch {
-		recv = append(recv, r.msg.ReceiverID)
+	if next != len(got) {
+		return fmt.Errorf("%w (%d rows returned, %d matched)", errBatchMismatch, len(got), next)
 	}
-	slices.Sort(recv)
-	recv = slices.Compact(recv)
-	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, h) FROM "+
-		"(SELECT DISTINCT hashtext(r) AS h FROM unnest(?::text[]) AS r ORDER BY h) AS l",
-		receiverLockClass, pgdialect.Array(recv))
-	return err
+	if s.pg {
+		return nil // the batch statement upserted the chat rows
+	}
+	return s.sqliteUpsertChats(ctx, tx, stored)
 }
 
 // chatAgg is the net effect of a batch's messages on one chat row.
@@ -441,14 +440,12 @@ type chatAgg struct {
 	reset bool // the owner sent a message in the batch: unread restarts at row.UnreadCount
 }
 
-// upsertBatchChats applies upsertChats for every stored message, in id
-// order, as one or two multi-row upserts: each chat row gets the summary of
-// its newest message; the receiver's unread count is raised by the messages
-// it received since it last sent one (or set to that, if it sent one).
-func (s *Store) upsertBatchChats(ctx context.Context, tx bun.Tx, stored []*Message) error {
-	if len(stored) == 0 {
-		return nil
-	}
+// batchChats is upsertChats for every stored message, in id order, netted
+// per chat row: each row gets the summary of its newest message; the
+// receiver's unread count is raised by the messages it received since it
+// last sent one (reset: set to that, if it sent one). Both lists are sorted
+// by (owner, peer). writer_pg.go computes the same in SQL.
+func batchChats(stored []*Message) (reset, add []chatRow) {
 	aggs := make(map[[2]string]*chatAgg, 2*len(stored))
 	touch := func(owner, peer string, m *Message) *chatAgg {
 		k := [2]string{owner, peer}
@@ -468,7 +465,6 @@ func (s *Store) upsertBatchChats(ctx context.Context, tx bun.Tx, stored []*Messa
 			touch(m.ReceiverID, m.SenderID, m).row.UnreadCount++
 		}
 	}
-	var reset, add []chatRow
 	for _, a := range aggs {
 		if a.reset {
 			reset = append(reset, a.row)
@@ -481,46 +477,5 @@ func (s *Store) upsertBatchChats(ctx context.Context, tx bun.Tx, stored []*Messa
 	}
 	slices.SortFunc(reset, byKey)
 	slices.SortFunc(add, byKey)
-	if s.pg && len(reset) > 0 && len(add) > 0 {
-		// Two statements would lock rows out of key order; lock the
-		// existing ones in order first, as every other writer does.
-		keys := make([][]string, 0, len(aggs))
-		all := slices.SortedFunc(func(yield func(chatRow) bool) {
-			for _, a := range aggs {
-				if !yield(a.row) {
-					return
-				}
-			}
-		}, byKey)
-		for _, r := range all {
-			keys = append(keys, []string{r.OwnerID, r.PeerID})
-		}
-		if _, err := tx.ExecContext(ctx, "SELECT 1 FROM chats WHERE (owner_id, peer_id) IN (?) "+
-			"ORDER BY owner_id COLLATE \"C\", peer_id COLLATE \"C\" FOR UPDATE", bun.In(keys)); err != nil {
-			return err
-		}
-	}
-	for _, part := range []struct {
-		rows   []chatRow
-		unread string
-	}{
-		{reset, "unread_count = EXCLUDED.unread_count"},
-		{add, "unread_count = ?TableAlias.unread_count + EXCLUDED.unread_count"},
-	} {
-		if len(part.rows) == 0 {
-			continue
-		}
-		if _, err := tx.NewInsert().Model(&part.rows).
-			On("CONFLICT (owner_id, peer_id) DO UPDATE").
-			Set("chat_type = EXCLUDED.chat_type").
-			Set("last_message = EXCLUDED.last_message").
-			Set("last_message_type = EXCLUDED.last_message_type").
-			Set("last_time = EXCLUDED.last_time").
-			Set("status = EXCLUDED.status").
-			Set(part.unread).
-			Exec(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return reset, add
 }
