@@ -173,7 +173,10 @@ var errConnClosed = errors.New("connection closed")
 // dialBench connects and starts the reader. Both callbacks may be nil; they
 // run on the reader goroutine and must not block.
 func dialBench(addr string, timeout time.Duration, onPush func([]byte, time.Time), onReply func(reply)) (*benchConn, error) {
-	nc, err := net.DialTimeout("tcp", addr, timeout)
+	// No TCP keepalive, like the Qt client (QTcpSocket leaves it off); Go's
+	// default (15 s) would make 10,000 bench connections probe in bursts,
+	// which the real clients, on their own machines, never do.
+	nc, err := (&net.Dialer{Timeout: timeout, KeepAlive: -1}).Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
