@@ -73,7 +73,9 @@ type Transport struct {
 	// no frame at all; 0 disables it. Keep it long: the seed client never
 	// reconnects.
 	LegacyIdle time.Duration `yaml:"legacy_idle"`
-	// KeepAlive is the TCP keepalive period that detects half-open peers.
+	// KeepAlive is the TCP keepalive period that detects half-open peers
+	// (the probe interval; the idle time before the first probe is spread
+	// over [KeepAlive, 1.5 KeepAlive] per connection).
 	KeepAlive time.Duration `yaml:"keepalive"`
 	// MaxConns caps concurrent connections; new ones above it are closed.
 	MaxConns int `yaml:"max_conns"`
