@@ -13,7 +13,7 @@ import (
 // fixed set of row counts, powers of two up to maxChunkRows, and a batch is
 // covered by the fewest of them (37 rows: 32 + 4 + 1), so a batch costs at
 // most a handful of statement executions and no parsing.
-const maxChunkRows = 256
+const maxChunkRows = 32
 
 // chunkRows is the row count of the next statement for n remaining rows:
 // the largest power of two not above n, capped at maxChunkRows.

@@ -388,3 +388,188 @@ func TestWriterConcurrentCounts(t *testing.T) {
 		}
 	})
 }
+
+// writerSeq is a deterministic mix of n messages between users a..d (with
+// notes to oneself), some carrying client_msg_ids that repeat within the
+// batch or were stored before it, and bodies that need escaping or
+// cleaning when bound as values (PostgreSQL array text, NUL, bad UTF-8).
+func writerSeq(n int) []Message {
+	bodies := []string{"plain", "", "NULL", "a,b", "{x}", `"q"`, `back\slash`, "nul\x00byte",
+		"bad\xffutf8", "it's", " spaced ", "ünï©ødé"}
+	users := []string{"a", "b", "c", "d"}
+	out := make([]Message, n)
+	x := uint32(7)
+	rnd := func(k int) int { x = x*1664525 + 1013904223; return int(x>>16) % k }
+	for i := range out {
+		m := Message{SenderID: users[rnd(4)], ReceiverID: users[rnd(4)], Body: bodies[rnd(len(bodies))]}
+		switch rnd(4) {
+		case 0:
+			m.ClientMsgID = fmt.Sprint("k", rnd(n/3+1)) // repeats: same-batch duplicates
+		case 1:
+			m.ClientMsgID = "pre" // stored before the batch for a..d
+		}
+		if rnd(3) == 0 {
+			m.SentAt = time.Date(2024, 1, 2, 3, 4, 5, rnd(1e6)*1000, time.UTC)
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// compareWriterRuns checks that users with suffix "2" (writer) ended with
+// the same chat rows and received messages as those with suffix "1"
+// (SaveMessage).
+func compareWriterRuns(t *testing.T, s *Store, users []string) {
+	t.Helper()
+	for _, owner := range users {
+		for _, peer := range users {
+			want, okW := findChat(t, s, owner+"1", peer+"1")
+			got, okG := findChat(t, s, owner+"2", peer+"2")
+			if okW != okG {
+				t.Fatalf("chat %s->%s exists: SaveMessage %v, writer %v", owner, peer, okW, okG)
+			}
+			if okW && (got.LastMessage != want.LastMessage || got.Unread != want.Unread ||
+				got.Status != want.Status || got.Type != want.Type ||
+				got.LastMessageType != want.LastMessageType || !got.LastTime.Equal(want.LastTime)) {
+				t.Fatalf("chat %s->%s: writer %+v, SaveMessage %+v", owner, peer, got, want)
+			}
+		}
+		a, err := s.MessagesAfter(ctxT(t), owner+"1", 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.MessagesAfter(ctxT(t), owner+"2", 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) != len(b) {
+			t.Fatalf("%s received %d messages via SaveMessage, %d via writer", owner, len(a), len(b))
+		}
+		for i := range a {
+			if a[i].Body != b[i].Body || a[i].SenderID[:1] != b[i].SenderID[:1] ||
+				!a[i].SentAt.Equal(b[i].SentAt) || a[i].ClientMsgID != b[i].ClientMsgID ||
+				a[i].FilePath != b[i].FilePath || a[i].Type != b[i].Type {
+				t.Fatalf("%s message %d: %+v vs %+v", owner, i, a[i], b[i])
+			}
+		}
+	}
+}
+
+// One batch larger than the biggest prepared chunk (so several row counts
+// run), mixing new rows, same-batch duplicates and retries of stored rows,
+// with bodies that stress value binding: the result is SaveMessage's.
+func TestWriterLargeMixedBatchMatchesSaveMessage(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		users := []string{"a", "b", "c", "d"}
+		for _, u := range users {
+			mustUsers(t, s, u+"1", u+"2")
+		}
+		n := 2*maxChunkRows + 11 // e.g. 32 + 32 + 8 + 2 + 1
+		seq := writerSeq(n)
+		for _, sfx := range []string{"1", "2"} {
+			for _, u := range users {
+				pre := Message{SenderID: u + sfx, ReceiverID: u + sfx, Body: "stored before", ClientMsgID: "pre"}
+				if err := s.SaveMessage(ctxT(t), &pre); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		viaStore := make([]Message, n)
+		for i, m := range seq {
+			m.SenderID, m.ReceiverID = m.SenderID+"1", m.ReceiverID+"1"
+			if err := s.SaveMessage(ctxT(t), &m); err != nil {
+				t.Fatal(err)
+			}
+			viaStore[i] = m
+		}
+		w := NewMessageWriter(s, WriterOptions{MaxBatch: n})
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		msgs := make([]Message, n)
+		for i, m := range seq {
+			m.SenderID, m.ReceiverID = m.SenderID+"2", m.ReceiverID+"2"
+			msgs[i] = m
+		}
+		wait := enqueueInOrder(t, w, msgs)
+		w.Start()
+		res := wait()
+		if w.Batches() != 1 {
+			t.Fatalf("%d batches, want 1", w.Batches())
+		}
+		firstID := map[[2]string]int64{}
+		var last int64
+		for i, r := range res {
+			if r.err != nil {
+				t.Fatalf("Save %d: %v", i, r.err)
+			}
+			if r.m.Body != viaStore[i].Body || !r.m.SentAt.Equal(viaStore[i].SentAt) {
+				t.Fatalf("Save %d returned %+v, SaveMessage %+v", i, r.m, viaStore[i])
+			}
+			if cmid := seq[i].ClientMsgID; cmid != "" {
+				k := [2]string{seq[i].SenderID, cmid}
+				if id, ok := firstID[k]; ok {
+					if r.m.ID != id {
+						t.Fatalf("Save %d: duplicate %v got id %d, first %d", i, k, r.m.ID, id)
+					}
+					continue
+				}
+				firstID[k] = r.m.ID
+				if cmid == "pre" {
+					if r.m.Body != "stored before" {
+						t.Fatalf("Save %d: retry answered %+v", i, r.m)
+					}
+					continue
+				}
+			}
+			if r.m.ID <= last {
+				t.Fatalf("Save %d: id %d not above %d: ids must follow Save order", i, r.m.ID, last)
+			}
+			last = r.m.ID
+		}
+		compareWriterRuns(t, s, users)
+	})
+}
+
+// A content error anywhere in a multi-chunk batch redoes the batch one by
+// one: only the bad message fails, and the others are stored in Save order.
+func TestWriterLargeBatchFallback(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "1", "2")
+		n := maxChunkRows + 5
+		msgs := make([]Message, n)
+		for i := range msgs {
+			msgs[i] = Message{SenderID: "1", ReceiverID: "2", Body: fmt.Sprint(i), ClientMsgID: fmt.Sprint("c", i%(n-3))}
+		}
+		bad := n - 4 // its client_msg_id is not repeated
+		msgs[bad].ReceiverID = "nobody"
+		w := NewMessageWriter(s, WriterOptions{MaxBatch: n})
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		wait := enqueueInOrder(t, w, msgs)
+		w.Start()
+		res := wait()
+		var last int64
+		stored := 0
+		for i, r := range res {
+			if i == bad {
+				wantErr(t, "message to a missing user", r.err, ErrNotFound)
+				continue
+			}
+			if r.err != nil {
+				t.Fatalf("Save %d: %v", i, r.err)
+			}
+			if i >= n-3 { // repeats the client_msg_id of message i-(n-3)
+				if first := res[i-(n-3)].m; r.m.ID != first.ID || r.m.Body != first.Body {
+					t.Fatalf("Save %d: %+v, want the first one's row %+v", i, r.m, first)
+				}
+				continue
+			}
+			if r.m.ID <= last {
+				t.Fatalf("Save %d: id %d not above %d", i, r.m.ID, last)
+			}
+			last = r.m.ID
+			stored++
+		}
+		if c := chatOf(t, s, "2", "1"); c.Unread != stored {
+			t.Fatalf("chat 2->1 unread %d, want %d", c.Unread, stored)
+		}
+	})
+}
