@@ -45,7 +45,7 @@ type Transport struct {
 	// Loops is the number of gev sub reactors doing I/O; 0 means one per CPU.
 	Loops int `yaml:"loops"`
 	// Workers is the number of dispatcher goroutines running the pipeline
-	// for logged-in sessions; 0 means 64 per CPU (handlers wait on the
+	// for logged-in sessions; 0 means 256 per CPU (handlers wait on the
 	// database and on group commits far more than they compute, and a
 	// waiting worker is a few KiB).
 	Workers int `yaml:"workers"`

@@ -29,7 +29,7 @@ func Default() Config {
 		},
 		Transport: Transport{
 			Loops:            0, // one per CPU
-			Workers:          0, // 64 per CPU
+			Workers:          0, // 256 per CPU
 			LoginWorkers:     0, // 16 per CPU
 			MaxFrame:         1 * mib,
 			MaxQueued:        4 * mib,

@@ -23,8 +23,10 @@ const (
 	// its message's group commit, for a password-hash slot. A waiting
 	// goroutine costs a few KiB, and a worker held by a waiting frame
 	// bounds how many messages can share one commit, so the default is
-	// generous (docs/PERFORMANCE.md, "Workers").
-	defaultWorkersPerCPU = 64
+	// generous: with the prepared-statement writer, 64 per CPU held the
+	// batches small and 256 per CPU delivered ~40 % more on SQLite
+	// (docs/PERFORMANCE.md, Round 3, "Workers").
+	defaultWorkersPerCPU = 256
 	// Login-lane workers mostly wait for the hash semaphore or do one
 	// read and one write per login.
 	defaultLoginWorkersPerCPU = 16
