@@ -142,11 +142,13 @@ func runStorm(srv *server, o stormOpts) error {
 		prof = make(chan error, 1)
 		go func() { prof <- srv.profile(o.profileFor, o.profile) }()
 	}
+	cpu0 := sampleCPU(srv.pid)
 	start := time.Now()
 	close(gate)
 	wg.Wait()
 	loginPhase := time.Since(start)
-	fmt.Printf("login phase: %d clients in %s\n", o.n, loginPhase.Round(time.Millisecond))
+	cpu1 := sampleCPU(srv.pid)
+	fmt.Printf("login phase: %d clients in %s; %s\n", o.n, loginPhase.Round(time.Millisecond), cpuSplit(cpu0, cpu1))
 
 	// Phase 2: every logged-in client whose friend is logged in sends one
 	// message, all at once.
@@ -181,6 +183,7 @@ func runStorm(srv *server, o stormOpts) error {
 	close(gate2)
 	sendWG.Wait()
 	waitTimeout(&pushWG, o.pushTimeout)
+	fmt.Printf("message phase: %s\n", cpuSplit(cpu1, sampleCPU(srv.pid)))
 	if prof != nil {
 		if err := <-prof; err != nil {
 			fmt.Println("profile:", err)
