@@ -32,6 +32,13 @@ const (
 // SQLite needs nothing: its writers are serial, so commit order is id order.
 const receiverLockClass = 0x50617232 // "Par2"
 
+// undeliveredPred selects undelivered messages. It is written out, never
+// bound, and identical to the predicate of the partial index
+// messages_undelivered_idx (m0003UndeliveredPred): SQLite's planner uses a
+// partial index only when a term of the query matches the index's WHERE, and
+// PostgreSQL cannot prove a parameter false when it plans a generic plan.
+const undeliveredPred = "delivered = false"
+
 // Message is one stored message. ClientMsgID is the sender's own id for the
 // message ("" when the client sent none), used to make retries idempotent.
 type Message struct {
@@ -161,7 +168,9 @@ func (s *Store) saveMessageTx(ctx context.Context, tx bun.Tx, m Message) (Messag
 // login catch-up. Mark them with MarkDelivered once written out.
 func (s *Store) Undelivered(ctx context.Context, userID string, limit int) ([]Message, error) {
 	return s.listMessages(ctx, "Undelivered", limit, func(q *bun.SelectQuery) *bun.SelectQuery {
-		return q.Where("receiver_id = ?", userID).Where("delivered = ?", false)
+		// Literal, as messages_undelivered_idx's predicate (migration 0003):
+		// SQLite uses a partial index only for a matching term.
+		return q.Where("receiver_id = ?", userID).Where(undeliveredPred)
 	})
 }
 
@@ -271,7 +280,7 @@ func (s *Store) MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64
 		_, err := s.db.NewUpdate().Model((*messageRow)(nil)).
 			Set("delivered = ?", true).
 			Where("receiver_id = ?", userID).
-			Where("delivered = ?", false).
+			Where(undeliveredPred). // literal: see Undelivered
 			Where("id <= ?", upTo).
 			Exec(ctx)
 		return err

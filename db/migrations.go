@@ -46,6 +46,7 @@ func newMigrations() *migrate.Migrations {
 	ms := migrate.NewMigrations()
 	ms.Add(inTx("20250101000001", "initial", m0001Up, m0001Down))
 	ms.Add(inTx("20250101000002", "resume tokens", m0002Up, m0002Down))
+	ms.Add(inTx("20250101000003", "fewer index updates per message", m0003Up, m0003Down))
 	return ms
 }
 
