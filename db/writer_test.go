@@ -77,19 +77,24 @@ func TestWriterMatchesSaveMessage(t *testing.T) {
 			{"a", "c", "4", ""}, {"c", "a", "5", "k2"}, {"a", "a", "note", ""}, {"b", "c", "6", ""},
 			{"a", "b", "7", ""}, {"c", "b", "8", ""},
 		}
+		// One explicit time for both runs: the default (the store's clock, in
+		// whole seconds) could differ between them.
+		sentAt := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 		var viaStore []Message
 		for _, m := range seq {
-			msg := Message{SenderID: m.from + "1", ReceiverID: m.to + "1", Body: m.body, ClientMsgID: m.cmid}
+			msg := Message{SenderID: m.from + "1", ReceiverID: m.to + "1", Body: m.body, ClientMsgID: m.cmid, SentAt: sentAt}
 			if err := s.SaveMessage(ctxT(t), &msg); err != nil {
 				t.Fatal(err)
 			}
 			viaStore = append(viaStore, msg)
 		}
-		w := NewMessageWriter(s, WriterOptions{MaxBatch: 100})
+		// One committer: the test asserts one batch in Save order (with
+		// PostgreSQL's default two, the second may take a message first).
+		w := NewMessageWriter(s, WriterOptions{MaxBatch: 100, Committers: 1})
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
 		msgs := make([]Message, len(seq))
 		for i, m := range seq {
-			msgs[i] = Message{SenderID: m.from + "2", ReceiverID: m.to + "2", Body: m.body, ClientMsgID: m.cmid}
+			msgs[i] = Message{SenderID: m.from + "2", ReceiverID: m.to + "2", Body: m.body, ClientMsgID: m.cmid, SentAt: sentAt}
 		}
 		wait := enqueueInOrder(t, w, msgs)
 		w.Start()
@@ -408,8 +413,11 @@ func writerSeq(n int) []Message {
 		case 1:
 			m.ClientMsgID = "pre" // stored before the batch for a..d
 		}
+		// Explicit times: a default (the store's clock, whole seconds) could
+		// differ between the SaveMessage run and the writer run.
+		m.SentAt = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 		if rnd(3) == 0 {
-			m.SentAt = time.Date(2024, 1, 2, 3, 4, 5, rnd(1e6)*1000, time.UTC)
+			m.SentAt = m.SentAt.Add(time.Duration(rnd(1e6)) * time.Microsecond)
 		}
 		out[i] = m
 	}
@@ -482,7 +490,7 @@ func TestWriterLargeMixedBatchMatchesSaveMessage(t *testing.T) {
 			}
 			viaStore[i] = m
 		}
-		w := NewMessageWriter(s, WriterOptions{MaxBatch: n})
+		w := NewMessageWriter(s, WriterOptions{MaxBatch: n, Committers: 1}) // one batch, in Save order
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
 		msgs := make([]Message, n)
 		for i, m := range seq {
@@ -541,7 +549,7 @@ func TestWriterLargeBatchFallback(t *testing.T) {
 		}
 		bad := n - 4 // its client_msg_id is not repeated
 		msgs[bad].ReceiverID = "nobody"
-		w := NewMessageWriter(s, WriterOptions{MaxBatch: n})
+		w := NewMessageWriter(s, WriterOptions{MaxBatch: n, Committers: 1}) // one batch, in Save order
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
 		wait := enqueueInOrder(t, w, msgs)
 		w.Start()
