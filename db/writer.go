@@ -29,9 +29,7 @@ type WriterOptions struct {
 	Queue int
 	// Committers is how many batches may commit at once: 1 on SQLite (one
 	// writer at a time anyway), 2 by default on PostgreSQL so one batch is
-	// built while the other waits for its round trips. Each committer owns
-	// the messages of a share of the receivers (receiverQueue), so their
-	// batches never wait on each other's receiver locks.
+	// built while the other waits for its round trips.
 	Committers int
 }
 
@@ -59,11 +57,7 @@ var ErrWriterClosed = fmt.Errorf("%w: message writer closed", ErrUnavailable)
 // batch gets the first one's row), both chat rows upserted with the summary
 // of the newest message and the receiver's unread count raised by its
 // messages since the last one it sent, and on PostgreSQL the per-receiver
-// advisory lock so a receiver's messages commit in id order. With several
-// committers (PostgreSQL), messages are split among them by receiver: a
-// receiver's messages keep Save order, while messages to different receivers
-// saved concurrently may commit in either order, as concurrent SaveMessage
-// calls may.
+// advisory lock so a receiver's messages commit in id order.
 //
 // A failing message does not fail the others: when a batch fails for a
 // reason tied to its content (a missing user, a constraint), or loses a
@@ -79,12 +73,7 @@ type MessageWriter struct {
 
 	mu     sync.RWMutex // guards closed against sends on a closed queue
 	closed bool
-	// queues holds one queue per committer; a message goes to the queue
-	// of its receiver (receiverQueue). A receiver's messages therefore
-	// commit in Save order through one committer, and concurrent batches
-	// on PostgreSQL hold disjoint receivers' advisory locks, so they commit
-	// in parallel instead of taking turns on the locks they share.
-	queues []chan *writeReq
+	queue  chan *writeReq
 
 	pending atomic.Int64 // accepted by Save, not yet answered (tests, metrics)
 	batches atomic.Int64 // transactions committed
@@ -123,23 +112,7 @@ func NewMessageWriter(s *Store, opts WriterOptions) *MessageWriter {
 	if !s.pg {
 		opts.Committers = 1 // SQLite has one writer; more would only queue on the slot
 	}
-	w := &MessageWriter{s: s, opts: opts, queues: make([]chan *writeReq, opts.Committers)}
-	for i := range w.queues {
-		w.queues[i] = make(chan *writeReq, max(1, opts.Queue/opts.Committers))
-	}
-	return w
-}
-
-// receiverQueue picks the queue of a message to receiver (FNV-1a).
-func (w *MessageWriter) receiverQueue(receiver string) chan *writeReq {
-	if len(w.queues) == 1 {
-		return w.queues[0]
-	}
-	h := uint32(2166136261)
-	for i := 0; i < len(receiver); i++ {
-		h = (h ^ uint32(receiver[i])) * 16777619
-	}
-	return w.queues[h%uint32(len(w.queues))]
+	return &MessageWriter{s: s, opts: opts, queue: make(chan *writeReq, opts.Queue)}
 }
 
 // Options returns the options in force (defaults applied).
@@ -149,8 +122,8 @@ func (w *MessageWriter) Options() WriterOptions { return w.opts }
 func (w *MessageWriter) Start() {
 	w.start.Do(func() {
 		w.wg.Add(w.opts.Committers)
-		for _, q := range w.queues {
-			go w.loop(q)
+		for range w.opts.Committers {
+			go w.loop()
 		}
 	})
 }
@@ -161,9 +134,7 @@ func (w *MessageWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
-		for _, q := range w.queues {
-			close(q)
-		}
+		close(w.queue)
 	}
 	w.mu.Unlock()
 	w.Start() // a writer closed before Start still answers what it accepted
@@ -204,7 +175,7 @@ func (w *MessageWriter) Save(ctx context.Context, m *Message) error {
 		return ErrWriterClosed
 	}
 	select {
-	case w.receiverQueue(r.msg.ReceiverID) <- r:
+	case w.queue <- r:
 		w.pending.Add(1)
 		w.mu.RUnlock()
 	case <-ctx.Done():
@@ -234,7 +205,7 @@ func (w *MessageWriter) recycle(r *writeReq) {
 
 // loop is one committer: take a batch, commit it, answer it, repeat until
 // the queue is closed and drained.
-func (w *MessageWriter) loop(queue chan *writeReq) {
+func (w *MessageWriter) loop() {
 	defer w.wg.Done()
 	batch := make([]*writeReq, 0, w.opts.MaxBatch)
 	var timer *time.Timer
@@ -243,11 +214,11 @@ func (w *MessageWriter) loop(queue chan *writeReq) {
 		timer.Stop()
 	}
 	for {
-		first, ok := <-queue
+		first, ok := <-w.queue
 		if !ok {
 			return
 		}
-		batch = w.fill(queue, append(batch[:0], first), timer)
+		batch = w.fill(append(batch[:0], first), timer)
 		w.commit(batch)
 		clear(batch)
 	}
@@ -255,7 +226,7 @@ func (w *MessageWriter) loop(queue chan *writeReq) {
 
 // fill adds queued messages to batch until it holds MaxBatch, the queue is
 // empty (MaxDelay 0), or MaxDelay has passed since the first one.
-func (w *MessageWriter) fill(queue chan *writeReq, batch []*writeReq, timer *time.Timer) []*writeReq {
+func (w *MessageWriter) fill(batch []*writeReq, timer *time.Timer) []*writeReq {
 	armed := false
 	defer func() {
 		if armed {
@@ -264,7 +235,7 @@ func (w *MessageWriter) fill(queue chan *writeReq, batch []*writeReq, timer *tim
 	}()
 	for len(batch) < w.opts.MaxBatch {
 		select {
-		case r, ok := <-queue:
+		case r, ok := <-w.queue:
 			if !ok {
 				return batch
 			}
@@ -280,7 +251,7 @@ func (w *MessageWriter) fill(queue chan *writeReq, batch []*writeReq, timer *tim
 			armed = true
 		}
 		select {
-		case r, ok := <-queue:
+		case r, ok := <-w.queue:
 			if !ok {
 				return batch
 			}

@@ -295,9 +295,7 @@ func TestWriterIdempotent(t *testing.T) {
 		if err := s.SaveMessage(ctxT(t), &first); err != nil {
 			t.Fatal(err)
 		}
-		// One committer: the chat rows below depend on the order of messages
-		// to different receivers, which several committers do not fix.
-		w := NewMessageWriter(s, WriterOptions{Committers: 1})
+		w := NewMessageWriter(s, WriterOptions{})
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
 		wait := enqueueInOrder(t, w, []Message{
 			{SenderID: "1", ReceiverID: "2", Body: "x", ClientMsgID: "c1"}, // stored before
@@ -580,53 +578,6 @@ func TestWriterLargeBatchFallback(t *testing.T) {
 		}
 		if c := chatOf(t, s, "2", "1"); c.Unread != stored {
 			t.Fatalf("chat 2->1 unread %d, want %d", c.Unread, stored)
-		}
-	})
-}
-
-// With several committers (PostgreSQL), each receiver's messages go through
-// one of them, in Save order, while other receivers' batches commit beside
-// them: every receiver reads its messages back in the order they were sent.
-func TestWriterCommittersByReceiver(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *Store) {
-		receivers := []string{"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7"}
-		mustUsers(t, s, append([]string{"s"}, receivers...)...)
-		w := NewMessageWriter(s, WriterOptions{Committers: 4})
-		w.Start()
-		t.Cleanup(func() { _ = w.Close(context.Background()) })
-		if s.pg {
-			used := map[chan *writeReq]bool{}
-			for _, r := range receivers {
-				used[w.receiverQueue(r)] = true
-			}
-			if len(used) < 2 {
-				t.Fatalf("8 receivers on %d of 4 committers", len(used))
-			}
-		}
-		const each = 30
-		var wg sync.WaitGroup
-		for _, r := range receivers {
-			wg.Go(func() {
-				for i := range each {
-					m := Message{SenderID: "s", ReceiverID: r, Body: fmt.Sprint(i)}
-					if err := w.Save(ctxT(t), &m); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		for _, r := range receivers {
-			got, err := s.MessagesAfter(ctxT(t), r, 0, 100)
-			if err != nil || len(got) != each {
-				t.Fatalf("%s: %d messages, %v", r, len(got), err)
-			}
-			for i, m := range got {
-				if m.Body != fmt.Sprint(i) {
-					t.Fatalf("%s: message %d is %q", r, i, m.Body)
-				}
-			}
 		}
 	})
 }
