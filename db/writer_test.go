@@ -295,7 +295,10 @@ func TestWriterIdempotent(t *testing.T) {
 		if err := s.SaveMessage(ctxT(t), &first); err != nil {
 			t.Fatal(err)
 		}
-		w := NewMessageWriter(s, WriterOptions{})
+		// One committer: the chat rows below depend on the order of messages
+		// to different receivers, which two committers (PostgreSQL's
+		// default) may commit in either order.
+		w := NewMessageWriter(s, WriterOptions{Committers: 1})
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
 		wait := enqueueInOrder(t, w, []Message{
 			{SenderID: "1", ReceiverID: "2", Body: "x", ClientMsgID: "c1"}, // stored before
