@@ -193,115 +193,104 @@ func indexNames(t *testing.T, bdb *bun.DB) []string {
 // and undelivered messages, rolled back, and applied again: the indexes
 // change both ways and the store reads the same messages throughout.
 func TestMigration0003UpDown(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  func(t testing.TB) config.DB
-	}{
-		{"sqlite", sqliteConfig},
-		{"postgres", postgresConfig},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			skipUnlessListed(t, tc.name)
-			ctx := ctxT(t)
-			cfg := tc.cfg(t)
-			var (
-				bdb *bun.DB
-				err error
-			)
-			if tc.name == "postgres" {
-				bdb, err = openPostgres(cfg)
-			} else {
-				bdb, err = openSQLite(cfg)
+	forEachConfig(t, func(t *testing.T, driver string, cfg config.DB) {
+		ctx := ctxT(t)
+		var (
+			bdb *bun.DB
+			err error
+		)
+		if driver == "postgres" {
+			bdb, err = openPostgres(cfg)
+		} else {
+			bdb, err = openSQLite(cfg)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = bdb.Close() })
+		migrator := func(upTo string) *migrate.Migrator {
+			ms := migrate.NewMigrations()
+			for _, m := range newMigrations().Sorted() {
+				if m.Name <= upTo {
+					ms.Add(m)
+				}
 			}
-			if err != nil {
+			return migrate.NewMigrator(bdb, ms,
+				migrate.WithTableName(migrationsTable),
+				migrate.WithLocksTableName(migrationLocksTable),
+				migrate.WithMarkAppliedOnSuccess(true))
+		}
+		at0002, all := migrator("20250101000002"), migrator("20250101000003")
+		if err := at0002.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := at0002.Migrate(ctx); err != nil {
+			t.Fatalf("migrate to 0002: %v", err)
+		}
+		before := indexNames(t, bdb)
+
+		s := NewStore(bdb, 10*time.Second)
+		mustUsers(t, s, "1", "2")
+		mustFriends(t, s, "1", "2")
+		var undelivered []int64
+		for i := range 6 {
+			m := Message{SenderID: "1", ReceiverID: "2", Body: "m", Delivered: i%3 == 0}
+			if err := s.SaveMessage(ctx, &m); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { _ = bdb.Close() })
-			migrator := func(upTo string) *migrate.Migrator {
-				ms := migrate.NewMigrations()
-				for _, m := range newMigrations().Sorted() {
-					if m.Name <= upTo {
-						ms.Add(m)
-					}
-				}
-				return migrate.NewMigrator(bdb, ms,
-					migrate.WithTableName(migrationsTable),
-					migrate.WithLocksTableName(migrationLocksTable),
-					migrate.WithMarkAppliedOnSuccess(true))
+			if !m.Delivered {
+				undelivered = append(undelivered, m.ID)
 			}
-			at0002, all := migrator("20250101000002"), migrator("20250101000003")
-			if err := at0002.Init(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := at0002.Migrate(ctx); err != nil {
-				t.Fatalf("migrate to 0002: %v", err)
-			}
-			before := indexNames(t, bdb)
-
-			s := NewStore(bdb, 10*time.Second)
-			mustUsers(t, s, "1", "2")
-			mustFriends(t, s, "1", "2")
-			var undelivered []int64
-			for i := range 6 {
-				m := Message{SenderID: "1", ReceiverID: "2", Body: "m", Delivered: i%3 == 0}
-				if err := s.SaveMessage(ctx, &m); err != nil {
-					t.Fatal(err)
-				}
-				if !m.Delivered {
-					undelivered = append(undelivered, m.ID)
-				}
-			}
-			check := func(when string) {
-				t.Helper()
-				un, err := s.Undelivered(ctx, "2", 0)
-				if err != nil {
-					t.Fatalf("%s: Undelivered: %v", when, err)
-				}
-				if ids := messageIDs(un); !slices.Equal(ids, undelivered) {
-					t.Fatalf("%s: undelivered %v, want %v", when, ids, undelivered)
-				}
-				if cs, err := s.Chats(ctx, "2"); err != nil || len(cs) != 1 || cs[0].Unread != 6 {
-					t.Fatalf("%s: chats %+v, %v", when, cs, err)
-				}
-			}
-			check("at 0002")
-
-			group, err := all.Migrate(ctx)
+		}
+		check := func(when string) {
+			t.Helper()
+			un, err := s.Undelivered(ctx, "2", 0)
 			if err != nil {
-				t.Fatalf("migrate 0002 -> 0003: %v", err)
+				t.Fatalf("%s: Undelivered: %v", when, err)
 			}
-			if len(group.Migrations) != 1 || group.Migrations[0].Name != "20250101000003" {
-				t.Fatalf("applied %v, want 0003 alone", group.Migrations)
+			if ids := messageIDs(un); !slices.Equal(ids, undelivered) {
+				t.Fatalf("%s: undelivered %v, want %v", when, ids, undelivered)
 			}
-			after := indexNames(t, bdb)
-			for _, name := range []string{"messages_receiver_id_delivered_id_idx", "chats_owner_id_last_time_idx"} {
-				if !slices.Contains(before, name) || slices.Contains(after, name) {
-					t.Fatalf("%s: before %v, after %v", name, before, after)
-				}
+			if cs, err := s.Chats(ctx, "2"); err != nil || len(cs) != 1 || cs[0].Unread != 6 {
+				t.Fatalf("%s: chats %+v, %v", when, cs, err)
 			}
-			if !slices.Contains(after, "messages_undelivered_idx") {
-				t.Fatalf("no messages_undelivered_idx after 0003: %v", after)
-			}
-			check("at 0003")
+		}
+		check("at 0002")
 
-			if _, err := all.Rollback(ctx); err != nil {
-				t.Fatalf("roll back 0003: %v", err)
+		group, err := all.Migrate(ctx)
+		if err != nil {
+			t.Fatalf("migrate 0002 -> 0003: %v", err)
+		}
+		if len(group.Migrations) != 1 || group.Migrations[0].Name != "20250101000003" {
+			t.Fatalf("applied %v, want 0003 alone", group.Migrations)
+		}
+		after := indexNames(t, bdb)
+		for _, name := range []string{"messages_receiver_id_delivered_id_idx", "chats_owner_id_last_time_idx"} {
+			if !slices.Contains(before, name) || slices.Contains(after, name) {
+				t.Fatalf("%s: before %v, after %v", name, before, after)
 			}
-			if got := indexNames(t, bdb); !slices.Equal(got, before) {
-				t.Fatalf("indexes after rollback %v, want %v", got, before)
-			}
-			check("rolled back")
+		}
+		if !slices.Contains(after, "messages_undelivered_idx") {
+			t.Fatalf("no messages_undelivered_idx after 0003: %v", after)
+		}
+		check("at 0003")
 
-			// Open, as every start does, brings it up again.
-			up := openTest(t, cfg)
-			if got := indexNames(t, up); !slices.Equal(got, after) {
-				t.Fatalf("indexes after reopen %v, want %v", got, after)
-			}
-			s = NewStore(up, 10*time.Second)
-			check("reopened")
-		})
-	}
+		if _, err := all.Rollback(ctx); err != nil {
+			t.Fatalf("roll back 0003: %v", err)
+		}
+		if got := indexNames(t, bdb); !slices.Equal(got, before) {
+			t.Fatalf("indexes after rollback %v, want %v", got, before)
+		}
+		check("rolled back")
+
+		// Open, as every start does, brings it up again.
+		up := openTest(t, cfg)
+		if got := indexNames(t, up); !slices.Equal(got, after) {
+			t.Fatalf("indexes after reopen %v, want %v", got, after)
+		}
+		s = NewStore(up, 10*time.Second)
+		check("reopened")
+	})
 }
 
 func messageIDs(ms []Message) []int64 {

@@ -17,45 +17,35 @@ import (
 // Opening the same database twice applies the migrations once and keeps the
 // data: Open runs on every start.
 func TestOpenTwiceIsIdempotent(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		cfg  func(t testing.TB) config.DB
-	}{
-		{"sqlite", sqliteConfig},
-		{"postgres", postgresConfig},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := tc.cfg(t)
-			first := openTest(t, cfg)
-			s := NewStore(first, 0)
-			mustUsers(t, s, "1", "2")
-			mustFriends(t, s, "1", "2")
-			mustSend(t, s, "1", "2", "kept")
-			if err := first.Close(); err != nil {
-				t.Fatal(err)
-			}
+	forEachConfig(t, func(t *testing.T, driver string, cfg config.DB) {
+		first := openTest(t, cfg)
+		s := NewStore(first, 0)
+		mustUsers(t, s, "1", "2")
+		mustFriends(t, s, "1", "2")
+		mustSend(t, s, "1", "2", "kept")
+		if err := first.Close(); err != nil {
+			t.Fatal(err)
+		}
 
-			second := openTest(t, cfg)
-			if n := countMigrations(t, second); n != len(newMigrations().Sorted()) {
-				t.Fatalf("%d migration rows after two opens, want %d", n, len(newMigrations().Sorted()))
-			}
-			s = NewStore(second, 0)
-			un, err := s.Undelivered(ctxT(t), "2", 0)
-			if err != nil || len(un) != 1 || un[0].Body != "kept" {
-				t.Fatalf("data after reopen: %+v, %v", un, err)
-			}
-			// The id sequence continues after a reopen.
-			if m := mustSend(t, s, "1", "2", "next"); m.ID <= un[0].ID {
-				t.Fatalf("id %d after reopen, not above %d", m.ID, un[0].ID)
-			}
-			// A third, concurrent-with-use open is also a no-op.
-			third := openTest(t, cfg)
-			if n := countMigrations(t, third); n != len(newMigrations().Sorted()) {
-				t.Fatalf("%d migration rows after three opens", n)
-			}
-		})
-	}
+		second := openTest(t, cfg)
+		if n := countMigrations(t, second); n != len(newMigrations().Sorted()) {
+			t.Fatalf("%d migration rows after two opens, want %d", n, len(newMigrations().Sorted()))
+		}
+		s = NewStore(second, 0)
+		un, err := s.Undelivered(ctxT(t), "2", 0)
+		if err != nil || len(un) != 1 || un[0].Body != "kept" {
+			t.Fatalf("data after reopen: %+v, %v", un, err)
+		}
+		// The id sequence continues after a reopen.
+		if m := mustSend(t, s, "1", "2", "next"); m.ID <= un[0].ID {
+			t.Fatalf("id %d after reopen, not above %d", m.ID, un[0].ID)
+		}
+		// A third, concurrent-with-use open is also a no-op.
+		third := openTest(t, cfg)
+		if n := countMigrations(t, third); n != len(newMigrations().Sorted()) {
+			t.Fatalf("%d migration rows after three opens", n)
+		}
+	})
 }
 
 // Several processes (nodes) starting at once against one PostgreSQL schema:

@@ -47,6 +47,22 @@ func forEachStore(t *testing.T, fn func(t *testing.T, s *Store)) {
 	})
 }
 
+// forEachConfig runs fn in parallel subtests, one per driver, each with a
+// new database of its own (not opened): for tests of Open and migrations.
+func forEachConfig(t *testing.T, fn func(t *testing.T, driver string, cfg config.DB)) {
+	t.Helper()
+	for _, tc := range []struct {
+		driver string
+		cfg    func(t testing.TB) config.DB
+	}{{"sqlite", sqliteConfig}, {"postgres", postgresConfig}} {
+		t.Run(tc.driver, func(t *testing.T) {
+			t.Parallel()
+			skipUnlessListed(t, tc.driver)
+			fn(t, tc.driver, tc.cfg(t))
+		})
+	}
+}
+
 // skipUnlessListed honours PARLEY_TEST_DRIVERS (comma-separated), which
 // `go tool task test:pg` sets to "postgres" to run the suites on PostgreSQL
 // only. Unset, every driver runs.
