@@ -43,6 +43,24 @@ func scrape(t *testing.T, srv *apptest.Server) map[string]float64 {
 	return out
 }
 
+// settled scrapes once frames_sent has stopped moving: a frame is counted
+// when the loop has written it, which can be just after the client read it,
+// and the friendship's pushes (lists, the greeting) may still be leaving
+// when the test's last read returns.
+func settled(t *testing.T, srv *apptest.Server) map[string]float64 {
+	t.Helper()
+	m := scrape(t, srv)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		again := scrape(t, srv)
+		if again[`parley_frames_sent_total`] == m[`parley_frames_sent_total`] {
+			return again
+		}
+		m = again
+	}
+	return m
+}
+
 func TestMetricsAfterRealTraffic(t *testing.T) {
 	srv := apptest.Start(t)
 	alice, bob := srv.Dial(t), srv.Dial(t)
@@ -64,17 +82,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	alice.Read() // the greeting
 	alice.Read() // the chat list pushed to alice
 
-	// Pushes of the friendship (lists, the greeting) may still be leaving
-	// when the last read returns: count from a quiet point.
-	before := scrape(t, srv)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		again := scrape(t, srv)
-		if again[`parley_frames_sent_total`] == before[`parley_frames_sent_total`] {
-			break
-		}
-		before = again
-	}
+	before := settled(t, srv)
 	const sends = 5
 	for i := range sends {
 		call(alice, map[string]any{
@@ -90,7 +98,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	if body := string(alice.Read()); !strings.Contains(body, `"code":"forbidden"`) {
 		t.Fatalf("want forbidden, got %s", body)
 	}
-	after := scrape(t, srv)
+	after := settled(t, srv)
 
 	delta := func(name string) float64 { return after[name] - before[name] }
 	for _, c := range []struct {
