@@ -65,6 +65,9 @@ var (
 				return nil, err
 			}
 			lc.Append(fx.StopHook(bdb.Close))
+			// Stop hooks run in reverse: the checkpointer stops before Close.
+			stop := db.StartCheckpointer(bdb, db.DefaultCheckpointEvery, log.Named("db"))
+			lc.Append(fx.StopHook(stop))
 			return bdb, nil
 		}),
 		fx.Provide(func(b *bun.DB) *sql.DB { return b.DB }),

@@ -36,6 +36,10 @@ var sqlitePragmas = []struct{ name, value string }{
 	{"journal_mode", "journal_mode(WAL)"},
 	{"foreign_keys", "foreign_keys(1)"},
 	{"synchronous", "synchronous(NORMAL)"},
+	// Checkpoints are the Checkpointer's job, off the committing thread;
+	// the connection that commits checkpoints itself only past this many
+	// WAL pages (~40 MiB), as a backstop (see checkpoint.go).
+	{"wal_autocheckpoint", "wal_autocheckpoint(10000)"},
 }
 
 // Open connects to the database named by cfg, sizes the pool, checks the
