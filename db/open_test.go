@@ -135,13 +135,13 @@ func TestSQLiteDSN(t *testing.T) {
 		wantTxLock   string
 	}{
 		{"parley.db", "parley.db",
-			[]string{"busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"}, "immediate"},
+			[]string{"busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "wal_autocheckpoint(10000)"}, "immediate"},
 		{"/var/lib/parley/chat.db", "/var/lib/parley/chat.db",
-			[]string{"busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"}, "immediate"},
+			[]string{"busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "wal_autocheckpoint(10000)"}, "immediate"},
 		{"file:chat.db?_pragma=busy_timeout(100)&_pragma=synchronous%3DFULL&_txlock=deferred", "file:chat.db",
-			[]string{"busy_timeout(100)", "synchronous=FULL", "journal_mode(WAL)", "foreign_keys(1)"}, "deferred"},
+			[]string{"busy_timeout(100)", "synchronous=FULL", "journal_mode(WAL)", "foreign_keys(1)", "wal_autocheckpoint(10000)"}, "deferred"},
 		{"file:chat.db?mode=rwc&_pragma=journal_mode(DELETE)", "file:chat.db",
-			[]string{"journal_mode(DELETE)", "busy_timeout(5000)", "foreign_keys(1)", "synchronous(NORMAL)"}, "immediate"},
+			[]string{"journal_mode(DELETE)", "busy_timeout(5000)", "foreign_keys(1)", "synchronous(NORMAL)", "wal_autocheckpoint(10000)"}, "immediate"},
 	} {
 		got, err := sqliteDSN(tc.in)
 		if err != nil {
