@@ -42,7 +42,9 @@
 //   - SQLite has one writer at a time: the Store serialises its writes in
 //     process (a cancellable slot), and transactions begin IMMEDIATE so a
 //     writer never fails on a stale read snapshot. WAL lets reads run
-//     beside the writer on the other pooled connections.
+//     beside the writer on the other pooled connections, and WAL
+//     checkpoints run on a goroutine of their own (StartCheckpointer), not
+//     on the committing connection.
 //   - On PostgreSQL, transactions that lock both rows of a pair lock the
 //     lower user id first (no deadlocks between them), SaveMessage holds a
 //     per-receiver advisory lock so a receiver's messages commit in id order
