@@ -70,8 +70,8 @@ type Transport struct {
 	// stays silent this long. Clients that never ping are not affected.
 	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
 	// LegacyIdle closes a connection that never pinged after this long with
-	// no frame at all; 0 disables it. Keep it long: the seed client never
-	// reconnects.
+	// no frame at all, in or out; 0 disables it. Keep it long: the seed
+	// client never reconnects.
 	LegacyIdle time.Duration `yaml:"legacy_idle"`
 	// KeepAlive is the TCP keepalive period that detects half-open peers
 	// (the probe interval; the idle time before the first probe is spread

@@ -55,6 +55,7 @@ type conn struct {
 
 	closing   atomic.Bool  // set once: by closeFor or by OnClose
 	queuedOut atomic.Int64 // bytes given to gev Send whose loop task has not run yet
+	sent      atomic.Int64 // frames queued by Send, for the idle sweep
 	finalized atomic.Bool  // unregistered (OnClose, or abandoned by Stop)
 	onClosed  atomic.Bool  // gev ran OnClose, so gev owns closing the fd
 
@@ -80,6 +81,8 @@ type conn struct {
 
 	// Sweep goroutine only.
 	stallSince time.Time
+	seenSent   int64     // sent at the previous sweep
+	sentAt     time.Time // when the sweep first saw sent move past seenSent
 
 	mbox mailbox
 }
@@ -108,6 +111,7 @@ func (c *conn) Send(body []byte) error {
 		return ErrClosed
 	}
 	c.queuedOut.Add(n)
+	c.sent.Add(1)
 	c.outMu.Lock()
 	c.out = wire.AppendFrame(c.out, body)
 	schedule := !c.flushQueued

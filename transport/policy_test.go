@@ -63,6 +63,40 @@ func TestLegacyIdle(t *testing.T) {
 	}
 }
 
+// TestLegacyIdleCountsOutput: a client that never pings and only receives
+// (a seed user reading pushes) is not idle while frames go out to it, and is
+// closed once both directions have been quiet for LegacyIdle.
+func TestLegacyIdleCountsOutput(t *testing.T) {
+	cfg := testConfig()
+	cfg.LegacyIdle = 300 * time.Millisecond
+	pushes := make(chan *session.Session, 1)
+	srv := startServer(t, cfg, serveFunc(func(_ context.Context, s *session.Session, body []byte) {
+		if string(body) == "subscribe" {
+			pushes <- s
+		}
+	}))
+	reader := dial(t, srv.Addr())
+	write(t, reader, frames([]byte("subscribe")))
+	s := <-pushes
+	// Pushes for 3 x LegacyIdle, the client sending nothing.
+	for range 9 {
+		if err := s.Send([]byte("push")); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		if got := readFrame(t, reader); string(got) != "push" {
+			t.Fatalf("got %s", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := srv.Stats(); st.IdleTimeout != 0 {
+		t.Fatalf("a client receiving pushes was closed as idle: %+v", st)
+	}
+	expectClosed(t, reader, 2*time.Second)
+	if st := srv.Stats(); st.IdleTimeout != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // TestBusySessionIsNotIdle: frames waiting behind a slow handler count as
 // activity, whatever LastSeen says.
 func TestBusySessionIsNotIdle(t *testing.T) {

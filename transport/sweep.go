@@ -33,8 +33,11 @@ func (s *Server) sweepLoop() {
 //
 // Idle: a client that has pinged speaks heartbeats, so HeartbeatTimeout of
 // silence means it is gone. A client that never pinged (the seed client) is
-// closed only after LegacyIdle (6 h in the shipped configuration; 0 is off),
-// because the seed client never reconnects: a close is permanent for its user.
+// closed only after LegacyIdle (6 h in the shipped configuration; 0 is off)
+// with neither a frame in nor a frame out, because the seed client never
+// reconnects: a close is permanent for its user, and a user who only reads
+// (pushes arriving, nothing typed) is not idle. A peer that stopped reading
+// is the write-stall policy's, and a vanished one TCP keepalive's.
 func (s *Server) sweepConn(c *conn, now time.Time) {
 	if c.closing.Load() {
 		return
@@ -49,6 +52,9 @@ func (s *Server) sweepConn(c *conn, now time.Time) {
 		c.closeFor(reasonStall, zap.Int64("pending", pending), zap.Duration("for", now.Sub(c.stallSince)))
 		return
 	}
+	if n := c.sent.Load(); n != c.seenSent {
+		c.seenSent, c.sentAt = n, now
+	}
 	if c.mbox.busy() {
 		return // frames are waiting for a worker: the client is not silent
 	}
@@ -58,7 +64,7 @@ func (s *Server) sweepConn(c *conn, now time.Time) {
 		if s.cfg.heartbeatTimeout > 0 && silent > s.cfg.heartbeatTimeout {
 			c.closeFor(reasonHeartbeat, zap.Duration("silent", silent))
 		}
-	case s.cfg.legacyIdle > 0 && silent > s.cfg.legacyIdle:
+	case s.cfg.legacyIdle > 0 && silent > s.cfg.legacyIdle && now.Sub(c.sentAt) > s.cfg.legacyIdle:
 		c.closeFor(reasonIdle, zap.Duration("silent", silent))
 	}
 }
