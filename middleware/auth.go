@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/parley-im/parley/internal/jsonscan"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
@@ -53,7 +54,7 @@ func newAuth(o authOptions, _ pipeline.Deps) (pipeline.Middleware, error) {
 		o.IdentityFields = defaultIdentityFields
 	}
 	for _, f := range o.IdentityFields {
-		if f == "" || !plain([]byte(f)) {
+		if f == "" || !jsonscan.Plain([]byte(f)) {
 			return nil, fmt.Errorf("identity_fields: %q: field names must be plain ASCII", f)
 		}
 	}

@@ -1,10 +1,10 @@
 package middleware
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 
+	"github.com/parley-im/parley/internal/jsonscan"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
@@ -53,62 +53,37 @@ func (c *identityCheck) check(body []byte, user string) error {
 	if len(c.fields) == 0 {
 		return nil
 	}
-	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
+	var refusal error
+	ok := jsonscan.Members(body, func(key []byte, i int) (int, bool) {
+		field := c.match(key)
+		if field < 0 {
+			return jsonscan.Value(body, i)
+		}
+		if i >= len(body) || body[i] != '"' {
+			refusal = c.badType[field]
+			return 0, false
+		}
+		end, ok := jsonscan.String(body, i)
+		if ok && !stringIs(body[i:end], user) {
+			refusal = c.forbidden[field]
+			return 0, false
+		}
+		return end, ok
+	})
+	switch {
+	case refusal != nil:
+		return refusal
+	case !ok:
 		return errMalformed
 	}
-	i = skipSpace(body, i+1)
-	if i < len(body) && body[i] == '}' {
-		return nil
-	}
-	for {
-		if i >= len(body) || body[i] != '"' {
-			return errMalformed
-		}
-		end, ok := skipString(body, i)
-		if !ok {
-			return errMalformed
-		}
-		field := c.match(body[i:end])
-		i = skipSpace(body, end)
-		if i >= len(body) || body[i] != ':' {
-			return errMalformed
-		}
-		i = skipSpace(body, i+1)
-		if field >= 0 {
-			if i >= len(body) || body[i] != '"' {
-				return c.badType[field]
-			}
-			end, ok = skipString(body, i)
-			if !ok {
-				return errMalformed
-			}
-			if !stringIs(body[i:end], user) {
-				return c.forbidden[field]
-			}
-		} else if end, ok = skipValue(body, i); !ok {
-			return errMalformed
-		}
-		i = skipSpace(body, end)
-		if i >= len(body) {
-			return errMalformed
-		}
-		switch body[i] {
-		case ',':
-			i = skipSpace(body, i+1)
-		case '}':
-			return nil
-		default:
-			return errMalformed
-		}
-	}
+	return nil
 }
 
 // match returns the index of the identity field that the quoted key names,
 // or -1.
 func (c *identityCheck) match(quoted []byte) int {
 	raw := quoted[1 : len(quoted)-1]
-	if plain(raw) {
+	if jsonscan.Plain(raw) {
 		for i, f := range c.fields {
 			if len(raw) == len(f) && asciiEqualFold(raw, f) {
 				return i
@@ -131,26 +106,15 @@ func (c *identityCheck) match(quoted []byte) int {
 // stringIs reports whether the quoted JSON string decodes to want.
 func stringIs(quoted []byte, want string) bool {
 	raw := quoted[1 : len(quoted)-1]
-	if plain(raw) {
+	if jsonscan.Plain(raw) {
 		return string(raw) == want // compiled without a conversion
 	}
 	var got string
 	return json.Unmarshal(quoted, &got) == nil && got == want
 }
 
-// plain reports whether raw (the inside of a JSON string) means exactly its
-// bytes: no escape, and ASCII only, so that no decoder can read it otherwise.
-func plain(raw []byte) bool {
-	for _, b := range raw {
-		if b == '\\' || b >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // asciiEqualFold compares ASCII bytes with an ASCII field name, ignoring case.
-// Non-ASCII keys never reach it (see plain), so folding 'A'-'Z' is complete.
+// Non-ASCII keys never reach it (see jsonscan.Plain), so folding 'A'-'Z' is complete.
 func asciiEqualFold(b []byte, s string) bool {
 	for i := range b {
 		x, y := b[i], s[i]
@@ -165,86 +129,4 @@ func asciiEqualFold(b []byte, s string) bool {
 		}
 	}
 	return true
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\r', '\n':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index just past the string that opens at b[i] (a
-// quote). It jumps from quote to quote with bytes.IndexByte (vectorised, which
-// matters for a long message_body); a quote preceded by an odd run of
-// backslashes is escaped and does not end the string.
-func skipString(b []byte, i int) (int, bool) {
-	for j := i + 1; j < len(b); {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return 0, false
-		}
-		q := j + k
-		escapes := 0
-		for p := q - 1; p > i && b[p] == '\\'; p-- {
-			escapes++
-		}
-		if escapes%2 == 0 {
-			return q + 1, true
-		}
-		j = q + 1
-	}
-	return 0, false
-}
-
-// skipValue returns the index just past the value that starts at b[i]:
-// a string, an object or array (nested to any depth), or a scalar.
-func skipValue(b []byte, i int) (int, bool) {
-	if i >= len(b) {
-		return 0, false
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, ok := skipString(b, j)
-				if !ok {
-					return 0, false
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, true
-				}
-			}
-		}
-		return 0, false
-	default:
-		j := i
-		for j < len(b) && !endsScalar(b[j]) {
-			j++
-		}
-		return j, j > i
-	}
-}
-
-// endsScalar reports whether c ends a number or a literal (true, false, null).
-func endsScalar(c byte) bool {
-	switch c {
-	case ' ', '\t', '\r', '\n', ',', '}', ']':
-		return true
-	}
-	return false
 }

@@ -74,31 +74,3 @@ func TestIdentityAgreesWithEncodingJSON(t *testing.T) {
 		t.Errorf("encoding/json does not fold ſ to s (%v, %v); the test's premise is wrong", got.SendID, err)
 	}
 }
-
-func TestSkipValue(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int // index just past the value, -1 for malformed
-	}{
-		{`"abc",`, 5},
-		{`"a\"b",`, 6},
-		{`"a\\",`, 5},
-		{`123,`, 3},
-		{`-1.5e3}`, 6},
-		{`true]`, 4},
-		{`{"a":[1,{"b":"}"}]},`, 19},
-		{`[[],{}],`, 7},
-		{`"unterminated`, -1},
-		{`{"a":1`, -1},
-		{``, -1},
-		{`,`, -1},
-	} {
-		end, ok := skipValue([]byte(tc.in), 0)
-		if !ok {
-			end = -1
-		}
-		if end != tc.want {
-			t.Errorf("skipValue(%q) = %d, want %d", tc.in, end, tc.want)
-		}
-	}
-}

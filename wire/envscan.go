@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/parley-im/parley/internal/jsonscan"
 )
 
 // scanEnvelope is DecodeEnvelope's fast path: it reads the top-level "type"
@@ -17,67 +19,23 @@ import (
 // caller decodes with encoding/json, so the result is always the same as
 // json.Unmarshal's (TestScanEnvelopeMatchesJSON, FuzzScanEnvelope).
 func scanEnvelope(b []byte) (env Envelope, ok bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return env, false
-	}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return env, true
-	}
-	for i < len(b) {
-		// Key.
-		if b[i] != '"' {
-			return env, false
+	ok = jsonscan.Members(b, func(quoted []byte, i int) (int, bool) {
+		key := quoted[1 : len(quoted)-1]
+		if !jsonscan.Plain(key) {
+			return 0, false // an escaped or non-ASCII key: encoding/json decides
 		}
-		start := i + 1
-		j := start
-		for j < len(b) && b[j] != '"' {
-			if b[j] == '\\' || b[j] >= 0x80 {
-				return env, false
-			}
-			j++
-		}
-		if j >= len(b) {
-			return env, false
-		}
-		key := b[start:j]
-		i = skipSpace(b, j+1)
-		if i >= len(b) || b[i] != ':' {
-			return env, false
-		}
-		i = skipSpace(b, i+1)
 		switch {
 		case string(key) == "type":
-			if i, ok = scanTypeValue(b, i, &env); !ok {
-				return env, false
-			}
+			return scanTypeValue(b, i, &env)
 		case string(key) == "seq":
-			if i, ok = scanSeqValue(b, i, &env); !ok {
-				return env, false
-			}
+			return scanSeqValue(b, i, &env)
 		case len(key) == 4 && strings.EqualFold(string(key), "type"),
 			len(key) == 3 && strings.EqualFold(string(key), "seq"):
-			return env, false
-		default:
-			if i, ok = skipValue(b, i); !ok {
-				return env, false
-			}
+			return 0, false
 		}
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return env, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipSpace(b, i+1)
-		case '}':
-			return env, true
-		default:
-			return env, false
-		}
-	}
-	return env, false
+		return jsonscan.Value(b, i)
+	})
+	return env, ok
 }
 
 // scanTypeValue reads the value of "type" at b[i:]: an escape-free string,
@@ -86,28 +44,22 @@ func scanTypeValue(b []byte, i int, env *Envelope) (int, bool) {
 	if strings.HasPrefix(string(b[i:]), "null") {
 		return i + 4, true
 	}
-	if b[i] != '"' {
+	if i >= len(b) || b[i] != '"' {
 		return i, false
 	}
-	j := i + 1
-	for j < len(b) && b[j] != '"' {
-		// Escapes and non-ASCII (encoding/json replaces invalid UTF-8)
-		// are left to encoding/json; no known type has either.
-		if b[j] == '\\' || b[j] >= 0x80 {
-			return i, false
-		}
-		j++
-	}
-	if j >= len(b) {
+	end, ok := jsonscan.String(b, i)
+	// Escapes and non-ASCII (encoding/json replaces invalid UTF-8) are left
+	// to encoding/json; no known type has either.
+	if !ok || !jsonscan.Plain(b[i+1:end-1]) {
 		return i, false
 	}
-	v := b[i+1 : j]
+	v := b[i+1 : end-1]
 	if t, ok := knownTypes[string(v)]; ok {
 		env.Type = t
 	} else {
 		env.Type = string(v)
 	}
-	return j + 1, true
+	return end, true
 }
 
 // scanSeqValue reads the value of "seq": digits only (the body is valid
@@ -134,72 +86,6 @@ func scanSeqValue(b []byte, i int, env *Envelope) (int, bool) {
 	}
 	env.Seq = n
 	return j, true
-}
-
-// skipValue skips one JSON value of a valid document.
-func skipValue(b []byte, i int) (int, bool) {
-	if i >= len(b) {
-		return i, false
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				var ok bool
-				if i, ok = skipString(b, i); !ok {
-					return i, false
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1, true
-				}
-			}
-			i++
-		}
-		return i, false
-	default: // number, true, false, null
-		for i < len(b) {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\r', '\n':
-				return i, true
-			}
-			i++
-		}
-		return i, true
-	}
-}
-
-// skipString skips the string starting at b[i] == '"'.
-func skipString(b []byte, i int) (int, bool) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, true
-		}
-	}
-	return len(b), false
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\r', '\n':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
 }
 
 // knownTypes interns the request and reply types this package names, so
