@@ -1,6 +1,7 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -169,7 +170,7 @@ func (b *inbox) merge(page []wire.Message) bool {
 	b.prune()
 	if added {
 		// Pushes that overtook an older message go after it.
-		slices.SortStableFunc(b.queue, func(x, y Message) int { return cmpID(x.id, y.id) })
+		slices.SortStableFunc(b.queue, func(x, y Message) int { return cmp.Compare(x.id, y.id) })
 		signal(b.wake)
 	}
 	return all
@@ -215,16 +216,6 @@ func (b *inbox) ackable() int64 {
 		}
 	}
 	return a
-}
-
-func cmpID(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // deliver runs on its own goroutine for the client's lifetime: it hands the

@@ -1,7 +1,6 @@
 package apptest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -111,16 +110,12 @@ func isReset(err error) bool {
 	return errors.As(err, &op) && !op.Timeout()
 }
 
-// QtJSON encodes v the way the seed Qt client's QJsonDocument::toJson does:
-// keys sorted, 4-space indentation, "key": value, non-ASCII raw, and a
-// trailing newline. Pass a map[string]any; numbers stay numbers.
+// QtJSON is wire.QtJSON for tests: the seed Qt client's exact bytes for v.
+// Numbers stay numbers.
 func QtJSON(v map[string]any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "    ")
-	if err := enc.Encode(v); err != nil {
+	b, err := wire.QtJSON(v)
+	if err != nil {
 		panic(err)
 	}
-	return buf.Bytes()
+	return b
 }

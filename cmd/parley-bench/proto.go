@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -15,77 +13,42 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// kv is one member of a request body. Bodies are built from a list, not a
-// map, so nothing here depends on map order; qtBody sorts them itself.
-type kv struct{ k, v string }
-
-// qtBody renders a JSON object exactly as the seed's Qt client does
-// (QJsonDocument::toJson, Indented): keys sorted, one member per line, four
-// spaces of indent, a space after the colon, non-ASCII raw, and a trailing
-// newline that counts in the frame length (seed-protocol.md §1.3).
-func qtBody(members ...kv) []byte {
-	slices.SortFunc(members, func(a, b kv) int { return cmpString(a.k, b.k) })
-	var b bytes.Buffer
-	b.WriteString("{\n")
-	for i, m := range members {
-		b.WriteString("    ")
-		writeQtString(&b, m.k)
-		b.WriteString(": ")
-		writeQtString(&b, m.v)
-		if i < len(members)-1 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('\n')
+// qtBody renders members exactly as the seed's Qt client does
+// (wire.QtJSON): sorted keys, one member per line, four spaces of indent.
+func qtBody(members map[string]string) []byte {
+	b, err := wire.QtJSON(members)
+	if err != nil {
+		panic(err) // a map of strings always encodes
 	}
-	b.WriteString("}\n")
-	return b.Bytes()
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// writeQtString writes s as a JSON string the way Qt does: control
-// characters and the two JSON specials escaped, everything else raw.
-func writeQtString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	b.Truncate(b.Len() - 1) // Encode's newline
+	return b
 }
 
 // Request bodies, as the Qt client builds them (seed-protocol.md §2.3).
 func loginBody(user, password string) []byte {
-	return qtBody(kv{"type", wire.TypeLogin}, kv{"user_id", user}, kv{"user_password", password})
+	return qtBody(map[string]string{"type": wire.TypeLogin, "user_id": user, "user_password": password})
 }
 
 // resumeBody is Parley's resume request (an extension).
 func resumeBody(token string) []byte {
-	return qtBody(kv{"token", token}, kv{"type", wire.TypeResume})
+	return qtBody(map[string]string{"token": token, "type": wire.TypeResume})
 }
 
 // sendBody is the Qt client's send_message; clientMsgID (a Parley
 // extension) is added when not empty.
 func sendBody(from, to, body, clientMsgID string) []byte {
-	m := []kv{
-		{"chat_type", "friend"}, {"file_path", " "}, {"message_body", body},
-		{"message_timestamp", time.Now().Format(wire.TimeLayout)}, {"message_type", "text"},
-		{"receiver_id", to}, {"send_id", from}, {"type", wire.TypeSendMessage},
+	m := map[string]string{
+		"chat_type": "friend", "file_path": " ", "message_body": body,
+		"message_timestamp": time.Now().Format(wire.TimeLayout), "message_type": "text",
+		"receiver_id": to, "send_id": from, "type": wire.TypeSendMessage,
 	}
 	if clientMsgID != "" {
-		m = append(m, kv{"client_msg_id", clientMsgID})
+		m["client_msg_id"] = clientMsgID
 	}
-	return qtBody(m...)
+	return qtBody(m)
 }
 
 // pingBody is Parley's heartbeat (an extension; the Qt client never pings).
-var pingBody = qtBody(kv{"type", wire.TypePing})
+var pingBody = qtBody(map[string]string{"type": wire.TypePing})
 
 // field returns the raw value of the first `"key":"value"` string member in
 // a compact or indented JSON body, without decoding the whole body: the
