@@ -84,8 +84,8 @@ func TestHeartbeatEndToEnd(t *testing.T) {
 	}
 }
 
-// sendLoop sends from p.from to p.to until stop is closed, recording the
-// message ids the server acknowledged and their bodies.
+// sendLog records, for sendLoop, the message ids the server acknowledged and
+// their bodies.
 type sendLog struct {
 	mu    sync.Mutex
 	acked map[string]string // message_id -> body
@@ -98,6 +98,19 @@ func (l *sendLog) ack(id, body string) {
 	l.mu.Unlock()
 }
 
+// startSending runs one sendLoop per pair (bodies tag0-N, tag1-N, ...)
+// until stop is closed; wg counts the loops still running.
+func startSending(ps []pair, tag string) (log *sendLog, stop chan struct{}, wg *sync.WaitGroup) {
+	log, stop, wg = &sendLog{acked: map[string]string{}}, make(chan struct{}), &sync.WaitGroup{}
+	for i, p := range ps {
+		wg.Add(1)
+		go sendLoop(p, fmt.Sprint(tag, i), stop, log, wg)
+	}
+	return log, stop, wg
+}
+
+// sendLoop sends from p.from to p.to until stop is closed, recording what
+// the server acknowledged in log.
 func sendLoop(p pair, tag string, stop <-chan struct{}, log *sendLog, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for i := 0; ; i++ {
@@ -162,13 +175,7 @@ func TestGracefulShutdownKeepsAcknowledged(t *testing.T) {
 			ps := pairs(t, srv.Addr(), 4, "139", client.WithBackoff(time.Second, time.Second))
 			raw := srv.Dial(t)
 
-			log := &sendLog{acked: map[string]string{}}
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			for i, p := range ps {
-				wg.Add(1)
-				go sendLoop(p, fmt.Sprint("s", i), stop, log, &wg)
-			}
+			log, stop, wg := startSending(ps, "s")
 			time.Sleep(300 * time.Millisecond)
 			cfg := srv.Config.DB
 			srv.Stop(t)

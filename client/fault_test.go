@@ -145,13 +145,7 @@ func testKill9(t *testing.T, driver string) {
 		}(p.to)
 	}
 
-	log := &sendLog{acked: map[string]string{}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		wg.Add(1)
-		go sendLoop(p, fmt.Sprint("k", i), stop, log, &wg)
-	}
+	log, stop, wg := startSending(ps, "k")
 	time.Sleep(500 * time.Millisecond)
 	srv.kill()
 	time.Sleep(300 * time.Millisecond)

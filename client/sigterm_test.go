@@ -2,9 +2,7 @@ package client_test
 
 import (
 	"context"
-	"fmt"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,13 +23,7 @@ func TestSIGTERMKeepsEveryAcknowledgedMessage(t *testing.T) {
 	srv := buildParleyd(t, "sqlite")
 	srv.start(t)
 	ps := pairs(t, srv.addr, 3, "137", client.WithRequestTimeout(5*time.Second))
-	log := &sendLog{acked: map[string]string{}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		wg.Add(1)
-		go sendLoop(p, fmt.Sprint("t", i), stop, log, &wg)
-	}
+	log, stop, wg := startSending(ps, "t")
 	time.Sleep(400 * time.Millisecond)
 
 	cmd := srv.cmd
