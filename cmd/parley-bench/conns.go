@@ -67,29 +67,17 @@ func runConns(srv *server, o connsOpts) error {
 	}()
 	t0 := time.Now()
 	users := make([]*user, o.n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	var failed atomic.Int64
-	for range 128 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := int(next.Add(1) - 1)
-				if k >= o.n {
-					return
-				}
-				u, err := login(srv.addr, k, 10*time.Minute, true, nil)
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				users[k] = u
-				opened.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+	_ = parallel(o.n, 128, func(k int) error { // a failed login is counted, not fatal
+		u, err := login(srv.addr, k, 10*time.Minute, true, nil)
+		if err != nil {
+			failed.Add(1)
+			return nil
+		}
+		users[k] = u
+		opened.Add(1)
+		return nil
+	})
 	loginTime := time.Since(t0)
 	// Heartbeats: every connection pings once per interval, spread evenly.
 	stopHB := make(chan struct{})

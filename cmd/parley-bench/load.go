@@ -26,33 +26,19 @@ type user struct {
 // With resume, users log in with their seeded resume token (no password hash).
 func loginAll(addr string, idx []int, conc int, keep, resume bool, h *handlersFor) ([]*user, error) {
 	out := make([]*user, len(idx))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	for range min(conc, len(idx)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := int(next.Add(1) - 1)
-				if k >= len(idx) {
-					return
-				}
-				u, err := login(addr, idx[k], 10*time.Minute, resume, h)
-				if err != nil {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("login %s: %w", uid(idx[k]), err))
-					return
-				}
-				if !keep {
-					u.conn.close()
-					continue
-				}
-				out[k] = u
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	err := parallel(len(idx), conc, func(k int) error {
+		u, err := login(addr, idx[k], 10*time.Minute, resume, h)
+		if err != nil {
+			return fmt.Errorf("login %s: %w", uid(idx[k]), err)
+		}
+		if keep {
+			out[k] = u
+		} else {
+			u.conn.close()
+		}
+		return nil
+	})
+	if err != nil {
 		for _, u := range out {
 			if u != nil {
 				u.conn.close()

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,33 +83,7 @@ func setupUsers(cfg config.DB, n int, pair bool) error {
 	}
 	hash := passwordHash()
 	var created, paired atomic.Int64
-	work := func(f func(i int) error, count int) error {
-		var wg sync.WaitGroup
-		var first error
-		var mu sync.Mutex
-		next := atomic.Int64{}
-		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= count {
-						return
-					}
-					if err := f(i); err != nil {
-						mu.Lock()
-						first = cmpErr(first, err)
-						mu.Unlock()
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return first
-	}
-	err = work(func(i int) error {
+	err = parallel(n, 8, func(i int) error {
 		u := &db.User{ID: uid(i), Phone: uid(i), Name: "bench " + strconv.Itoa(i), PasswordHash: hash}
 		if err := st.CreateUser(ctx, u); err != nil && !errors.Is(err, db.ErrConflict) {
 			return err
@@ -121,12 +94,12 @@ func setupUsers(cfg config.DB, n int, pair bool) error {
 		}
 		created.Add(1)
 		return nil
-	}, n)
+	})
 	if err != nil {
 		return err
 	}
 	if pair {
-		err = work(func(k int) error {
+		err = parallel(n/2, 8, func(k int) error {
 			a, b := uid(2*k), uid(2*k+1)
 			if err := st.RequestFriend(ctx, a, b); err != nil && !errors.Is(err, db.ErrConflict) {
 				return err
@@ -136,7 +109,7 @@ func setupUsers(cfg config.DB, n int, pair bool) error {
 			}
 			paired.Add(1)
 			return nil
-		}, n/2)
+		})
 		if err != nil {
 			return err
 		}
@@ -144,11 +117,4 @@ func setupUsers(cfg config.DB, n int, pair bool) error {
 	fmt.Printf("setup: %d users with resume tokens, %d friend pairs in %s (untimed)\n", created.Load(), paired.Load(),
 		time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-func cmpErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }

@@ -237,32 +237,14 @@ func (r *soakRun) interval() time.Duration {
 // login dials and resumes every client, 64 at a time.
 func (r *soakRun) login(addr string) error {
 	r.peers = make([]*soakPeer, r.o.n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var first atomic.Value
-	for range min(64, r.o.n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= r.o.n || first.Load() != nil {
-					return
-				}
-				p, err := r.dial(addr, i)
-				if err != nil {
-					first.CompareAndSwap(nil, fmt.Errorf("login %s: %w", uid(i), err))
-					return
-				}
-				r.peers[i] = p
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := first.Load().(error); err != nil {
-		return err
-	}
-	return nil
+	return parallel(r.o.n, 64, func(i int) error {
+		p, err := r.dial(addr, i)
+		if err != nil {
+			return fmt.Errorf("login %s: %w", uid(i), err)
+		}
+		r.peers[i] = p
+		return nil
+	})
 }
 
 func (r *soakRun) dial(addr string, i int) (*soakPeer, error) {
