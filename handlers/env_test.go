@@ -194,6 +194,17 @@ func (e *env) login(id, pw string) *conn {
 }
 
 // befriend makes a and b friends through the protocol (a asks, b accepts).
+// friends registers users "1" (a) and "2" (b), password "666", logs both
+// in and makes them friends: the start of most message tests.
+func (e *env) friends() (a, b *conn) {
+	e.t.Helper()
+	e.register("1", "a", "666")
+	e.register("2", "b", "666")
+	a, b = e.login("1", "666"), e.login("2", "666")
+	e.befriend(a, b)
+	return a, b
+}
+
 func (e *env) befriend(a, b *conn) {
 	e.t.Helper()
 	ida, idb := a.s.UserID(), b.s.UserID()

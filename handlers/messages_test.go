@@ -22,10 +22,7 @@ func sendMsg(from, to, body string) map[string]any {
 
 func TestSendMessageLive(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, b := e.friends()
 	b2 := e.login("2", "666") // a second client of B
 
 	before := time.Now().Truncate(time.Second)
@@ -66,10 +63,7 @@ func TestSendMessageLive(t *testing.T) {
 
 func TestSendMessageOfflineDeliveredOnceInOrder(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, b := e.friends()
 	e.reg.Remove(b.s)
 
 	for i := 0; i < 5; i++ {
@@ -102,10 +96,7 @@ func TestSendMessageOfflineDeliveredOnceInOrder(t *testing.T) {
 
 func TestPushToVanishedSessionStaysUndelivered(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, b := e.friends()
 	b.cap.broken.Store(true) // B is still registered, but its connection died
 
 	want(t, object(t, a.one(sendMsg("1", "2", "lost?"))), map[string]string{"status": "success"})
@@ -120,10 +111,7 @@ func TestPushToVanishedSessionStaysUndelivered(t *testing.T) {
 
 func TestCatchUpStopsOnDeadConnection(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, b := e.friends()
 	e.reg.Remove(b.s)
 	a.one(sendMsg("1", "2", "x"))
 
@@ -167,10 +155,7 @@ func TestSendMessageRefusals(t *testing.T) {
 
 func TestSendMessageClientMsgIDIsIdempotent(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, _ := e.friends()
 	req := sendMsg("1", "2", "once")
 	req["client_msg_id"] = "c-1"
 	first := object(t, a.one(req))
@@ -182,10 +167,7 @@ func TestSendMessageClientMsgIDIsIdempotent(t *testing.T) {
 
 func TestUpdateChat(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, b := e.friends()
 	a.one(sendMsg("1", "2", "hello"))
 	b.cap.take() // the push
 
@@ -223,10 +205,7 @@ func TestUpdateChat(t *testing.T) {
 
 func TestCatchUpIsBoundedAndResumesAtNextLogin(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, b := e.friends()
 	e.reg.Remove(b.s)
 	// 40 messages of 60 KiB: more than both budgets (get_unread_messages
 	// frames, then receive_message pushes) can carry in one catch-up.
@@ -313,10 +292,7 @@ func TestCatchUpChargesTheChatListReplies(t *testing.T) {
 // client, which has no way to deduplicate, sees it exactly once.
 func TestPushAndCatchUpNeverBothDeliver(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, b := e.friends()
 	e.reg.Remove(b.s)
 	want(t, object(t, a.one(sendMsg("1", "2", "raced"))), map[string]string{"status": "success"})
 	stored, err := e.store.Undelivered(context.Background(), "2", 10)

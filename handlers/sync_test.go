@@ -9,10 +9,7 @@ import (
 
 func TestSyncAndAck(t *testing.T) {
 	e := newEnv(t)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	a, b := e.friends()
 	b.cap.take()
 	var ids []string
 	for i := 0; i < 5; i++ {

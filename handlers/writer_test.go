@@ -19,10 +19,7 @@ func TestSendMessageThroughWriter(t *testing.T) {
 	w.Start()
 	t.Cleanup(func() { _ = w.Close(context.Background()) })
 	e.svc.SetMessageSaver(w)
-	e.register("1", "a", "666")
-	e.register("2", "b", "666")
-	a, b := e.login("1", "666"), e.login("2", "666")
-	e.befriend(a, b)
+	_, b := e.friends()
 	b.cap.take()
 
 	const n = 20

@@ -62,7 +62,13 @@ func testLogger(t testing.TB) *zap.Logger {
 // the result) when the test ends.
 func startServer(t *testing.T, cfg config.Transport, fs FrameServer) *Server {
 	t.Helper()
-	srv, err := New(cfg, "127.0.0.1:0", session.NewRegistry(), fs, testLogger(t))
+	return startServerWith(t, cfg, session.NewRegistry(), fs)
+}
+
+// startServerWith is startServer over a registry the test holds.
+func startServerWith(t *testing.T, cfg config.Transport, reg *session.Registry, fs FrameServer) *Server {
+	t.Helper()
+	srv, err := New(cfg, "127.0.0.1:0", reg, fs, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

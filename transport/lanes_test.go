@@ -48,20 +48,11 @@ func TestLoginLaneCannotStarveUsers(t *testing.T) {
 	reg := session.NewRegistry()
 	ls := &laneServer{reg: reg, release: make(chan struct{}), waiting: make(chan struct{}, 16)}
 	cfg := config.Transport{Loops: 2, Workers: 2, LoginWorkers: loginWorkers, MaxFrame: 64 << 10}
-	srv, err := New(cfg, "127.0.0.1:0", reg, ls, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
+	srv := startServerWith(t, cfg, reg, ls)
 	released := false
-	t.Cleanup(func() {
+	t.Cleanup(func() { // runs before startServerWith's Stop (cleanups run last-in first-out)
 		if !released {
 			close(ls.release)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
 		}
 	})
 	if st := srv.Stats(); st.Workers != 2 || st.LoginWorkers != loginWorkers {
@@ -137,19 +128,7 @@ func TestLaneSwitchKeepsOrder(t *testing.T) {
 	reg := session.NewRegistry()
 	ls := &laneServer{reg: reg, release: make(chan struct{}), waiting: make(chan struct{}, 16)}
 	close(ls.release)
-	srv, err := New(config.Transport{Loops: 2, Workers: 4, LoginWorkers: 4, MaxFrame: 64 << 10},
-		"127.0.0.1:0", reg, ls, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	srv := startServerWith(t, config.Transport{Loops: 2, Workers: 4, LoginWorkers: 4, MaxFrame: 64 << 10}, reg, ls)
 	for k := range 20 {
 		c := dial(t, srv.Addr())
 		bodies := [][]byte{[]byte("before"), []byte("login u" + string(rune('a'+k)))}

@@ -266,19 +266,14 @@ func TestSessionLifecycle(t *testing.T) {
 	got := make(chan *session.Session, 1)
 	cfg := testConfig()
 	reg := session.NewRegistry()
-	srv, err := New(cfg, "127.0.0.1:0", reg, serveFunc(func(_ context.Context, s *session.Session, body []byte) {
+	srv := startServerWith(t, cfg, reg, serveFunc(func(_ context.Context, s *session.Session, body []byte) {
 		if string(body) == "bye" {
 			_ = s.Close() // what a Disconnect outcome does
 			return
 		}
 		got <- s
 		_ = s.Send(body)
-	}), testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	defer func() { _ = srv.Stop(context.Background()) }()
+	}))
 	c := dial(t, srv.Addr())
 	write(t, c, frames([]byte("hello")))
 	readFrame(t, c)
