@@ -53,32 +53,33 @@ func (s *Store) stmt(ctx context.Context, p *prepared) (*sql.Stmt, error) {
 }
 
 // queryRow runs p with args and scans its first row into dest with bun;
-// sql.ErrNoRows when there is none. tx, when not nil, runs it inside that
-// transaction.
+// sql.ErrNoRows when there is none. tx as in exec.
 func (s *Store) queryRow(ctx context.Context, tx *bun.Tx, p *prepared, dest any, args ...any) error {
-	st, err := s.stmt(ctx, p)
-	if err != nil {
-		return err
-	}
-	if tx != nil {
-		st = tx.Tx.StmtContext(ctx, st)
-		defer st.Close() // closes the transaction's copy only
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
+	found := false
+	err := s.query(ctx, tx, p, func(rows *sql.Rows) error {
+		if found {
+			return nil // only the first row counts
 		}
+		found = true
+		return s.db.ScanRow(ctx, rows, dest)
+	}, args...)
+	if err == nil && !found {
 		return sql.ErrNoRows
 	}
-	if err := s.db.ScanRow(ctx, rows, dest); err != nil {
-		return err
+	return err
+}
+
+// stmtIn returns p's statement, bound to tx when tx is not nil; done
+// releases the transaction's copy (the cached statement stays prepared).
+func (s *Store) stmtIn(ctx context.Context, tx *bun.Tx, p *prepared) (st *sql.Stmt, done func(), err error) {
+	if st, err = s.stmt(ctx, p); err != nil {
+		return nil, nil, err
 	}
-	return rows.Close()
+	if tx == nil {
+		return st, func() {}, nil
+	}
+	st = tx.Tx.StmtContext(ctx, st)
+	return st, func() { _ = st.Close() }, nil
 }
 
 // arg is the n-th (1-based) bound placeholder in the dialect's syntax, for
@@ -104,28 +105,22 @@ func (s *Store) args(first, n int) bun.Safe {
 
 // exec runs p with args; tx, when not nil, runs it inside that transaction.
 func (s *Store) exec(ctx context.Context, tx *bun.Tx, p *prepared, args ...any) (sql.Result, error) {
-	st, err := s.stmt(ctx, p)
+	st, done, err := s.stmtIn(ctx, tx, p)
 	if err != nil {
 		return nil, err
 	}
-	if tx != nil {
-		st = tx.Tx.StmtContext(ctx, st)
-		defer st.Close() // closes the transaction's copy only
-	}
+	defer done()
 	return st.ExecContext(ctx, args...)
 }
 
 // query runs p with args and calls scan for each row (scan calls
 // rows.Scan); tx as in exec. The rows are closed before it returns.
 func (s *Store) query(ctx context.Context, tx *bun.Tx, p *prepared, scan func(*sql.Rows) error, args ...any) error {
-	st, err := s.stmt(ctx, p)
+	st, done, err := s.stmtIn(ctx, tx, p)
 	if err != nil {
 		return err
 	}
-	if tx != nil {
-		st = tx.Tx.StmtContext(ctx, st)
-		defer st.Close() // closes the transaction's copy only, after the rows
-	}
+	defer done() // after the rows
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return err
