@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -45,14 +44,8 @@ type parleyd struct {
 // schema, no rate limits).
 func buildParleyd(t *testing.T, driver string) *parleyd {
 	t.Helper()
+	bin := apptest.BuildParleyd(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "parleyd")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/parley-im/parley/cmd/parleyd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build parleyd: %v\n%s", err, out)
-	}
 	p := &parleyd{bin: bin, cfg: filepath.Join(dir, "parley.yaml"), addr: freeAddr(t)}
 	p.db = config.DB{Driver: "sqlite", DSN: filepath.Join(dir, "parley.db")}
 	if driver == "postgres" {
@@ -111,9 +104,6 @@ func (p *parleyd) kill() {
 // receiver exactly once after the receiver's resume and sync; no message is
 // stored twice, acknowledged or not (retries carry the same client_msg_id).
 func TestKill9WhileSending(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs parleyd")
-	}
 	for _, driver := range apptest.Drivers(t) {
 		t.Run(driver, func(t *testing.T) { testKill9(t, driver) })
 	}

@@ -17,9 +17,6 @@ import (
 // shutdown_timeout (5 s in buildParleyd's config), and every message whose
 // send_message reply arrived before the signal is in the database afterwards.
 func TestSIGTERMKeepsEveryAcknowledgedMessage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs parleyd")
-	}
 	srv := buildParleyd(t, "sqlite")
 	srv.start(t)
 	ps := pairs(t, srv.addr, 3, "137", client.WithRequestTimeout(5*time.Second))

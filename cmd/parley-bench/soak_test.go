@@ -4,10 +4,10 @@ import (
 	"flag"
 	"image/png"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/app/apptest"
 )
 
 // A very short soak against a real parleyd (built here, started by the
@@ -16,13 +16,7 @@ import (
 // has the server's RSS, goroutines and open fds, and the chart is a PNG.
 // Nothing about the server's speed is asserted.
 func TestSoakShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs parleyd")
-	}
-	bin := filepath.Join(t.TempDir(), "parleyd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/parley-im/parley/cmd/parleyd").CombinedOutput(); err != nil {
-		t.Fatalf("build parleyd: %v\n%s", err, out)
-	}
+	bin := apptest.BuildParleyd(t)
 	var o soakOpts
 	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
 	soakFlags(fs, &o)
