@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/parley-im/parley/config"
 )
 
@@ -109,5 +111,66 @@ func runSaveBench(b *testing.B, save func(context.Context, *Message) error, w *M
 		if batches := w.Batches() - startBatches; batches > 0 {
 			b.ReportMetric(float64(n.Load())/float64(batches), "msgs/batch")
 		}
+	}
+}
+
+// The shape of parley-bench's chat and storm scenarios: 4,000 users in 2,000
+// friend pairs, each message between one pair, the receiver online
+// (delivered), so chat rows rarely net within a batch and every message
+// costs its own two chat upserts.
+//
+//	go test -run '^$' -bench 'WriterPairs' -benchtime 3s -count 3 ./db/
+func BenchmarkWriterPairsSQLite(b *testing.B) {
+	benchWriterPairs(b, config.DB{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "bench.db")}, WriterOptions{})
+}
+
+func BenchmarkWriterPairsPostgres(b *testing.B) {
+	for _, c := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("committers=%d", c), func(b *testing.B) {
+			benchWriterPairs(b, postgresConfig(b), WriterOptions{Committers: c})
+		})
+	}
+}
+
+const pairUsers = 4000
+
+func benchWriterPairs(b *testing.B, cfg config.DB, opts WriterOptions) {
+	bdb, err := Open(context.Background(), cfg, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bdb.Close() })
+	s := NewStore(bdb, 10*time.Second)
+	ctx := context.Background()
+	users := make([]m0001User, pairUsers)
+	for i := range users {
+		id := fmt.Sprintf("u%05d", i)
+		users[i] = m0001User{ID: id, Phone: id, Name: id, CreatedAt: time.Now()}
+	}
+	if _, err := bdb.NewInsert().Model(&users).Exec(ctx); err != nil {
+		b.Fatal(err)
+	}
+	w := NewMessageWriter(s, opts)
+	w.Start()
+	defer w.Close(context.Background())
+	var n atomic.Int64
+	b.SetParallelism(64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	startBatches := w.Batches()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(n.Add(1)*7919) % pairUsers // spread over the pairs
+			m := Message{SenderID: users[i].ID, ReceiverID: users[i^1].ID, Delivered: true,
+				Body: "1764249000123456789 stamp of a bench message"}
+			if err := w.Save(ctx, &m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	if batches := w.Batches() - startBatches; batches > 0 {
+		b.ReportMetric(float64(n.Load())/float64(batches), "msgs/batch")
 	}
 }

@@ -95,8 +95,8 @@ var pgBatch = prepared{render: func(s *Store) string {
     chat_type = EXCLUDED.chat_type, last_message = EXCLUDED.last_message,
     last_message_type = EXCLUDED.last_message_type, last_time = EXCLUDED.last_time,
     status = EXCLUDED.status,
-    unread_count = EXCLUDED.unread_count + CASE WHEN (SELECT a.reset FROM agg AS a
-      WHERE a.owner_id = EXCLUDED.owner_id AND a.peer_id = EXCLUDED.peer_id) THEN 0 ELSE c.unread_count END
+    unread_count = EXCLUDED.unread_count + CASE WHEN (EXCLUDED.owner_id, EXCLUDED.peer_id) IN (
+      SELECT a.owner_id, a.peer_id FROM agg AS a WHERE a.reset) THEN 0 ELSE c.unread_count END
 )
 SELECT id, sender_id, client_msg_id FROM ins`
 }}
