@@ -11,12 +11,15 @@
 //     success), so one definition produces the DDL for both databases:
 //     users (id = phone, as the seed), friendships (one row per direction),
 //     chats (one summary per owner and peer), messages (ids only grow;
-//     UNIQUE(sender_id, client_msg_id) for idempotent retries). Indexes are
-//     few on purpose, since each one is written for every stored message
-//     (migration 0003): undelivered messages are found through a partial
-//     index (WHERE delivered = false), which a query can use only if it
-//     spells that predicate literally; the chat list reads the owner's rows
-//     by primary key and sorts them. TestIndexPlans checks the plans.
+//     a unique (sender_id, client_msg_id) index for idempotent retries).
+//     Indexes are few on purpose, since each one is written for every
+//     stored message (migrations 0003 and 0004): undelivered messages are
+//     found through a partial index (WHERE delivered = false), which a query
+//     can use only if it spells that predicate literally; the idempotency
+//     index is partial too (WHERE client_msg_id IS NOT NULL: the seed client
+//     sends none), so every ON CONFLICT names that predicate
+//     (clientMsgIDConflict); the chat list reads the owner's rows by primary
+//     key and sorts them. TestIndexPlans checks the plans.
 //   - The Store and its three errors: ErrNotFound, ErrConflict and
 //     ErrUnavailable (timeouts, lost connections, locked files, deadlocks:
 //     see IsUnavailable). Any other error is internal.

@@ -134,7 +134,7 @@ func (s *Store) saveMessageTx(ctx context.Context, tx bun.Tx, m Message) (Messag
 	// DO NOTHING rather than a pre-check: two concurrent retries cannot both
 	// insert, and on PostgreSQL the loser waits for the winner, then sees it.
 	res, err := tx.NewInsert().Model(&row).
-		On("CONFLICT (sender_id, client_msg_id) DO NOTHING").
+		On("CONFLICT " + clientMsgIDConflict + " DO NOTHING").
 		Returning("id").
 		Exec(ctx)
 	if err != nil {

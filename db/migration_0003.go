@@ -30,8 +30,9 @@ import (
 //     (COLLATE "C" on PostgreSQL) is not in it.
 //
 // Unchanged: UNIQUE (sender_id, client_msg_id) (SQLite cannot drop a table
-// constraint's autoindex without rebuilding the table), (receiver_id, id) for
-// MessagesAfter, (sender_id, receiver_id) for UpdateChat and DeleteFriend.
+// constraint's autoindex without rebuilding the table; migration 0004 does
+// that), (receiver_id, id) for MessagesAfter, (sender_id, receiver_id) for
+// UpdateChat and DeleteFriend.
 
 const (
 	m0003UndeliveredIdx  = "messages_undelivered_idx"

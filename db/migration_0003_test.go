@@ -283,9 +283,10 @@ func TestMigration0003UpDown(t *testing.T) {
 		}
 		check("rolled back")
 
-		// Open, as every start does, brings it up again.
+		// Open, as every start does, brings it up again (and past 0003:
+		// migration 0004's index is its own test's business).
 		up := openTest(t, cfg)
-		if got := indexNames(t, up); !slices.Equal(got, after) {
+		if got := indexNames(t, up); !slices.Equal(withoutClientMsgIdx(got), withoutClientMsgIdx(after)) {
 			t.Fatalf("indexes after reopen %v, want %v", got, after)
 		}
 		s = NewStore(up, 10*time.Second)

@@ -68,7 +68,7 @@ var pgBatch = prepared{render: func(s *Store) string {
     WITH ORDINALITY AS t(s, r, ct, b, mt, fp, sa, dl, rd, c, ord)
   WHERE (SELECT n FROM lk) >= 0
   ORDER BY t.ord
-  ON CONFLICT (sender_id, client_msg_id) DO NOTHING
+  ON CONFLICT ` + clientMsgIDConflict + ` DO NOTHING
   RETURNING m.id, m.sender_id, m.receiver_id, m.chat_type, m.body, m.message_type, m.sent_at, m.client_msg_id
 ), ev AS (
   SELECT id, sender_id AS owner_id, receiver_id AS peer_id, true AS sent,

@@ -39,7 +39,7 @@ const messageInsertNCols = 10
 // stored client_msg_id inserts nothing and returns nothing.
 var sqliteInsertMessages = preparedRows{render: func(s *Store, n int) string {
 	return fmt.Sprintf(`INSERT INTO "messages" (%s) VALUES %s `+
-		`ON CONFLICT ("sender_id", "client_msg_id") DO NOTHING `+
+		`ON CONFLICT `+clientMsgIDConflict+` DO NOTHING `+
 		`RETURNING "id", "sender_id", "client_msg_id"`,
 		messageInsertCols, s.valuesRows(n, messageInsertNCols))
 }}

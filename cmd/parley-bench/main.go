@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 )
 
@@ -46,6 +47,7 @@ func main() {
 	fs.StringVar(&sf.config, "config", "", "configuration file for the started server (default: the bench's own, see benchConfig)")
 	out := fs.String("out", ".", "directory for PNG charts (\"\" for none)")
 	profile := fs.String("cpuprofile", "", "save a server CPU profile (pprof) taken during the measured run")
+	selfProfile := fs.String("benchprofile", "", "save the bench's own CPU profile (pprof) of the whole run: what the load generator costs")
 
 	var so stormOpts
 	var co chatOpts
@@ -86,6 +88,18 @@ func main() {
 		usage()
 	}
 	_ = fs.Parse(os.Args[2:])
+	stopProfile := func() {}
+	if *selfProfile != "" {
+		f, err := os.Create(*selfProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "parley-bench:", err)
+			os.Exit(1)
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
+	}
 	srv, err := startServer(sf)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "parley-bench:", err)
@@ -106,6 +120,7 @@ func main() {
 		_, err = runSoak(srv, ko)
 	}
 	srv.stop()
+	stopProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "parley-bench:", err)
 		os.Exit(1)
