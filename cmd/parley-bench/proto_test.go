@@ -1,9 +1,35 @@
 package main
 
 import (
+	"bytes"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/wire"
 )
+
+// The direct path of qtBody writes what wire.QtJSON writes, and anything
+// it cannot write directly falls back to it.
+func TestQtBodyMatchesQtJSON(t *testing.T) {
+	for _, m := range []map[string]string{
+		{},
+		{"type": "ping"},
+		{"type": "send_message", "message_body": "bench t=1764249000123456789", "file_path": " ", "send_id": "u00001"},
+		{"b": "quote \" inside", "a": "plain"},
+		{"x": "back\\slash", "y": "tab\there"},
+		{"k": "caf\u00e9", "e": "<html>&"},
+		{"bad": "\xff\xfe", "ls": "a\u2028b"},
+		{"": ""},
+	} {
+		want, err := wire.QtJSON(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := qtBody(m); !bytes.Equal(got, want) {
+			t.Errorf("qtBody(%q) =\n%s\nwant\n%s", m, got, want)
+		}
+	}
+}
 
 // The login body is byte for byte the Qt client's (seed-protocol.md §1.2:
 // 72 bytes, sorted keys, 4-space indent, trailing newline).
