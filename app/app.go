@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"database/sql"
+	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/uptrace/bun"
@@ -119,7 +120,7 @@ var (
 	transportModule = fx.Module("transport",
 		fx.Provide(func(cfg *config.Config, reg *session.Registry, edge *pipeline.Edge, gate *pipeline.AcceptGate, log *zap.Logger, lc fx.Lifecycle) (*transport.Server, error) {
 			transport.RouteGevLog(log.Named("gev"))
-			srv, err := transport.New(cfg.Transport, cfg.Server.Listen, reg, edge, log.Named("transport"))
+			srv, err := transport.New(transportConfig(cfg), cfg.Server.Listen, reg, edge, log.Named("transport"))
 			if err != nil {
 				return nil, err
 			}
@@ -143,3 +144,22 @@ var (
 		fx.Invoke(func(*transport.Server) {}),
 	)
 )
+
+// postgresWorkersPerCPU is the default transport.workers on PostgreSQL. Its
+// message writer takes batches of up to 1024 (db.DefaultWriterMaxBatchPostgres)
+// with two committers, and a batch can only hold messages whose senders'
+// workers are waiting for it: with SQLite's 256 per CPU, 512 workers here,
+// batches stayed small and the chat scenario delivered ~8,600/s; with 1024
+// per CPU and batches of 1024, ~10,000–10,900/s (docs/PERFORMANCE.md,
+// round 4). On SQLite more workers measured slower, so its default stays.
+const postgresWorkersPerCPU = 1024
+
+// transportConfig is cfg.Transport with the driver-dependent default for
+// workers applied; the transport itself knows nothing of databases.
+func transportConfig(cfg *config.Config) config.Transport {
+	t := cfg.Transport
+	if t.Workers == 0 && cfg.DB.Driver == "postgres" {
+		t.Workers = postgresWorkersPerCPU * runtime.NumCPU()
+	}
+	return t
+}

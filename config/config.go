@@ -45,9 +45,11 @@ type Transport struct {
 	// Loops is the number of gev sub reactors doing I/O; 0 means one per CPU.
 	Loops int `yaml:"loops"`
 	// Workers is the number of dispatcher goroutines running the pipeline
-	// for logged-in sessions; 0 means 256 per CPU (handlers wait on the
-	// database and on group commits far more than they compute, and a
-	// waiting worker is a few KiB).
+	// for logged-in sessions; 0 means 256 per CPU, or 1024 per CPU when
+	// db.driver is postgres (handlers wait on the database and on group
+	// commits far more than they compute, a waiting worker is a few KiB,
+	// and PostgreSQL's bigger batches need more messages in flight; see
+	// app.transportConfig).
 	Workers int `yaml:"workers"`
 	// LoginWorkers is the number of dispatcher goroutines for sessions not
 	// logged in yet (login, register, resume), a lane of their own so a
@@ -99,7 +101,8 @@ type DB struct {
 	// "unavailable" reply instead of a stuck worker.
 	QueryTimeout time.Duration `yaml:"query_timeout"`
 	// WriterMaxBatch caps the messages group-committed in one transaction
-	// by the message writer (db.MessageWriter); 1 commits each alone.
+	// by the message writer (db.MessageWriter); 1 commits each alone, 0
+	// takes the driver's default (256 on SQLite, 1024 on PostgreSQL).
 	WriterMaxBatch int `yaml:"writer_max_batch"`
 	// WriterMaxDelay is how long a batch may wait for more messages after
 	// its first one; 0 never waits (a batch is what queued up while the

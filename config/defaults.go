@@ -48,7 +48,7 @@ func Default() Config {
 			MaxIdleConns:    8,
 			ConnMaxIdleTime: 5 * time.Minute,
 			QueryTimeout:    5 * time.Second,
-			WriterMaxBatch:  256,
+			WriterMaxBatch:  0, // 256 on SQLite, 1024 on PostgreSQL
 			WriterMaxDelay:  0,
 			WriterQueue:     8192,
 		},

@@ -215,7 +215,7 @@ func (v *validator) db() {
 	}
 	v.nonNegative("db.conn_max_idle_time", d.ConnMaxIdleTime)
 	v.positive("db.query_timeout", d.QueryTimeout)
-	v.between("db.writer_max_batch", d.WriterMaxBatch, 1, maxWriterBatch)
+	v.between("db.writer_max_batch", d.WriterMaxBatch, 0, maxWriterBatch)
 	v.nonNegative("db.writer_max_delay", d.WriterMaxDelay)
 	if d.WriterMaxDelay > maxWriterDelay {
 		v.add(fmt.Sprintf("must be at most %s (it is added to every message's latency), got %s", maxWriterDelay, d.WriterMaxDelay), "db.writer_max_delay")

@@ -584,3 +584,21 @@ func TestWriterLargeBatchFallback(t *testing.T) {
 		}
 	})
 }
+
+// Left at zero, the batch cap is the driver's: 1024 on PostgreSQL (bigger
+// batches spread its per-batch round trips and lock waits), 256 on SQLite
+// (bigger ones measured slower). An explicit cap is kept on both.
+func TestWriterDefaultBatchPerDriver(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		want := DefaultWriterMaxBatch
+		if s.pg {
+			want = DefaultWriterMaxBatchPostgres
+		}
+		if got := NewMessageWriter(s, WriterOptions{}).Options().MaxBatch; got != want {
+			t.Fatalf("default MaxBatch = %d, want %d", got, want)
+		}
+		if got := NewMessageWriter(s, WriterOptions{MaxBatch: 7}).Options().MaxBatch; got != 7 {
+			t.Fatalf("explicit MaxBatch = %d, want 7", got)
+		}
+	})
+}
