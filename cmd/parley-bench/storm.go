@@ -141,6 +141,10 @@ func runStorm(srv *server, o stormOpts) error {
 		// A CPU profile of the login phase and the messages after it.
 		prof = make(chan error, 1)
 		go func() { prof <- srv.profile(o.profileFor, o.profile) }()
+		// Let the request reach the server before the storm does: the
+		// login phase is over in a second or two, and a profile that
+		// starts behind 10,000 connects misses it.
+		time.Sleep(300 * time.Millisecond)
 	}
 	cpu0 := sampleCPU(srv.pid)
 	start := time.Now()
