@@ -17,14 +17,22 @@ import (
 // Benchmarks run with: go test -run '^$' -bench SaveMessage ./db/
 // Results are machine-dependent and kept in docs/PERFORMANCE.md, not asserted.
 
-func benchStore(b *testing.B, cfg config.DB) *Store {
+// openBenchStore opens and migrates the database of cfg for a benchmark,
+// closed when it ends.
+func openBenchStore(b *testing.B, cfg config.DB) *Store {
 	b.Helper()
 	bdb, err := Open(context.Background(), cfg, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = bdb.Close() })
-	s := NewStore(bdb, 10*time.Second)
+	return NewStore(bdb, 10*time.Second)
+}
+
+// benchStore is openBenchStore with 16 users, "0" to "15".
+func benchStore(b *testing.B, cfg config.DB) *Store {
+	b.Helper()
+	s := openBenchStore(b, cfg)
 	ctx := context.Background()
 	for i := range 16 {
 		if err := s.CreateUser(ctx, &User{Phone: fmt.Sprint(i)}); err != nil {

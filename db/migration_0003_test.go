@@ -189,37 +189,45 @@ func indexNames(t *testing.T, bdb *bun.DB) []string {
 	return names
 }
 
+// unmigrated opens the database of cfg without migrating it, and returns a
+// maker of migrators that know the migrations up to (and including) a name,
+// so a test can stop the schema at any migration and step it from there.
+func unmigrated(t *testing.T, driver string, cfg config.DB) (*bun.DB, func(upTo string) *migrate.Migrator) {
+	t.Helper()
+	var (
+		bdb *bun.DB
+		err error
+	)
+	if driver == "postgres" {
+		bdb, err = openPostgres(cfg)
+	} else {
+		bdb, err = openSQLite(cfg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bdb.Close() })
+	return bdb, func(upTo string) *migrate.Migrator {
+		ms := migrate.NewMigrations()
+		for _, m := range newMigrations().Sorted() {
+			if m.Name <= upTo {
+				ms.Add(m)
+			}
+		}
+		return migrate.NewMigrator(bdb, ms,
+			migrate.WithTableName(migrationsTable),
+			migrate.WithLocksTableName(migrationLocksTable),
+			migrate.WithMarkAppliedOnSuccess(true))
+	}
+}
+
 // Migration 0003 applied to a database at 0002 that already holds delivered
 // and undelivered messages, rolled back, and applied again: the indexes
 // change both ways and the store reads the same messages throughout.
 func TestMigration0003UpDown(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, driver string, cfg config.DB) {
 		ctx := ctxT(t)
-		var (
-			bdb *bun.DB
-			err error
-		)
-		if driver == "postgres" {
-			bdb, err = openPostgres(cfg)
-		} else {
-			bdb, err = openSQLite(cfg)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = bdb.Close() })
-		migrator := func(upTo string) *migrate.Migrator {
-			ms := migrate.NewMigrations()
-			for _, m := range newMigrations().Sorted() {
-				if m.Name <= upTo {
-					ms.Add(m)
-				}
-			}
-			return migrate.NewMigrator(bdb, ms,
-				migrate.WithTableName(migrationsTable),
-				migrate.WithLocksTableName(migrationLocksTable),
-				migrate.WithMarkAppliedOnSuccess(true))
-		}
+		bdb, migrator := unmigrated(t, driver, cfg)
 		at0002, all := migrator("20250101000002"), migrator("20250101000003")
 		if err := at0002.Init(ctx); err != nil {
 			t.Fatal(err)

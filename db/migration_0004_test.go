@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/migrate"
 
 	"github.com/parley-im/parley/config"
 )
@@ -42,31 +41,7 @@ func clientMsgIdxDef(t *testing.T, bdb *bun.DB) string {
 func TestMigration0004UpDown(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, driver string, cfg config.DB) {
 		ctx := ctxT(t)
-		var (
-			bdb *bun.DB
-			err error
-		)
-		if driver == "postgres" {
-			bdb, err = openPostgres(cfg)
-		} else {
-			bdb, err = openSQLite(cfg)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = bdb.Close() })
-		migrator := func(upTo string) *migrate.Migrator {
-			ms := migrate.NewMigrations()
-			for _, m := range newMigrations().Sorted() {
-				if m.Name <= upTo {
-					ms.Add(m)
-				}
-			}
-			return migrate.NewMigrator(bdb, ms,
-				migrate.WithTableName(migrationsTable),
-				migrate.WithLocksTableName(migrationLocksTable),
-				migrate.WithMarkAppliedOnSuccess(true))
-		}
+		bdb, migrator := unmigrated(t, driver, cfg)
 		at0003, all := migrator("20250101000003"), migrator("20250101000004")
 		if err := at0003.Init(ctx); err != nil {
 			t.Fatal(err)

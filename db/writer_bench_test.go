@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/parley-im/parley/config"
 )
 
@@ -135,19 +133,14 @@ func BenchmarkWriterPairsPostgres(b *testing.B) {
 const pairUsers = 4000
 
 func benchWriterPairs(b *testing.B, cfg config.DB, opts WriterOptions) {
-	bdb, err := Open(context.Background(), cfg, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = bdb.Close() })
-	s := NewStore(bdb, 10*time.Second)
+	s := openBenchStore(b, cfg)
 	ctx := context.Background()
 	users := make([]m0001User, pairUsers)
 	for i := range users {
 		id := fmt.Sprintf("u%05d", i)
 		users[i] = m0001User{ID: id, Phone: id, Name: id, CreatedAt: time.Now()}
 	}
-	if _, err := bdb.NewInsert().Model(&users).Exec(ctx); err != nil {
+	if _, err := s.db.NewInsert().Model(&users).Exec(ctx); err != nil {
 		b.Fatal(err)
 	}
 	w := NewMessageWriter(s, opts)
