@@ -25,7 +25,8 @@ const (
 	// bounds how many messages can share one commit, so the default is
 	// generous: with the prepared-statement writer, 64 per CPU held the
 	// batches small and 256 per CPU delivered ~40 % more on SQLite
-	// (docs/PERFORMANCE.md, Round 3, "Workers").
+	// (docs/PERFORMANCE.md, Round 3, "Workers"). On PostgreSQL the app
+	// passes 1024 per CPU instead (app.transportConfig, round 4).
 	defaultWorkersPerCPU = 256
 	// Login-lane workers mostly wait for the hash semaphore or do one
 	// read and one write per login.
