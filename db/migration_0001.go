@@ -122,14 +122,7 @@ func m0001Up(ctx context.Context, tx bun.Tx) error {
 			return err
 		}
 	}
-	for _, ix := range m0001Indexes {
-		if _, err := tx.NewCreateIndex().IfNotExists().
-			Index(ix.name).Table(ix.table).Column(ix.columns...).
-			Exec(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return createIndexes(ctx, tx, m0001Indexes)
 }
 
 func m0001Down(ctx context.Context, tx bun.Tx) error {
@@ -138,6 +131,19 @@ func m0001Down(ctx context.Context, tx bun.Tx) error {
 		(*m0001Message)(nil), (*m0001Chat)(nil), (*m0001Friendship)(nil), (*m0001User)(nil),
 	} {
 		if _, err := tx.NewDropTable().Model(model).IfExists().Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createIndexes creates the plain indexes ixs, skipping those that exist (a
+// migration may run again after a crash before its bookkeeping row).
+func createIndexes(ctx context.Context, tx bun.Tx, ixs []m0001Index) error {
+	for _, ix := range ixs {
+		if _, err := tx.NewCreateIndex().IfNotExists().
+			Index(ix.name).Table(ix.table).Column(ix.columns...).
+			Exec(ctx); err != nil {
 			return err
 		}
 	}

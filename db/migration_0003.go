@@ -39,13 +39,19 @@ const (
 	m0003UndeliveredPred = "delivered = false"
 )
 
+// m0003CreateUndelivered creates the partial index of undelivered messages.
+func m0003CreateUndelivered(ctx context.Context, tx bun.Tx) error {
+	_, err := tx.NewCreateIndex().IfNotExists().
+		Index(m0003UndeliveredIdx).Table("messages").Column("receiver_id", "id").
+		Where(m0003UndeliveredPred).
+		Exec(ctx)
+	return err
+}
+
 func m0003Up(ctx context.Context, tx bun.Tx) error {
 	// Create before dropping, so no moment of the migration lacks an index
 	// for the catch-up (it is one transaction anyway on both databases).
-	if _, err := tx.NewCreateIndex().IfNotExists().
-		Index(m0003UndeliveredIdx).Table("messages").Column("receiver_id", "id").
-		Where(m0003UndeliveredPred).
-		Exec(ctx); err != nil {
+	if err := m0003CreateUndelivered(ctx, tx); err != nil {
 		return err
 	}
 	for _, name := range []string{"messages_receiver_id_delivered_id_idx", "chats_owner_id_last_time_idx"} {
@@ -58,15 +64,11 @@ func m0003Up(ctx context.Context, tx bun.Tx) error {
 
 // m0003Down restores migration 0001's two indexes.
 func m0003Down(ctx context.Context, tx bun.Tx) error {
-	for _, ix := range []m0001Index{
+	if err := createIndexes(ctx, tx, []m0001Index{
 		{"messages_receiver_id_delivered_id_idx", "messages", []string{"receiver_id", "delivered", "id"}},
 		{"chats_owner_id_last_time_idx", "chats", []string{"owner_id", "last_time"}},
-	} {
-		if _, err := tx.NewCreateIndex().IfNotExists().
-			Index(ix.name).Table(ix.table).Column(ix.columns...).
-			Exec(ctx); err != nil {
-			return err
-		}
+	}); err != nil {
+		return err
 	}
 	_, err := tx.NewDropIndex().IfExists().Index(m0003UndeliveredIdx).Exec(ctx)
 	return err

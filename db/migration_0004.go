@@ -59,21 +59,13 @@ type m0004Message struct {
 // m0004Indexes are the messages indexes as of migration 0003, recreated after
 // a SQLite rebuild (0001's minus the one 0003 replaced, plus 0003's).
 func m0004Indexes(ctx context.Context, tx bun.Tx) error {
-	for _, ix := range []m0001Index{
+	if err := createIndexes(ctx, tx, []m0001Index{
 		{"messages_receiver_id_id_idx", "messages", []string{"receiver_id", "id"}},
 		{"messages_sender_id_receiver_id_idx", "messages", []string{"sender_id", "receiver_id"}},
-	} {
-		if _, err := tx.NewCreateIndex().IfNotExists().
-			Index(ix.name).Table(ix.table).Column(ix.columns...).
-			Exec(ctx); err != nil {
-			return err
-		}
+	}); err != nil {
+		return err
 	}
-	_, err := tx.NewCreateIndex().IfNotExists().
-		Index(m0003UndeliveredIdx).Table("messages").Column("receiver_id", "id").
-		Where(m0003UndeliveredPred).
-		Exec(ctx)
-	return err
+	return m0003CreateUndelivered(ctx, tx)
 }
 
 func m0004Up(ctx context.Context, tx bun.Tx) error {
@@ -115,35 +107,32 @@ func sqliteRebuildMessages(ctx context.Context, tx bun.Tx, model any) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	create := fk(fk(tx.NewCreateTable().Model(model).ModelTableExpr(tmp),
-		"sender_id", "users", "id"), "receiver_id", "users", "id")
+	if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+tmp); err != nil {
+		return err
+	}
+	if _, err := fk(fk(tx.NewCreateTable().Model(model).ModelTableExpr(tmp),
+		"sender_id", "users", "id"), "receiver_id", "users", "id").Exec(ctx); err != nil {
+		return err
+	}
 	const cols = `"id", "sender_id", "receiver_id", "chat_type", "body", "message_type", ` +
 		`"file_path", "sent_at", "delivered", "read", "deleted", "client_msg_id"`
-	for _, q := range []func() error{
-		func() error { _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS `+tmp); return err },
-		func() error { _, err := create.Exec(ctx); return err },
-		func() error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO `+tmp+` (`+cols+`) SELECT `+cols+` FROM messages ORDER BY id`)
-			return err
-		},
-		func() error { _, err := tx.ExecContext(ctx, `DROP TABLE messages`); return err },
-		func() error { _, err := tx.ExecContext(ctx, `ALTER TABLE `+tmp+` RENAME TO messages`); return err },
-		func() error {
-			// The copy set the new table's sequence to its highest id; an
-			// id handed out and since gone must stay used.
-			_, err := tx.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'messages'`, seq)
-			if err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) SELECT 'messages', ? `+
-				`WHERE ? > 0 AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'messages')`, seq, seq)
-			return err
-		},
-		func() error { return m0004Indexes(ctx, tx) },
+	for _, st := range []struct {
+		query string
+		args  []any
+	}{
+		{`INSERT INTO ` + tmp + ` (` + cols + `) SELECT ` + cols + ` FROM messages ORDER BY id`, nil},
+		{`DROP TABLE messages`, nil},
+		{`ALTER TABLE ` + tmp + ` RENAME TO messages`, nil},
+		// The copy set the new table's sequence to its highest id (or left
+		// none, if it was empty); an id handed out and since gone must stay
+		// used.
+		{`UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'messages'`, []any{seq}},
+		{`INSERT INTO sqlite_sequence (name, seq) SELECT 'messages', ? ` +
+			`WHERE ? > 0 AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'messages')`, []any{seq, seq}},
 	} {
-		if err := q(); err != nil {
+		if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
 			return err
 		}
 	}
-	return nil
+	return m0004Indexes(ctx, tx)
 }

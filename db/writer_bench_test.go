@@ -135,10 +135,10 @@ const pairUsers = 4000
 func benchWriterPairs(b *testing.B, cfg config.DB, opts WriterOptions) {
 	s := openBenchStore(b, cfg)
 	ctx := context.Background()
-	users := make([]m0001User, pairUsers)
+	users := make([]userRow, pairUsers)
 	for i := range users {
 		id := fmt.Sprintf("u%05d", i)
-		users[i] = m0001User{ID: id, Phone: id, Name: id, CreatedAt: time.Now()}
+		users[i] = userRow{ID: id, Phone: id, Name: id, CreatedAt: time.Now()}
 	}
 	if _, err := s.db.NewInsert().Model(&users).Exec(ctx); err != nil {
 		b.Fatal(err)

@@ -122,38 +122,7 @@ func TestWriterMatchesSaveMessage(t *testing.T) {
 			}
 			last = r.m.ID
 		}
-		for _, owner := range []string{"a", "b", "c"} {
-			for _, peer := range []string{"a", "b", "c"} {
-				want, okW := findChat(t, s, owner+"1", peer+"1")
-				got, okG := findChat(t, s, owner+"2", peer+"2")
-				if okW != okG {
-					t.Fatalf("chat %s->%s exists: SaveMessage %v, writer %v", owner, peer, okW, okG)
-				}
-				if !okW {
-					continue
-				}
-				if got.LastMessage != want.LastMessage || got.Unread != want.Unread || got.Status != want.Status ||
-					got.Type != want.Type || got.LastMessageType != want.LastMessageType {
-					t.Fatalf("chat %s->%s: writer %+v, SaveMessage %+v", owner, peer, got, want)
-				}
-			}
-			a, err := s.MessagesAfter(ctxT(t), owner+"1", 0, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := s.MessagesAfter(ctxT(t), owner+"2", 0, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(a) != len(b) {
-				t.Fatalf("%s received %d messages via SaveMessage, %d via writer", owner, len(a), len(b))
-			}
-			for i := range a {
-				if a[i].Body != b[i].Body || a[i].SenderID[:1] != b[i].SenderID[:1] {
-					t.Fatalf("%s message %d: %+v vs %+v", owner, i, a[i], b[i])
-				}
-			}
-		}
+		compareWriterRuns(t, s, []string{"a", "b", "c"})
 	})
 }
 
