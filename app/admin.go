@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +35,11 @@ const readyTimeout = time.Second
 //
 // It uses its own ServeMux: nothing registered on http.DefaultServeMux by any
 // imported package is exposed. Bind it to a private address; pprof and
-// /loglevel are for operators only.
+// /loglevel are for operators only. With a token, /debug/pprof/ and every
+// request that is not a GET or HEAD (PUT /loglevel) need
+// "Authorization: Bearer <token>": pprof leaks memory contents and costs CPU,
+// and the log level can be turned up to flood the disk. /metrics, /healthz,
+// /readyz and reading the level stay open, so probes and scrapers need no secret.
 type Admin struct {
 	listen string
 	srv    *http.Server
@@ -44,10 +51,11 @@ type Admin struct {
 }
 
 // NewAdmin prepares the admin server on listen ("host:port"; port 0 picks a
-// free one, see Addr). ready is the readiness check (nil means always ready);
+// free one, see Addr). token, when not empty, guards pprof and the mutating
+// endpoints (see Admin). ready is the readiness check (nil means always ready);
 // it must honour its context, which expires after one second. level is the
 // root logger's level, which /loglevel reads and changes.
-func NewAdmin(listen string, reg *prometheus.Registry, ready func(ctx context.Context) error, level zap.AtomicLevel, log *zap.Logger) *Admin {
+func NewAdmin(listen, token string, reg *prometheus.Registry, ready func(ctx context.Context) error, level zap.AtomicLevel, log *zap.Logger) *Admin {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -69,12 +77,14 @@ func NewAdmin(listen string, reg *prometheus.Registry, ready func(ctx context.Co
 		}
 		writeText(w, http.StatusOK, "ok")
 	})
-	mux.Handle("/loglevel", level)
-	mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves heap, goroutine, allocs, block, mutex...
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	guard := bearer(token, func(r *http.Request) bool { return r.Method != http.MethodGet && r.Method != http.MethodHead })
+	always := bearer(token, func(*http.Request) bool { return true })
+	mux.Handle("/loglevel", guard(level))
+	mux.Handle("/debug/pprof/", always(http.HandlerFunc(pprof.Index))) // also serves heap, goroutine, allocs, block, mutex...
+	mux.Handle("/debug/pprof/cmdline", always(http.HandlerFunc(pprof.Cmdline)))
+	mux.Handle("/debug/pprof/profile", always(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("/debug/pprof/symbol", always(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("/debug/pprof/trace", always(http.HandlerFunc(pprof.Trace)))
 
 	return &Admin{
 		listen: listen,
@@ -88,6 +98,32 @@ func NewAdmin(listen string, reg *prometheus.Registry, ready func(ctx context.Co
 			// WriteTimeout is shorter.
 			ErrorLog: zap.NewStdLog(log),
 		},
+	}
+}
+
+// bearer returns a wrapper that, when token is set, answers 401 to the
+// requests that needs selects unless they carry "Authorization: Bearer
+// <token>". The comparison is constant-time on digests, so neither the
+// token's content nor its length leaks through timing. Without a token it
+// returns handlers unchanged (config refuses a non-loopback listen then).
+func bearer(token string, needs func(*http.Request) bool) func(http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return func(h http.Handler) http.Handler {
+		if token == "" {
+			return h
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if needs(r) {
+				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+				gotSum := sha256.Sum256([]byte(got))
+				if !ok || subtle.ConstantTimeCompare(gotSum[:], want[:]) != 1 {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="parley-admin"`)
+					writeText(w, http.StatusUnauthorized, "unauthorized")
+					return
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
 }
 

@@ -29,7 +29,13 @@ func (nopConn) Close() error      { return nil }
 // of the test.
 func startAdmin(t *testing.T, reg *prometheus.Registry, ready func(context.Context) error, level zap.AtomicLevel) (*Admin, *http.Client) {
 	t.Helper()
-	adm := NewAdmin("127.0.0.1:0", reg, ready, level, zap.NewNop())
+	return startAdminToken(t, "", reg, ready, level)
+}
+
+// startAdminToken is startAdmin with an admin.token.
+func startAdminToken(t *testing.T, token string, reg *prometheus.Registry, ready func(context.Context) error, level zap.AtomicLevel) (*Admin, *http.Client) {
+	t.Helper()
+	adm := NewAdmin("127.0.0.1:0", token, reg, ready, level, zap.NewNop())
 	if adm.Addr() != "" {
 		t.Fatalf("Addr before Start = %q, want empty", adm.Addr())
 	}
@@ -129,6 +135,57 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 }
 
+// TestAdminToken: with admin.token set, pprof and PUT /loglevel need the
+// bearer token (a wrong one, another scheme or none is 401 and changes
+// nothing), while probes, metrics and reading the level stay open.
+func TestAdminToken(t *testing.T) {
+	const token = "s3cret-admin-token"
+	level := zap.NewAtomicLevelAt(zap.InfoLevel)
+	adm, c := startAdminToken(t, token, prometheus.NewRegistry(), nil, level)
+	do := func(method, path, auth, body string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+adm.Addr()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		method, path, auth, body string
+		want                     int
+	}{
+		{"GET", "/healthz", "", "", 200},
+		{"GET", "/readyz", "", "", 200},
+		{"GET", "/metrics", "", "", 200},
+		{"GET", "/loglevel", "", "", 200},
+		{"GET", "/debug/pprof/", "", "", 401},
+		{"GET", "/debug/pprof/goroutine?debug=1", "Bearer wrong", "", 401},
+		{"GET", "/debug/pprof/cmdline", "Basic " + token, "", 401},
+		{"PUT", "/loglevel", "", `{"level":"debug"}`, 401},
+		{"PUT", "/loglevel", "Bearer " + token + "x", `{"level":"debug"}`, 401},
+		{"GET", "/debug/pprof/goroutine?debug=1", "Bearer " + token, "", 200},
+	} {
+		if got := do(tc.method, tc.path, tc.auth, tc.body); got != tc.want {
+			t.Errorf("%s %s (auth %q): %d, want %d", tc.method, tc.path, tc.auth, got, tc.want)
+		}
+	}
+	if level.Level() != zap.InfoLevel {
+		t.Fatalf("an unauthorised PUT changed the level to %v", level.Level())
+	}
+	if got := do("PUT", "/loglevel", "Bearer "+token, `{"level":"debug"}`); got != 200 || level.Level() != zap.DebugLevel {
+		t.Fatalf("authorised PUT: %d, level %v", got, level.Level())
+	}
+}
+
 func TestAdminReadyz(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -154,7 +211,7 @@ func TestAdminReadyz(t *testing.T) {
 func TestAdminLifecycle(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
-	adm := NewAdmin("127.0.0.1:0", prometheus.NewRegistry(), nil, zap.NewAtomicLevel(), nil)
+	adm := NewAdmin("127.0.0.1:0", "", prometheus.NewRegistry(), nil, zap.NewAtomicLevel(), nil)
 	if err := adm.Stop(context.Background()); err != nil {
 		t.Fatalf("stop before start: %v", err)
 	}
@@ -162,7 +219,7 @@ func TestAdminLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second server on the same port fails at Start, not later.
-	other := NewAdmin(adm.Addr(), prometheus.NewRegistry(), nil, zap.NewAtomicLevel(), nil)
+	other := NewAdmin(adm.Addr(), "", prometheus.NewRegistry(), nil, zap.NewAtomicLevel(), nil)
 	if err := other.Start(); err == nil {
 		t.Fatal("second server on a bound port started")
 	}

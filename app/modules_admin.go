@@ -35,7 +35,7 @@ var adminModule = fx.Module("admin",
 		if cfg.Admin.Listen == "" {
 			return nil
 		}
-		adm := NewAdmin(cfg.Admin.Listen, prom, st.Ping, l.Level, l.Named("admin"))
+		adm := NewAdmin(cfg.Admin.Listen, cfg.Admin.Token, prom, st.Ping, l.Level, l.Named("admin"))
 		lc.Append(fx.StartStopHook(adm.Start, adm.Stop))
 		return adm
 	}),

@@ -135,6 +135,9 @@ type Log struct {
 type Admin struct {
 	// Listen is its address; "" disables it.
 	Listen string `yaml:"listen"`
+	// Token, when set, is the bearer token /debug/pprof/ and every mutating
+	// endpoint require. A Listen that is not loopback needs one.
+	Token string `yaml:"token"`
 }
 
 // Accounts configures password hashing and credential caching.

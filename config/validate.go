@@ -243,10 +243,29 @@ func (v *validator) admin() {
 		return // disabled
 	}
 	v.listen("admin.listen", a)
+	if v.c.Admin.Token == "" && !loopback(a) {
+		v.add(fmt.Sprintf("admin.listen %q is not a loopback address: set admin.token (pprof and /loglevel must not be open to the network)", a),
+			"admin.listen")
+	}
 	if sameSocket(a, v.c.Server.Listen) {
 		v.add(fmt.Sprintf("admin.listen %q and server.listen %q would bind the same port", a, v.c.Server.Listen),
 			"admin.listen", "server.listen")
 	}
+}
+
+// loopback reports whether a listen address binds only the loopback
+// interface: 127.0.0.0/8, ::1 or localhost. An empty host means every
+// interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // sameSocket reports whether two listen addresses would collide: same fixed
