@@ -122,3 +122,37 @@ func TestFriendsMaxList(t *testing.T) {
 		}
 	})
 }
+
+// Requests to one user that race each other are counted one after the
+// other: exactly MaxPending of them are stored (on PostgreSQL, concurrent
+// transactions would each count the rows committed before them without the
+// lock on the addressee's row).
+func TestRequestFriendPendingCapConcurrent(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		const max, senders = 5, 24
+		s.SetFriendLimits(FriendLimits{MaxPending: max})
+		mustUsers(t, s, "v")
+		ids := make([]string, senders)
+		for i := range ids {
+			ids[i] = fmt.Sprint("s", i)
+			mustUsers(t, s, ids[i])
+		}
+		errs := make(chan error, senders)
+		for _, id := range ids {
+			go func() { errs <- s.RequestFriend(ctxT(t), id, "v") }()
+		}
+		stored := 0
+		for range ids {
+			switch err := <-errs; {
+			case err == nil:
+				stored++
+			case !errors.Is(err, ErrLimit):
+				t.Errorf("racing request: %v", err)
+			}
+		}
+		fs, err := s.Friends(ctxT(t), "v")
+		if err != nil || stored != max || len(fs) != max {
+			t.Fatalf("%d requests stored, %d rows (%v); want %d", stored, len(fs), err, max)
+		}
+	})
+}
