@@ -172,8 +172,10 @@ func (s *Service) pushFriend(ctx context.Context, owner, other string) {
 	}
 	f, err := s.store.Friend(ctx, owner, other)
 	if err == nil {
+		row := friendItem(f)
+		row.Push = wire.TypeAddFriend
 		var body []byte
-		if body, err = encodeJSON([]wire.FriendItem{friendItem(f)}); err == nil {
+		if body, err = encodeJSON([]wire.FriendItem{row}); err == nil {
 			s.push(owner, body)
 		}
 	}

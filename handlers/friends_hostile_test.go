@@ -146,16 +146,23 @@ func TestFriendRequestPushesOneRow(t *testing.T) {
 		row := pushedRow(t, v)
 		fields(t, row, map[string]string{
 			"type": "friends", "status": "success", "user_id": "5", "user_name": "someone", "friend_relation": "pending",
+			"push": "add_friend",
 		})
 		if _, ok := row["user_password"]; ok {
 			t.Error("the push carries user_password")
 		}
 		v.ExpectNoFrame(200 * time.Millisecond)
 
-		// The whole list is still there on request, newest first.
+		// The whole list is still there on request, without the push marker.
 		v.Send(qt("type", "friends", "user_id", "1"))
-		if list := arr(t, v.Read()); len(list) != 4 {
+		list := arr(t, v.Read())
+		if len(list) != 4 {
 			t.Fatalf("V's list has %d rows, want 4: %v", len(list), list)
+		}
+		for _, f := range list {
+			if _, ok := f["push"]; ok {
+				t.Fatalf("a friends reply row carries push: %v", f)
+			}
 		}
 	})
 }
