@@ -72,7 +72,13 @@ var (
 			return bdb, nil
 		}),
 		fx.Provide(func(b *bun.DB) *sql.DB { return b.DB }),
-		fx.Provide(func(b *bun.DB, cfg *config.Config) *db.Store { return db.NewStore(b, cfg.DB.QueryTimeout) }),
+		fx.Provide(func(b *bun.DB, cfg *config.Config) *db.Store {
+			st := db.NewStore(b, cfg.DB.QueryTimeout)
+			st.SetFriendLimits(db.FriendLimits{
+				MaxPending: cfg.Friends.MaxPendingRequests, MaxFriends: cfg.Friends.MaxFriends, MaxList: cfg.Friends.ListLimit,
+			})
+			return st
+		}),
 	)
 
 	sessionModule = fx.Module("session",
@@ -95,6 +101,7 @@ var (
 		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Service {
 			svc := handlers.NewService(st, reg, cfg.Accounts, log.Named("handlers"))
 			svc.SetMessageSaver(w)
+			svc.SetFriendListBytes(handlers.FriendListBytes(cfg.Transport.MaxPending))
 			return svc
 		}),
 		fx.Provide(func(svc *handlers.Service) *handlers.Router {

@@ -168,6 +168,7 @@ type header struct {
 	Status  string `json:"status"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Push    string `json:"push"` // set on unsolicited list rows (wire.FriendItem.Push)
 }
 
 // route dispatches one frame body.
@@ -180,6 +181,11 @@ func (c *conn) route(body []byte) {
 	case '[':
 		var items []header
 		if err := json.Unmarshal(body, &items); err != nil || len(items) == 0 {
+			return
+		}
+		if items[0].Push != "" {
+			// A pushed row (a friend request): never the reply to a call,
+			// even when it arrives while one of the same type waits.
 			return
 		}
 		c.complete(c.popType(items[0].Type), body)
@@ -236,7 +242,7 @@ func (c *conn) popSeq(seq uint64) *call {
 }
 
 // popType removes and returns the oldest call of type typ, or nil (an
-// unsolicited list, such as a full friends list the server pushes).
+// unsolicited list, such as a chat list the server pushes).
 func (c *conn) popType(typ string) *call {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -56,6 +56,7 @@ var (
 	ErrOverloaded      error = &codeError{wire.CodeOverloaded}
 	ErrInternal        error = &codeError{wire.CodeInternal}
 	ErrGoingAway       error = &codeError{wire.CodeGoingAway}
+	ErrLimitReached    error = &codeError{wire.CodeLimitReached}
 )
 
 // Errors of the client itself.

@@ -41,6 +41,9 @@ type fakeServer struct {
 	// noExt answers sync and ack with unknown_type, like a server without
 	// the extensions.
 	noExt bool
+	// friendPush pushes a friend request row just before each friends
+	// reply, as a request landing at that moment does.
+	friendPush bool
 }
 
 type fakeMsg struct {
@@ -323,6 +326,13 @@ func (s *fakeServer) handle(c *fakeConn, body []byte) bool {
 		s.mu.Unlock()
 		c.send(obj(q.Seq, map[string]any{"type": "ack", "status": "success"}))
 	case "friends":
+		s.mu.Lock()
+		push := s.friendPush
+		s.mu.Unlock()
+		if push {
+			c.send([]map[string]any{{"status": "success", "type": "friends", "user_id": "9", "user_name": "u9",
+				"friend_relation": "pending", "push": "add_friend"}})
+		}
 		c.send([]map[string]any{{"status": "success", "type": "friends", "user_id": "2", "user_name": "u2", "friend_relation": "accepted"},
 			{"status": "success", "type": "friends", "user_id": "3", "user_name": "u3", "friend_relation": "pending"}})
 	case "chatting":

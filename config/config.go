@@ -20,6 +20,7 @@ type Config struct {
 	Log       Log             `yaml:"log"`
 	Admin     Admin           `yaml:"admin"`
 	Accounts  Accounts        `yaml:"accounts"`
+	Friends   Friends         `yaml:"friends"`
 
 	// Source is the file the configuration was read from, or "" for the
 	// built-in defaults. It prefixes every file:line in error messages.
@@ -152,4 +153,18 @@ type Accounts struct {
 	CredentialCacheTTL time.Duration `yaml:"credential_cache_ttl"`
 	// ResumeTTL is how long a resume token issued at login stays valid.
 	ResumeTTL time.Duration `yaml:"resume_ttl"`
+}
+
+// Friends caps what other users can add to one user's friend list, and the
+// list itself, so no one can grow another user's replies without bound.
+type Friends struct {
+	// MaxPendingRequests caps the pending requests a user has waiting in
+	// each direction: add_friend is refused (limit_reached) once the
+	// addressee has this many incoming, or the requester this many outgoing.
+	MaxPendingRequests int `yaml:"max_pending_requests"`
+	// MaxFriends caps a user's accepted friends: accept_friend is refused
+	// (limit_reached) once either side has this many.
+	MaxFriends int `yaml:"max_friends"`
+	// ListLimit caps the entries of a friends reply, newest relation first.
+	ListLimit int `yaml:"list_limit"`
 }

@@ -69,6 +69,11 @@ func Default() Config {
 			CredentialCacheTTL:  10 * time.Minute,
 			ResumeTTL:           720 * time.Hour,
 		},
+		Friends: Friends{
+			MaxPendingRequests: 100,
+			MaxFriends:         1000,
+			ListLimit:          1200, // max_friends + both directions' pending
+		},
 	}
 }
 

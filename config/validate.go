@@ -23,6 +23,7 @@ const (
 	maxWriterDelay   = time.Second
 	maxWriterQueue   = 1 << 20
 	maxCacheEntries  = 10_000_000
+	maxFriendCap     = 1_000_000 // relation rows per user; far above any list a client can show
 	minLogBuffer     = 4 * kib
 	maxLogBuffer     = 64 * mib
 	postgresScheme   = "postgres://"
@@ -42,6 +43,7 @@ func (c *Config) Validate() error {
 	v.log()
 	v.admin()
 	v.accounts()
+	v.friends()
 	return errorOf(v.problems)
 }
 
@@ -290,4 +292,18 @@ func (v *validator) accounts() {
 		v.nonNegative("accounts.credential_cache_ttl", a.CredentialCacheTTL)
 	}
 	v.positive("accounts.resume_ttl", a.ResumeTTL)
+}
+
+func (v *validator) friends() {
+	f := v.c.Friends
+	v.between("friends.max_pending_requests", f.MaxPendingRequests, 1, maxFriendCap)
+	v.between("friends.max_friends", f.MaxFriends, 1, maxFriendCap)
+	v.between("friends.list_limit", f.ListLimit, 1, maxFriendCap)
+	// A user can hold max_friends friends and max_pending_requests requests
+	// each way; a shorter list would hide some of them from the seed
+	// client, which only ever sees the list's one frame.
+	if need := f.MaxFriends + 2*f.MaxPendingRequests; f.ListLimit < need {
+		v.add(fmt.Sprintf("friends.list_limit (%d) must be at least friends.max_friends + 2 * friends.max_pending_requests (%d)", f.ListLimit, need),
+			"friends.list_limit", "friends.max_friends", "friends.max_pending_requests")
+	}
 }

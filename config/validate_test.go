@@ -74,6 +74,11 @@ func TestValidateRules(t *testing.T) {
 		{"pipeline only+except", func(c *Config) { c.Pipeline[2].Only = []string{"a"}; c.Pipeline[2].Except = []string{"b"} }, "pipeline[2]: use either only or except, not both"},
 		{"pipeline empty type", func(c *Config) { c.Pipeline[2].Only = []string{""} }, "pipeline[2]: only[0] is empty"},
 		{"pipeline empty chain", func(c *Config) { c.Pipeline = nil }, ""},
+		{"friends pending 0", func(c *Config) { c.Friends.MaxPendingRequests = 0 }, "friends.max_pending_requests: must be between 1"},
+		{"friends 0", func(c *Config) { c.Friends.MaxFriends = 0 }, "friends.max_friends: must be between 1"},
+		{"friends list short", func(c *Config) { c.Friends.ListLimit = 1199 },
+			"friends.list_limit (1199) must be at least friends.max_friends + 2 * friends.max_pending_requests (1200)"},
+		{"friends smaller caps", func(c *Config) { c.Friends = Friends{MaxPendingRequests: 2, MaxFriends: 10, ListLimit: 14} }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

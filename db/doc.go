@@ -9,7 +9,8 @@
 //     connection and applies pending migrations before returning.
 //   - The schema, as Go migrations (bun/migrate, marked applied only on
 //     success), so one definition produces the DDL for both databases:
-//     users (id = phone, as the seed), friendships (one row per direction),
+//     users (id = phone, as the seed), friendships (one row per direction,
+//     both naming who sent the request since migration 0005),
 //     chats (one summary per owner and peer), messages (ids only grow;
 //     a unique (sender_id, client_msg_id) index for idempotent retries).
 //     Indexes are few on purpose, since each one is written for every
@@ -20,9 +21,11 @@
 //     sends none), so every ON CONFLICT names that predicate
 //     (clientMsgIDConflict); the chat list reads the owner's rows by primary
 //     key and sorts them. TestIndexPlans checks the plans.
-//   - The Store and its three errors: ErrNotFound, ErrConflict and
+//   - The Store and its errors: ErrNotFound, ErrConflict and
 //     ErrUnavailable (timeouts, lost connections, locked files, deadlocks:
-//     see IsUnavailable). Any other error is internal.
+//     see IsUnavailable), and for friend requests ErrForbidden (accepting
+//     one's own request) and ErrLimit (a FriendLimits cap, *LimitError).
+//     Any other error is internal.
 //
 // # Rules it keeps
 //
@@ -51,8 +54,10 @@
 //   - On PostgreSQL, transactions that lock both rows of a pair lock the
 //     lower user id first (no deadlocks between them), SaveMessage holds a
 //     per-receiver advisory lock so a receiver's messages commit in id order
-//     (a MessagesAfter cursor never skips one), and migrations run under an
-//     advisory lock so nodes may start together.
+//     (a MessagesAfter cursor never skips one), RequestFriend and
+//     AcceptFriend lock both users' rows (FOR NO KEY UPDATE, lower id first)
+//     so the per-user caps they count hold under concurrent requests, and
+//     migrations run under an advisory lock so nodes may start together.
 //   - One process owns a SQLite file. Several processes on one file work
 //     (WAL, busy_timeout) but are not what it is tuned for, and their
 //     migrations are not serialised.

@@ -13,7 +13,7 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 )
 
-// The three errors callers branch on. Every error a Store method returns either
+// The errors callers branch on. Every error a Store method returns either
 // is nil, wraps exactly one of these, or is an internal failure (a bug, a
 // corrupt database, a schema mismatch) that the caller should report as such.
 var (
@@ -28,7 +28,34 @@ var (
 	// serialization failure). Retrying later may succeed; nothing was changed
 	// by the failed call, because every multi-statement call is one transaction.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrForbidden: the change is not the caller's to make (accepting a
+	// friend request it sent itself).
+	ErrForbidden = errors.New("forbidden")
+	// ErrLimit: a per-user cap (FriendLimits) refused the change; a
+	// *LimitError in the chain says which cap and whose.
+	ErrLimit = errors.New("limit reached")
 )
+
+// The caps a LimitError names.
+const (
+	LimitIncoming = "incoming friend requests" // FriendLimits.MaxPending, the addressee's
+	LimitOutgoing = "outgoing friend requests" // FriendLimits.MaxPending, the requester's
+	LimitFriends  = "friends"                  // FriendLimits.MaxFriends, either side's
+)
+
+// LimitError says which cap refused a change: UserID already has Max of
+// What. It matches ErrLimit under errors.Is.
+type LimitError struct {
+	UserID string
+	What   string
+	Max    int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("limit reached: %s has %d %s", e.UserID, e.Max, e.What)
+}
+
+func (e *LimitError) Unwrap() error { return ErrLimit }
 
 // IsUnavailable reports whether err means "the database cannot answer right
 // now", so a handler replies "unavailable" instead of "internal".
@@ -66,7 +93,8 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) ||
+		errors.Is(err, ErrForbidden) || errors.Is(err, ErrLimit) {
 		return err
 	}
 	if errors.Is(err, sql.ErrNoRows) {

@@ -3,6 +3,7 @@ package db
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestRequestFriend(t *testing.T) {
@@ -72,6 +73,13 @@ func TestFriendsOrderAndFields(t *testing.T) {
 		if _, err := s.AcceptFriend(ctxT(t), "3", "1", "hi"); err != nil {
 			t.Fatal(err)
 		}
+		// Relation times: "2" newest, then "a", then the rest in one second.
+		base := now()
+		setRelationTime(t, s, "1", "2", base.Add(2*time.Second))
+		setRelationTime(t, s, "1", "a", base.Add(time.Second))
+		for _, f := range []string{"3", "10", "B"} {
+			setRelationTime(t, s, "1", f, base)
+		}
 		fs, err := s.Friends(ctxT(t), "1")
 		if err != nil {
 			t.Fatal(err)
@@ -90,11 +98,22 @@ func TestFriendsOrderAndFields(t *testing.T) {
 				t.Fatalf("friend row %+v", f)
 			}
 		}
-		// Byte order of the id on both databases.
-		if got, want := ids, []string{"10", "2", "3", "B", "a"}; !slices.Equal(got, want) {
+		// Newest first; ties in the byte order of the id on both databases.
+		if got, want := ids, []string{"2", "a", "10", "3", "B"}; !slices.Equal(got, want) {
 			t.Fatalf("order = %v, want %v", got, want)
 		}
 	})
+}
+
+// setRelationTime sets the created_at of the a-b pair, for order tests:
+// the store's clock has one-second steps.
+func setRelationTime(t *testing.T, s *Store, a, b string, at time.Time) {
+	t.Helper()
+	if _, err := s.db.NewUpdate().Model((*friendshipRow)(nil)).Set("created_at = ?", at).
+		Where("(user_id = ? AND friend_id = ?) OR (user_id = ? AND friend_id = ?)", a, b, b, a).
+		Exec(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestAcceptFriend(t *testing.T) {
@@ -152,8 +171,20 @@ func TestAcceptFriendByRequesterAndEmptyGreeting(t *testing.T) {
 		if err := s.RequestFriend(ctxT(t), "1", "2"); err != nil {
 			t.Fatal(err)
 		}
-		// The seed shows the requester an accept button too; the store allows it.
-		m, err := s.AcceptFriend(ctxT(t), "1", "2", "")
+		// The seed shows the requester an accept button too; pressing it
+		// must not make them friends without the addressee's consent.
+		_, err := s.AcceptFriend(ctxT(t), "1", "2", "hi")
+		wantErr(t, "requester accepts", err, ErrForbidden)
+		for _, side := range [][2]string{{"1", "2"}, {"2", "1"}} {
+			f, err := s.Friend(ctxT(t), side[0], side[1])
+			if err != nil || f.Relation != RelationPending || f.RequestedBy != "1" {
+				t.Fatalf("after the refused accept, %s sees %+v, %v", side[0], f, err)
+			}
+		}
+		if un, err := s.Undelivered(ctxT(t), "2", 0); err != nil || len(un) != 0 {
+			t.Fatalf("a refused accept stored a greeting: %+v, %v", un, err)
+		}
+		m, err := s.AcceptFriend(ctxT(t), "2", "1", "")
 		if err != nil || m != nil {
 			t.Fatalf("AcceptFriend without greeting = %+v, %v; want nil, nil", m, err)
 		}

@@ -48,6 +48,7 @@ func newMigrations() *migrate.Migrations {
 	ms.Add(inTx("20250101000002", "resume tokens", m0002Up, m0002Down))
 	ms.Add(inTx("20250101000003", "fewer index updates per message", m0003Up, m0003Down))
 	ms.Add(inTx("20250101000004", "partial client_msg_id index", m0004Up, m0004Down))
+	ms.Add(inTx("20250101000005", "friend requests record their requester", m0005Up, m0005Down))
 	return ms
 }
 

@@ -26,6 +26,8 @@ type Store struct {
 	writeSem chan struct{}
 	// stmts are the prepared statements of the hot paths (prepared.go).
 	stmts stmtCache
+	// friendLimits are the per-user friend caps (SetFriendLimits).
+	friendLimits FriendLimits
 }
 
 // NewStore wraps an opened and migrated database (see Open). queryTimeout

@@ -148,7 +148,7 @@ func (s *server) befriend(t *testing.T, a *apptest.Client, aID string, b *apptes
 	t.Helper()
 	a.Send(qt("type", "add_friend", "user_id", aID, "friend_id", bID))
 	fields(t, obj(t, a.Read()), map[string]string{"type": "add_friend", "status": "success"})
-	arr(t, b.Read()) // B's friends list, pushed
+	arr(t, b.Read()) // the request's row of B's friends list, pushed
 	b.Send(qt("type", "accept_friend", "user_id", bID, "friend_id", aID))
 	fields(t, obj(t, b.Read()), map[string]string{"type": "accept_friend", "status": "success"})
 	fields(t, obj(t, a.Read()), map[string]string{"type": "receive_message"}) // greeting

@@ -188,8 +188,8 @@ func TestLivePushToEverySessionNotRedelivered(t *testing.T) {
 	})
 }
 
-// B13: the add_friend reply has type add_friend; the online target gets its
-// whole friends list pushed.
+// B13: the add_friend reply has type add_friend; the online target gets the
+// new row of its friends list pushed.
 func TestAddFriendReplyType(t *testing.T) {
 	eachDriver(t, func(t *testing.T, srv *server) {
 		srv.register(t, "1", "a", "666")

@@ -2,17 +2,23 @@ package handlers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"go.uber.org/zap"
 
+	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
 
-// Friends answers the whole friend list (friends and requests both ways) as
-// one array in one frame: the client replaces its list with each frame, so a
-// list split over frames would show only the last part. An empty list is the
-// seed's null object, never an empty array.
+// Friends answers the friend list (friends and requests both ways) as one
+// array in one frame: the client replaces its list with each frame, so a
+// list split over frames would show only the last part. The list is bounded
+// twice: the store returns at most friends.list_limit relations, newest
+// first, and the reply keeps only as many of those as fit in the byte budget
+// (SetFriendListBytes), so it is always delivered, whatever names other
+// users chose. An empty list is the seed's null object, never an empty array.
 func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (any, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
@@ -22,10 +28,18 @@ func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.U
 	if err != nil {
 		return nil, s.storeErr("friends", err, "", "")
 	}
-	if len(list) == 0 {
+	body, n, err := boundedArray(list, s.friendListBytes)
+	if err != nil {
+		return nil, err
+	}
+	if n < len(list) {
+		s.log.Info("friends reply cut to its byte budget", zap.String("user", me),
+			zap.Int("relations", len(list)), zap.Int("sent", n), zap.Int("budget", s.friendListBytes))
+	}
+	if n == 0 {
 		return wire.Null(wire.TypeFriends, wire.NullFriends), nil
 	}
-	return list, nil
+	return pipeline.Reply(body), nil
 }
 
 func (s *Service) friendList(ctx context.Context, userID string) ([]wire.FriendItem, error) {
@@ -34,38 +48,73 @@ func (s *Service) friendList(ctx context.Context, userID string) ([]wire.FriendI
 		return nil, err
 	}
 	out := make([]wire.FriendItem, len(friends))
-	for i, f := range friends {
-		out[i] = wire.FriendItem{
-			UserReply:       userReply(wire.TypeFriends, &f.User),
-			CreatedRelation: wire.FormatTime(f.Since),
-			Relation:        f.Relation,
-		}
+	for i := range friends {
+		out[i] = friendItem(&friends[i])
 	}
 	return out, nil
 }
 
-// AddFriend records a friend request (pending both ways, as the seed did) and
-// answers with type add_friend (the seed said get_unread_messages, bug B13,
-// which made the client write a junk history record). If the target is
-// online, their whole friend list is pushed so the request shows up without
-// a manual refresh.
+func friendItem(f *db.Friend) wire.FriendItem {
+	return wire.FriendItem{
+		UserReply:       userReply(wire.TypeFriends, &f.User),
+		CreatedRelation: wire.FormatTime(f.Since),
+		Relation:        f.Relation,
+	}
+}
+
+// boundedArray encodes the longest prefix of items that fits in maxBytes as
+// one JSON array, and says how many items it holds.
+func boundedArray[T any](items []T, maxBytes int) ([]byte, int, error) {
+	out := []byte{'['}
+	n := 0
+	for i := range items {
+		b, err := encodeJSON(&items[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		sep := 0
+		if n > 0 {
+			sep = 1
+		}
+		if len(out)+sep+len(b)+1 > maxBytes { // +1: the closing bracket
+			break
+		}
+		if sep > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+		n++
+	}
+	return append(out, ']'), n, nil
+}
+
+// AddFriend records a friend request (pending both ways, as the seed did,
+// requested by the sender) and answers with type add_friend (the seed said
+// get_unread_messages, bug B13, which made the client write a junk history
+// record). If the target is online, they are pushed the one new row of their
+// friend list, so the request shows up without a manual refresh. Refused
+// with limit_reached when the target has friends.max_pending_requests
+// requests waiting, or the sender that many of its own.
 func (s *Service) AddFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
 	me, err := friendParties(req, in, "cannot add yourself as a friend")
 	if err != nil {
 		return nil, err
 	}
 	if err := s.store.RequestFriend(ctx, me, in.FriendID); err != nil {
-		return nil, s.storeErr("add_friend", err, "no such user", "already friends or already requested")
+		return nil, s.friendErr("add_friend", err, me, in.FriendID, "no such user", "already friends or already requested")
 	}
-	s.pushFriends(ctx, in.FriendID)
+	s.pushFriend(ctx, in.FriendID, me)
 	return friendReply(wire.TypeAddFriend, in, me), nil
 }
 
 // AcceptFriend accepts a pending request: both relations become accepted,
 // both chats are created, and the greeting is stored from the acceptor to the
-// requester. Unlike the seed (bug B19), the requester, if online, gets the
-// greeting as a receive_message push and then their whole chat list, so the
-// new chat appears at once.
+// requester. Only the addressee may accept: the requester gets forbidden (the
+// seed client shows an accept button on both sides of a request, and the
+// seed let either press it, so a requester could befriend anyone). Unlike the
+// seed (bug B19), the requester, if online, gets the greeting as a
+// receive_message push and then their whole chat list, so the new chat
+// appears at once.
 func (s *Service) AcceptFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
 	me, err := friendParties(req, in, "cannot accept yourself as a friend")
 	if err != nil {
@@ -73,7 +122,7 @@ func (s *Service) AcceptFriend(ctx context.Context, req *pipeline.Request, in *w
 	}
 	greeting, err := s.store.AcceptFriend(ctx, me, in.FriendID, Greeting)
 	if err != nil {
-		return nil, s.storeErr("accept_friend", err, "no pending friend request", "already friends")
+		return nil, s.friendErr("accept_friend", err, me, in.FriendID, "no pending friend request", "already friends")
 	}
 	if greeting != nil {
 		if s.deliverMessage(ctx, greeting) > 0 {
@@ -110,27 +159,33 @@ func friendReply(typ string, in *wire.FriendRequest, me string) *wire.FriendRepl
 	return &wire.FriendReply{FriendID: in.FriendID, Status: wire.StatusSuccess, Type: typ, UserID: echo(in.UserID, me)}
 }
 
-// pushFriends sends userID's whole friend list to their live sessions, if
-// any. A complete list is the only unsolicited friends frame the client
-// handles correctly, and an empty one (the null object) is never pushed. A
-// failure only costs the user a manual refresh, so it is logged, not returned.
-func (s *Service) pushFriends(ctx context.Context, userID string) {
-	if !s.sessions.Online(userID) {
+// pushFriend sends owner's live sessions, if any, the one row of their
+// friend list that changed: other, as owner sees them, as a one-element
+// friends array. Never the whole list: a user who receives many requests
+// would be sent the growing list once per request (quadratic bytes), and the
+// seed client files each element of a friends frame under its user_id, so
+// one row is all it needs. A failure only costs the user a manual refresh,
+// so it is logged, not returned.
+func (s *Service) pushFriend(ctx context.Context, owner, other string) {
+	if !s.sessions.Online(owner) {
 		return
 	}
-	list, err := s.friendList(ctx, userID)
-	if err == nil && len(list) > 0 {
+	f, err := s.store.Friend(ctx, owner, other)
+	if err == nil {
+		row := friendItem(f)
+		row.Push = wire.TypeAddFriend
 		var body []byte
-		if body, err = encodeJSON(list); err == nil {
-			s.push(userID, body)
+		if body, err = encodeJSON([]wire.FriendItem{row}); err == nil {
+			s.push(owner, body)
 		}
 	}
 	if err != nil {
-		s.log.Warn("friends push failed", zap.String("user", userID), zap.Error(err))
+		s.log.Warn("friends push failed", zap.String("user", owner), zap.Error(err))
 	}
 }
 
-// pushChats is pushFriends for the chat list.
+// pushChats sends userID's whole chat list to their live sessions, if any.
+// A failure only costs the user a manual refresh, so it is logged.
 func (s *Service) pushChats(ctx context.Context, userID string) {
 	if !s.sessions.Online(userID) {
 		return
@@ -162,4 +217,30 @@ func friendParties(req *pipeline.Request, in *wire.FriendRequest, selfRefusal st
 		return "", invalid("%s", selfRefusal)
 	}
 	return me, nil
+}
+
+// friendErr answers the refusals only friend requests have (a full cap, a
+// requester accepting its own request), then the store's usual ones. me is
+// the session's user, other the friend_id.
+func (s *Service) friendErr(op string, err error, me, other, notFound, conflict string) error {
+	var lim *db.LimitError
+	switch {
+	case errors.As(err, &lim):
+		return &pipeline.Error{Code: wire.CodeLimitReached, Message: limitMessage(lim, me)}
+	case errors.Is(err, db.ErrForbidden):
+		return pipeline.Errorf(wire.CodeForbidden, "you sent this friend request; only %s can accept it", other)
+	}
+	return s.storeErr(op, err, notFound, conflict)
+}
+
+func limitMessage(l *db.LimitError, me string) string {
+	switch {
+	case l.What == db.LimitOutgoing:
+		return fmt.Sprintf("you have %d friend requests waiting for an answer", l.Max)
+	case l.What == db.LimitIncoming:
+		return fmt.Sprintf("%s has too many pending friend requests", l.UserID)
+	case l.UserID == me:
+		return fmt.Sprintf("you already have %d friends", l.Max)
+	}
+	return fmt.Sprintf("%s already has %d friends", l.UserID, l.Max)
 }

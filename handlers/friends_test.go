@@ -30,13 +30,13 @@ func TestFriendFlow(t *testing.T) {
 	e.register("3", "c", "666")
 	a, c := e.login("1", "666"), e.login("3", "666")
 
-	// add_friend answers with its own type and pushes C's whole list to C.
+	// add_friend answers with its own type and pushes C the one new row.
 	m := object(t, a.one(map[string]any{"type": "add_friend", "user_id": "1", "friend_id": "3"}))
 	allStrings(t, m)
 	want(t, m, map[string]string{"type": "add_friend", "status": "success", "user_id": "1", "friend_id": "3"})
 	pushed := c.cap.take()
 	if len(pushed) != 1 {
-		t.Fatalf("C got %d frames after the request, want one friends list", len(pushed))
+		t.Fatalf("C got %d frames after the request, want one friends row", len(pushed))
 	}
 	list := array(t, pushed[0])
 	if len(list) != 1 {

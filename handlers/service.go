@@ -24,6 +24,7 @@ type Store interface {
 	SetPasswordHash(ctx context.Context, id, hash string) error
 
 	Friends(ctx context.Context, userID string) ([]db.Friend, error)
+	Friend(ctx context.Context, userID, friendID string) (*db.Friend, error)
 	RequestFriend(ctx context.Context, userID, friendID string) error
 	AcceptFriend(ctx context.Context, userID, friendID, greeting string) (*db.Message, error)
 	DeleteFriend(ctx context.Context, userID, friendID string) (bool, error)
@@ -91,6 +92,9 @@ type Service struct {
 	tokens *tokenBatcher
 	log    *zap.Logger
 	now    func() time.Time
+
+	// friendListBytes bounds a friends reply (SetFriendListBytes).
+	friendListBytes int
 }
 
 // MessageSaver stores one message durably and returns once it is committed
@@ -109,6 +113,15 @@ func (f saveFunc) Save(ctx context.Context, m *db.Message) error { return f(ctx,
 // *db.MessageWriter) instead of Store.SaveMessage. Call it before serving.
 func (s *Service) SetMessageSaver(m MessageSaver) { s.messages = m }
 
+// SetFriendListBytes bounds the bytes of a friends reply (the frame body).
+// Call it before serving, with FriendListBytes(transport.max_pending).
+func (s *Service) SetFriendListBytes(n int) { s.friendListBytes = n }
+
+// FriendListBytes is the friends reply budget for a connection whose pending
+// output is capped at maxPending: half of it, so the reply always fits with
+// room to spare for pushes queued beside it.
+func FriendListBytes(maxPending int) int { return maxPending / 2 }
+
 // NewService builds the handlers over a store and a session directory.
 // accounts sizes password hashing and the verified-credential cache.
 func NewService(store Store, sessions SessionDirectory, accounts config.Accounts, log *zap.Logger) *Service {
@@ -123,6 +136,8 @@ func NewService(store Store, sessions SessionDirectory, accounts config.Accounts
 		messages:  saveFunc(store.SaveMessage),
 		log:       log,
 		now:       time.Now,
+
+		friendListBytes: FriendListBytes(config.Default().Transport.MaxPending),
 	}
 	s.friends = newFriendCache(friendCacheEntries, friendCacheTTL, func() time.Time { return s.now() })
 	s.tokens = &tokenBatcher{saveMany: store.SaveResumeTokens, saveOne: store.SaveResumeToken}

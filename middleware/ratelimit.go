@@ -88,6 +88,20 @@ func defaultRules() map[string]ruleOptions {
 		wire.TypeSendMessage: {
 			User: &limitOptions{Rate: 20, Burst: 200},
 		},
+		// Each friend request lands in someone else's list, and is pushed
+		// to them. In the Qt client a request takes typing an id, a search
+		// and a click: a few seconds each. A burst of 30, then one every 5
+		// s, is never reached by hand, and holds a script to 720 an hour
+		// (friends.max_pending_requests caps its requests waiting anyway).
+		wire.TypeAddFriend: {
+			User: &limitOptions{Rate: 0.2, Burst: 30},
+		},
+		// search_user answers whether an id (a phone number) has an
+		// account. By hand it is one typed id per search; a script sweeping
+		// phone numbers gets one per second after a burst of 20.
+		wire.TypeSearchUser: {
+			User: &limitOptions{Rate: 1, Burst: 20},
+		},
 		// The seed client answers every frame of a get_unread_messages
 		// catch-up (up to 2000, handlers.maxUnreadPerRequest) with one
 		// pipelined chatting request. Refusing those, or worse

@@ -32,6 +32,7 @@ const (
 	CodeOverloaded      = "overloaded"      // the server shed this request or connection
 	CodeInternal        = "internal"        // a bug; logged with a stack on the server
 	CodeGoingAway       = "going_away"      // the server is shutting down
+	CodeLimitReached    = "limit_reached"   // a per-user cap (pending requests, friends) is full
 )
 
 // Codes lists every error code above, for code that must bound a label set
@@ -40,7 +41,7 @@ var Codes = []string{
 	CodeBadRequest, CodeInvalid, CodeUnknownType, CodeUnauthenticated,
 	CodeForbidden, CodeRateLimited, CodeTooLarge, CodeNotFound,
 	CodeConflict, CodeBadCredentials, CodeUnavailable, CodeOverloaded,
-	CodeInternal, CodeGoingAway,
+	CodeInternal, CodeGoingAway, CodeLimitReached,
 }
 
 // Envelope is the part every request shares. Seq is optional and chosen by the

@@ -240,6 +240,11 @@ type FriendItem struct {
 	UserReply
 	CreatedRelation string `json:"created_relation"`
 	Relation        string `json:"friend_relation"`
+	// Push is set only on an unsolicited row, to the request type that
+	// caused it ("add_friend"): a Parley client then never takes the push
+	// for the reply to its own friends request (arrays carry no seq). The
+	// Qt client ignores the key.
+	Push string `json:"push,omitempty"`
 }
 
 // ChatItem is one element of the chatting list. UnreadCount is a decimal

@@ -99,7 +99,7 @@ func run(addr string, out io.Writer) error {
 		{alice, "{\n    \"type\": \"login\",\n    \"user_id\": \"" + a + "\",\n    \"user_password\": \"wonderland\"\n}\n", 1},
 		{bob, "{\n    \"type\": \"login\",\n    \"user_id\": \"" + b + "\",\n    \"user_password\": \"builder\"\n}\n", 1},
 		{alice, "{\n    \"friend_id\": \"" + b + "\",\n    \"type\": \"add_friend\",\n    \"user_id\": \"" + a + "\"\n}\n", 1},
-		// bob is online: the server pushes him his new friends list first.
+		// bob is online: the server pushes him the request's row of his friends list first.
 		{bob, "{\n    \"friend_id\": \"" + a + "\",\n    \"type\": \"accept_friend\",\n    \"user_id\": \"" + b + "\"\n}\n", 2},
 	}
 	for _, s := range steps {
