@@ -51,7 +51,7 @@ type settings struct {
 	heartbeatTimeout time.Duration // <= 0: off
 	legacyIdle       time.Duration // <= 0: off
 	keepAlive        time.Duration // <= 0: off
-	maxConns         int64 // <= 0: unlimited
+	maxConns         int64         // <= 0: unlimited
 	frameTimeout     time.Duration
 	maxPartial       int64
 	sweepEvery       time.Duration
