@@ -124,6 +124,9 @@ func (s *Server) SetAcceptCheck(f func(ip string) bool) { s.acceptCheck = f }
 // returns at once; calling it again, or after Stop, does nothing.
 func (s *Server) Start() {
 	s.startOnce.Do(func() {
+		// max_conns may be derived from the file limit: say what is in force.
+		s.log.Info("transport limits", zap.Int64("max_conns", s.cfg.maxConns),
+			zap.Int64("max_partial_bytes", s.cfg.maxPartial), zap.Duration("frame_timeout", s.cfg.frameTimeout))
 		s.disp.start(s.cfg.workers, s.cfg.loginWorkers)
 		go func() {
 			defer close(s.startDone)
