@@ -68,6 +68,37 @@ func TestIncompleteFrameTimesOut(t *testing.T) {
 	}
 }
 
+// TestFrameTimeoutWaitsWhileOutputIsPending: gev reads nothing while
+// output to the peer is pending, so a frame cut in two (by a TCP segment
+// boundary, say) cannot complete while a big reply drains to a slow reader;
+// that time is not the peer's, and must not close it.
+func TestFrameTimeoutWaitsWhileOutputIsPending(t *testing.T) {
+	cfg := testConfig()
+	cfg.FrameTimeout = 200 * time.Millisecond
+	cfg.MaxPending = 8 << 20
+	srv := startServer(t, cfg, bigReplies(4<<20))
+	c := dialSmallWindow(t, srv.Addr())
+	setSendBuffer(t, srv, c, 16<<10)
+	next := frames([]byte("next"))
+	// One write: the request for the reply and the first half of the next
+	// frame, which the server reads together.
+	write(t, c, append(frames([]byte("big")), next[:5]...))
+	sc := serverConn(t, srv, c)
+	eventually(t, 5*time.Second, "the reply to back up", func() bool { return sc.gc.WriteBufferLength() > 0 })
+	// Several frame timeouts with the reply pending and the frame halfway.
+	time.Sleep(5 * cfg.FrameTimeout)
+	if got := readFrame(t, c); len(got) != 4<<20 {
+		t.Fatalf("got %d bytes", len(got))
+	}
+	write(t, c, next[5:])
+	if got := readFrame(t, c); string(got) != "next" {
+		t.Fatalf("got %s", got)
+	}
+	if st := srv.Stats(); st.FrameTimeout != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // TestPartialBudgetClosesOldestHolder: holders of incomplete frames fill
 // MaxPartialBytes; each new holder past it closes the oldest one, and an
 // honest client's big frame still gets through (closing the oldest holder,

@@ -31,7 +31,8 @@ func (s *Server) sweepLoop() {
 // Frame timeout: a frame whose first byte arrived FrameTimeout ago and is
 // still incomplete closes the connection (slowloris, or a peer holding
 // partial frames to pin memory). A connection idle between frames has no
-// deadline here.
+// deadline here, and the clock starts again whenever output to the peer is
+// pending, because gev reads nothing then.
 //
 // Idle: a client that has pinged speaks heartbeats, so HeartbeatTimeout of
 // silence means it is gone. A client that never pinged (the seed client) is
@@ -44,9 +45,16 @@ func (s *Server) sweepConn(c *conn, now time.Time) {
 	if c.closing.Load() {
 		return
 	}
-	if since := c.partialSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= s.cfg.frameTimeout {
-		c.closeFor(reasonFrameTimeout, zap.Duration("for", now.Sub(time.Unix(0, since))))
-		return
+	if since := c.partialSince.Load(); since != 0 {
+		if c.gc.WriteBufferLength()+c.queuedOut.Load() > 0 {
+			// gev does not read while output is pending, so the frame cannot
+			// complete: restart its clock (a peer that reads nothing is the
+			// write stall's; one that reads slowly stays under the budget).
+			c.partialSince.CompareAndSwap(since, now.UnixNano())
+		} else if now.Sub(time.Unix(0, since)) >= s.cfg.frameTimeout {
+			c.closeFor(reasonFrameTimeout, zap.Duration("for", now.Sub(time.Unix(0, since))))
+			return
+		}
 	}
 	if s.sweepStall(c, now) {
 		return
