@@ -221,6 +221,7 @@ func (s *Server) finalize(c *conn) {
 	}
 	c.closing.Store(true)
 	s.disp.drop(c)
+	s.partial.release(c) // OnClose dropped it already; Stop's abandon path did not
 	s.reg.Remove(c.sess)
 	s.connsMu.Lock()
 	delete(s.conns, c.id)
