@@ -63,11 +63,24 @@ type Transport struct {
 	// MaxQueued caps the bytes of received frames waiting for a worker, per
 	// connection. Above it the connection is closed as a flood.
 	MaxQueued int `yaml:"max_queued"`
-	// MaxPending caps the bytes written to a connection but not yet sent to
-	// the peer. Above it the connection is closed as a slow consumer.
+	// FrameTimeout is how long a frame may take from its first byte to its
+	// last; a connection with a frame incomplete for longer is closed
+	// (slowloris, memory pinned by partial frames). Between frames there is
+	// no deadline.
+	FrameTimeout time.Duration `yaml:"frame_timeout"`
+	// MaxPartialBytes caps the bytes held in incomplete frames by all
+	// connections together; past it the connections that have held such
+	// bytes the longest are closed. At least MaxFrame.
+	MaxPartialBytes int `yaml:"max_partial_bytes"`
+	// MaxPending is the output backlog (written to a connection, not yet
+	// taken by the kernel) below which any frame is queued, so one reply of
+	// any allowed size reaches a reading peer. Above it, frames are queued
+	// up to twice MaxPending; past that the peer is closed as a slow
+	// consumer.
 	MaxPending int `yaml:"max_pending"`
-	// WriteStall closes a connection whose pending output has not drained for
-	// this long (contains gev's busy loop with a peer that stops reading).
+	// WriteStall closes a connection with output pending, in user space or
+	// in the kernel's send queue, of which the peer took nothing for this
+	// long (a peer that stopped reading).
 	WriteStall time.Duration `yaml:"write_stall"`
 	// HeartbeatTimeout closes a connection that has sent a ping and then
 	// stays silent this long. Clients that never ping are not affected.
@@ -81,6 +94,8 @@ type Transport struct {
 	// over [KeepAlive, 1.5 KeepAlive] per connection).
 	KeepAlive time.Duration `yaml:"keepalive"`
 	// MaxConns caps concurrent connections; new ones above it are closed.
+	// 0 means the process's open-file limit minus 256 descriptors kept for
+	// the database, logs and admin port.
 	MaxConns int `yaml:"max_conns"`
 }
 

@@ -33,12 +33,14 @@ func Default() Config {
 			LoginWorkers:     0, // 16 per CPU
 			MaxFrame:         1 * mib,
 			MaxQueued:        4 * mib,
+			FrameTimeout:     30 * time.Second,
+			MaxPartialBytes:  64 * mib,
 			MaxPending:       4 * mib,
 			WriteStall:       10 * time.Second,
 			HeartbeatTimeout: 45 * time.Second,
 			LegacyIdle:       6 * time.Hour,
 			KeepAlive:        30 * time.Second,
-			MaxConns:         0, // unlimited
+			MaxConns:         0, // open-file limit minus 256
 		},
 		Pipeline: defaultPipeline(),
 		DB: DB{

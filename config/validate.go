@@ -15,6 +15,7 @@ const (
 	minFrame         = 64       // smaller cannot hold a login request
 	maxFrame         = 64 * mib // a bigger chat frame is an attack or a bug
 	maxBuffered      = 1 << 30  // per-connection queues; 1 GiB is already absurd
+	maxPartial       = 1 << 34  // process-wide partial frames; 16 GiB
 	maxLoops         = 1024
 	maxWorkers       = 65536
 	maxHashWorkers   = 1024
@@ -137,12 +138,18 @@ func (v *validator) transport() {
 		v.add(fmt.Sprintf("transport.max_pending (%d) must be at least transport.max_frame (%d)", t.MaxPending, t.MaxFrame),
 			"transport.max_pending", "transport.max_frame")
 	}
+	v.positive("transport.frame_timeout", t.FrameTimeout)
+	v.between("transport.max_partial_bytes", t.MaxPartialBytes, 0, maxPartial)
+	if t.MaxPartialBytes < t.MaxFrame {
+		v.add(fmt.Sprintf("transport.max_partial_bytes (%d) must be at least transport.max_frame (%d)", t.MaxPartialBytes, t.MaxFrame),
+			"transport.max_partial_bytes", "transport.max_frame")
+	}
 	v.positive("transport.write_stall", t.WriteStall)
 	v.positive("transport.heartbeat_timeout", t.HeartbeatTimeout)
 	v.nonNegative("transport.legacy_idle", t.LegacyIdle)
 	v.positive("transport.keepalive", t.KeepAlive)
 	if t.MaxConns < 0 {
-		v.add(fmt.Sprintf("must be 0 (unlimited) or more, got %d", t.MaxConns), "transport.max_conns")
+		v.add(fmt.Sprintf("must be 0 (derived from the open-file limit) or more, got %d", t.MaxConns), "transport.max_conns")
 	}
 }
 

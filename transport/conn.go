@@ -17,8 +17,9 @@ import (
 var (
 	// ErrClosed: the connection is closed or closing; the frame was dropped.
 	ErrClosed = errors.New("transport: connection closed")
-	// ErrSlowConsumer: the peer is not reading and its pending output would
-	// pass MaxPending; the connection is being closed.
+	// ErrSlowConsumer: the peer is not reading: its pending output was
+	// already above MaxPending and this frame would take it past twice
+	// that; the connection is being closed.
 	ErrSlowConsumer = errors.New("transport: slow consumer, connection closed")
 )
 
@@ -26,20 +27,23 @@ var (
 type closeReason int32
 
 const (
-	reasonPeer      closeReason = iota // the peer closed, or a socket error
-	reasonServer                       // Session.Close: a handler or middleware asked
-	reasonOversize                     // a length prefix above MaxFrame
-	reasonFlood                        // received frames above MaxQueued bytes
-	reasonSlow                         // pending output above MaxPending
-	reasonStall                        // pending output not drained for WriteStall
-	reasonHeartbeat                    // pinged once, then silent for HeartbeatTimeout
-	reasonIdle                         // never pinged, silent for LegacyIdle
-	reasonShutdown                     // Server.Stop
+	reasonPeer          closeReason = iota // the peer closed, or a socket error
+	reasonServer                           // Session.Close: a handler or middleware asked
+	reasonOversize                         // a length prefix above MaxFrame
+	reasonFlood                            // received frames above MaxQueued bytes
+	reasonSlow                             // pending output past the slow-consumer rule (Send)
+	reasonStall                            // output, ours or the kernel's, not taken for WriteStall
+	reasonHeartbeat                        // pinged once, then silent for HeartbeatTimeout
+	reasonIdle                             // never pinged, silent for LegacyIdle
+	reasonFrameTimeout                     // a started frame not completed within FrameTimeout
+	reasonPartialBudget                    // oldest holder of incomplete frames over MaxPartialBytes
+	reasonShutdown                         // Server.Stop
 	reasonCount
 )
 
 var reasonNames = [reasonCount]string{"peer", "server", "frame too large", "flood",
-	"slow consumer", "write stalled", "heartbeat timeout", "idle timeout", "shutdown"}
+	"slow consumer", "write stalled", "heartbeat timeout", "idle timeout",
+	"frame timeout", "partial frame budget", "shutdown"}
 
 func (r closeReason) String() string { return reasonNames[r] }
 
@@ -55,6 +59,7 @@ type conn struct {
 
 	closing   atomic.Bool  // set once: by closeFor or by OnClose
 	queuedOut atomic.Int64 // bytes given to gev Send whose loop task has not run yet
+	outTotal  atomic.Int64 // bytes ever accepted by Send, for the write-stall sweep
 	sent      atomic.Int64 // frames queued by Send, for the idle sweep
 	finalized atomic.Bool  // unregistered (OnClose, or abandoned by Stop)
 	onClosed  atomic.Bool  // gev ran OnClose, so gev owns closing the fd
@@ -74,13 +79,19 @@ type conn struct {
 	out         []byte // framed output not yet taken by a flush task
 	flushQueued bool   // a flush task is queued and has not taken out yet
 
-	// Loop goroutine only.
-	dropInput   bool   // discard all further input (oversize, flood)
-	outWasEmpty bool   // set by Packet for afterSend
-	flushed     []byte // what the running flush task gave gev, recycled by afterSend
+	// Loop goroutine only, except hold (partialBudget's lock) and
+	// partialSince (atomic: unix nanoseconds when the incomplete frame in
+	// asm started, 0 when there is none; the sweep reads it).
+	asm          assembler
+	hold         partialHold
+	partialSince atomic.Int64
+	dropInput    bool   // discard all further input (oversize, flood)
+	outWasEmpty  bool   // set by Packet for afterSend
+	flushed      []byte // what the running flush task gave gev, recycled by afterSend
 
 	// Sweep goroutine only.
-	stallSince time.Time
+	stallSince time.Time // since when no pending output byte was taken
+	delivered  int64     // most bytes seen taken by the peer (outTotal minus pending)
 	seenSent   int64     // sent at the previous sweep
 	sentAt     time.Time // when the sweep first saw sent move past seenSent
 
@@ -101,8 +112,8 @@ func (c *conn) Send(body []byte) error {
 		return ErrClosed
 	}
 	n := int64(wire.HeaderSize + len(body))
-	if c.gc.WriteBufferLength()+c.queuedOut.Load()+n > c.srv.cfg.maxPending {
-		c.closeFor(reasonSlow, zap.Int64("pending", c.gc.WriteBufferLength()+c.queuedOut.Load()))
+	if backlog := c.gc.WriteBufferLength() + c.queuedOut.Load(); slowConsumer(backlog, n, c.srv.cfg.maxPending) {
+		c.closeFor(reasonSlow, zap.Int64("pending", backlog), zap.Int64("frame", n))
 		return ErrSlowConsumer
 	}
 	c.goneMu.RLock()
@@ -111,6 +122,7 @@ func (c *conn) Send(body []byte) error {
 		return ErrClosed
 	}
 	c.queuedOut.Add(n)
+	c.outTotal.Add(n) // after queuedOut: see sweepStall
 	c.sent.Add(1)
 	c.outMu.Lock()
 	c.out = wire.AppendFrame(c.out, body)
@@ -129,6 +141,20 @@ func (c *conn) Send(body []byte) error {
 		return ErrClosed
 	}
 	return nil
+}
+
+// slowConsumer is the slow-consumer rule (issue 11, must-fix 2): it
+// measures a peer that does not read, not the size of one reply. A frame is
+// always queued while the backlog (output not yet taken by the kernel) is at
+// most maxPending, so a reply of any size the handlers allow reaches a
+// reading peer, and the pushes that follow a big reply still fit while it
+// drains. Past maxPending, frames are queued until the backlog would pass
+// twice maxPending: a peer that far behind receives faster than it reads,
+// and is closed. Memory per connection stays below max(2 x maxPending,
+// maxPending + one frame); a peer that takes nothing at all is closed by the
+// write-stall sweep whatever its backlog.
+func slowConsumer(backlog, frame, maxPending int64) bool {
+	return backlog > maxPending && backlog+frame > 2*maxPending
 }
 
 // flushMarker is what Send gives gev's Connection.Send: Packet, on the loop,
@@ -178,13 +204,19 @@ func (c *conn) Close() error {
 // by Send; and while output is pending gev leaves EPOLLIN armed but ignores
 // it, so a peer that sends without reading spins the loop (LIBRARIES §1.5).
 func (c *conn) afterSend(any) {
+	connected := c.gc.Connected()
+	n := 0
+	if connected {
+		// Publish before queuedOut shrinks, so the sweep never sees these
+		// bytes in neither place and takes that for progress.
+		n = connOutLength(c.gc)
+		publishOutLength(c.gc, n)
+	}
 	c.queuedOut.Add(-int64(len(c.flushed)))
 	c.recycleOut()
-	if !c.gc.Connected() {
+	if !connected {
 		return // the write failed and gev closed it; its buffers are pooled
 	}
-	n := connOutLength(c.gc)
-	publishOutLength(c.gc, n)
 	// gev armed EPOLLIN|EPOLLOUT iff the buffer went from empty to non-empty;
 	// watch writes only until it drains (gev then calls EnableRead itself).
 	if n > 0 && c.outWasEmpty {

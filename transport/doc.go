@@ -27,8 +27,8 @@
 //     a session before requeueing it behind the others. Serve may block
 //     (database, group commit, password hashing): that holds a worker, not a
 //     loop.
-//   - One sweep goroutine applies the write-stall and idle policies, every
-//     quarter of the shortest deadline.
+//   - One sweep goroutine applies the frame-timeout, write-stall and idle
+//     policies, every quarter of the shortest deadline.
 //   - Session.Send and Session.Close (session.Conn) are safe from any
 //     goroutine and never wait for the network: Send frames the body into
 //     the connection's output buffer and, unless one is already queued,
@@ -47,10 +47,21 @@
 //   - MaxQueued: bytes of received frames waiting for a worker, per
 //     connection (each frame also counts 32 bytes, so empty frames are
 //     bounded). Above it the connection is closed as a flood.
-//   - MaxPending: bytes of output not yet taken by the kernel. A Send that
-//     would pass it closes the connection as a slow consumer.
-//   - WriteStall: output pending for this long without ever draining to
-//     zero closes the connection. HeartbeatTimeout applies to sessions that
+//   - FrameTimeout and MaxPartialBytes: UnPacket consumes all input; a
+//     frame that has started but not finished is held by the connection's
+//     assembler (partial.go), never in gev's buffer. It must complete within
+//     FrameTimeout of its first byte (the sweep checks), and all connections
+//     together hold at most MaxPartialBytes in such frames: past it the
+//     connections that have held bytes longest are closed.
+//   - MaxPending: bytes of output not yet taken by the kernel. A Send is
+//     always queued while the backlog is at most MaxPending (one reply of
+//     any size reaches a reading peer); above it, until the backlog would
+//     pass 2 x MaxPending, where the connection is closed as a slow consumer.
+//   - WriteStall: output pending, in gev or unacknowledged in the kernel's
+//     send queue (SIOCOUTQ), of which the peer took nothing for this long
+//     closes the connection; progress, not emptiness, resets the clock.
+//   - MaxConns: 0 means RLIMIT_NOFILE minus a reserve (fdReserve) for the
+//     database, logs and admin port. HeartbeatTimeout applies to sessions that
 //     have pinged (Session.Pinged); LegacyIdle (long: 6 h in the shipped
 //     configuration, 0 turns it off) to those that never did, because the
 //     seed client neither pings nor reconnects.
@@ -72,6 +83,10 @@
 //   - Unbounded output and a stale WriteBufferLength (refreshed only after
 //     socket events): afterSend publishes the real length after every Send,
 //     and MaxPending plus the write-stall sweep bound memory and time.
+//   - Ring buffers that grow, never shrink, and are pooled grown on close
+//     (the next connection keeps them for life): partial frames never enter
+//     gev's input buffer, and OnClose swaps grown buffers for empty ones
+//     before gev pools them (shedBuffers).
 //   - Stop: gev's Stop closes no connection, calls no OnClose, leaves the
 //     listener's dup(2) fd open (the port stays bound) and is lost when
 //     called right after Start (a poller closed before its Poll began never

@@ -80,8 +80,13 @@ func (e events) OnMessage(gc *gev.Connection, ctx any, data []byte) any {
 	return nil
 }
 
-// OnClose unregisters the connection. gev closes the fd after it returns.
+// OnClose unregisters the connection. gev closes the fd after it returns,
+// then puts the connection's ring buffers in a process-wide pool, grown as
+// they are; shedBuffers swaps grown ones for empty ones first, so the next
+// connection does not inherit (and keep for its whole life) the memory of a
+// big reply.
 func (e events) OnClose(gc *gev.Connection) {
+	shedBuffers(gc)
 	c, _ := gc.Context().(*conn)
 	if c == nil {
 		e.release() // a refused connection
@@ -90,5 +95,6 @@ func (e events) OnClose(gc *gev.Connection) {
 	c.onClosed.Store(true)
 	c.closing.Store(true)
 	c.markGone()
+	c.dropPartial()
 	e.finalize(c)
 }

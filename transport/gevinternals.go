@@ -31,6 +31,7 @@ var errGevLayout = errors.New("transport: unexpected gev internals (only gev v0.
 // gevOffsets are byte offsets of unexported fields, found by reflection.
 type gevOffsets struct {
 	connFD, connLoop, connOutBuffer, connOutLen uintptr // in gev.Connection
+	connInBuffer                                uintptr
 	loopPoll                                    uintptr // in eventloop.EventLoop (promoted)
 	srvListener, srvLoops                       uintptr // in gev.Server
 	lnFile, lnFD, lnNet, lnLoop                 uintptr // in gev's listener
@@ -67,6 +68,7 @@ func inspectGev() (gevOffsets, error) {
 	o.connLoop = field(conn, "loop", loopPtr)
 	o.connOutBuffer = field(conn, "outBuffer", reflect.TypeFor[*ringbuffer.RingBuffer]())
 	o.connOutLen = field(conn, "outBufferLen", reflect.TypeFor[tkatomic.Int64]())
+	o.connInBuffer = field(conn, "inBuffer", reflect.TypeFor[*ringbuffer.RingBuffer]())
 	o.loopPoll = field(reflect.TypeFor[eventloop.EventLoop](), "poll", reflect.TypeFor[*poller.Poller]())
 
 	srv := reflect.TypeFor[gev.Server]()
@@ -115,6 +117,27 @@ func connWatchWriteOnly(c *gev.Connection) error {
 	loop := *at[*eventloop.EventLoop](unsafe.Pointer(c), layout.connLoop)
 	p := *at[*poller.Poller](unsafe.Pointer(loop), layout.loopPoll)
 	return p.EnableWrite(connFD(c))
+}
+
+// maxPooledBuffer is the largest ring buffer shedBuffers lets gev put back
+// in its pool.
+const maxPooledBuffer = 16 << 10
+
+// shedBuffers replaces the connection's input and output ring buffers by
+// new empty ones when they have grown past maxPooledBuffer. gev's ring
+// buffers never shrink, and on close gev puts them in a process-wide pool
+// whatever their size (ringbuffer's pool only starts refusing big buffers
+// after calibrating on 42,000 returns), so the next connection would take
+// one grown by a big reply, or a peer's partial frame, and keep it for its
+// whole life. The replaced buffers are left to the GC. Loop goroutine only,
+// from OnClose: gev only pools the buffers after it.
+func shedBuffers(c *gev.Connection) {
+	for _, off := range []uintptr{layout.connInBuffer, layout.connOutBuffer} {
+		b := at[*ringbuffer.RingBuffer](unsafe.Pointer(c), off)
+		if (*b).Capacity() > maxPooledBuffer {
+			*b = ringbuffer.New(0)
+		}
+	}
 }
 
 // gevListener is what Server needs from gev's unexported listener. The

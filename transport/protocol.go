@@ -47,18 +47,24 @@ func nextFrame(buf *ringbuffer.RingBuffer, maxFrame uint32) (ctx any, body []byt
 // connection's loop goroutine.
 type protocol struct{ srv *Server }
 
-// UnPacket implements gev.Protocol. Input of refused or closing connections
-// is discarded so nothing more reaches the dispatcher.
+// UnPacket implements gev.Protocol. It always consumes all of buf (an
+// incomplete frame moves into the connection's assembler, see partial.go),
+// so gev's own input buffer never holds anything. Input of refused or
+// closing connections is discarded so nothing more reaches the dispatcher.
 func (p protocol) UnPacket(gc *gev.Connection, buf *ringbuffer.RingBuffer) (any, []byte) {
 	c, _ := gc.Context().(*conn)
-	if c == nil || c.dropInput {
+	if c == nil || c.dropInput || c.closing.Load() {
 		buf.RetrieveAll()
+		if c != nil && c.asm.started() {
+			c.dropPartial()
+		}
 		return nil, nil
 	}
-	ctx, body, err := nextFrame(buf, p.srv.cfg.maxFrame)
+	ctx, body, err := c.nextFrameFrom(buf, p.srv.cfg.maxFrame)
 	if err != nil {
 		c.dropInput = true
 		buf.RetrieveAll()
+		c.dropPartial()
 		p.srv.log.Warn("closing connection: frame too large",
 			zap.Uint64("conn", c.id), zap.String("peer", c.sess.Peer()), zap.Error(err))
 		c.closeFor(reasonOversize)

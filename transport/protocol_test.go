@@ -81,13 +81,14 @@ type gevReader struct {
 	shared []byte
 	wrap   *ringbuffer.RingBuffer
 	in     *ringbuffer.RingBuffer
-	max    uint32
+	next   func(*ringbuffer.RingBuffer) (any, []byte, error) // the UnPacket under test
 	bodies [][]byte
 	err    error
 }
 
 func newGevReader(max uint32) *gevReader {
-	return &gevReader{shared: make([]byte, 64), wrap: ringbuffer.New(0), in: ringbuffer.New(0), max: max}
+	return &gevReader{shared: make([]byte, 64), wrap: ringbuffer.New(0), in: ringbuffer.New(0),
+		next: func(buf *ringbuffer.RingBuffer) (any, []byte, error) { return nextFrame(buf, max) }}
 }
 
 func (g *gevReader) read(chunk []byte) {
@@ -113,10 +114,10 @@ func (g *gevReader) read(chunk []byte) {
 }
 
 func (g *gevReader) parse(buf *ringbuffer.RingBuffer) {
-	ctx, body, err := nextFrame(buf, g.max)
+	ctx, body, err := g.next(buf)
 	for ctx != nil || len(body) != 0 {
 		g.bodies = append(g.bodies, body)
-		ctx, body, err = nextFrame(buf, g.max)
+		ctx, body, err = g.next(buf)
 	}
 	if err != nil {
 		g.err = err
@@ -138,33 +139,78 @@ func FuzzUnPacket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream, cuts []byte, max uint16) {
 		want, consumed, wantErr := splitStream(stream, uint32(max))
 		g := newGevReader(uint32(max))
-		i := 0
-		for off := 0; off < len(stream) && g.err == nil; i++ {
-			size := 64
-			if len(cuts) > 0 {
-				size = int(cuts[i%len(cuts)])%64 + 1
-			}
-			end := min(off+size, len(stream))
-			g.read(stream[off:end])
-			off = end
-		}
-		if (wantErr != nil) != (g.err != nil) {
-			t.Fatalf("error %v, want %v", g.err, wantErr)
-		}
-		if len(g.bodies) != len(want) {
-			t.Fatalf("%d frames, want %d", len(g.bodies), len(want))
-		}
-		for k := range want {
-			if !bytes.Equal(g.bodies[k], want[k]) {
-				t.Fatalf("frame %d = %q, want %q", k, g.bodies[k], want[k])
-			}
-		}
+		feed(g, stream, cuts)
+		checkFrames(t, g, want, wantErr)
 		if wantErr == nil {
 			if left := g.in.Length(); left != len(stream)-consumed {
 				t.Fatalf("%d bytes kept, want %d", left, len(stream)-consumed)
 			}
 		}
 	})
+}
+
+// FuzzAssembler is FuzzUnPacket for the server's UnPacket (nextFrameFrom):
+// the same frames, but gev's own buffer never keeps a byte (a partial frame
+// moves into the assembler, counted in the partial budget).
+func FuzzAssembler(f *testing.F) {
+	f.Add(frames(nil, []byte(`{"type":"ping"}`)), []byte{1}, uint16(1024))
+	f.Add(frames(nil, nil, nil), []byte{1, 2}, uint16(16))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 'x'}, []byte{2}, uint16(65535))
+	f.Add(frames([]byte(`{"type":"login"}`))[:10], []byte{3, 1}, uint16(64))
+	f.Add(frames(bytes.Repeat([]byte("ab"), 400)), []byte{7, 13, 64}, uint16(1000))
+	f.Fuzz(func(t *testing.T, stream, cuts []byte, max uint16) {
+		want, consumed, wantErr := splitStream(stream, uint32(max))
+		srv := &Server{partial: partialBudget{limit: 1 << 30}}
+		c := &conn{srv: srv}
+		g := newGevReader(uint32(max))
+		g.next = func(buf *ringbuffer.RingBuffer) (any, []byte, error) { return c.nextFrameFrom(buf, uint32(max)) }
+		feed(g, stream, cuts)
+		checkFrames(t, g, want, wantErr)
+		if g.in.Length() != 0 {
+			t.Fatalf("gev's input buffer kept %d bytes", g.in.Length())
+		}
+		if wantErr != nil {
+			return
+		}
+		if held := c.asm.nhdr + len(c.asm.body); held != len(stream)-consumed {
+			t.Fatalf("assembler holds %d bytes, want %d", held, len(stream)-consumed)
+		}
+		if (c.partialSince.Load() != 0) != c.asm.started() {
+			t.Fatalf("partialSince %d with a frame started: %v", c.partialSince.Load(), c.asm.started())
+		}
+		if b := srv.partial.held(); b != int64(cap(c.asm.body)) {
+			t.Fatalf("budget counts %d bytes, the assembler holds %d", b, cap(c.asm.body))
+		}
+	})
+}
+
+// feed reads stream into g in chunks of 1..64 bytes sized by cuts.
+func feed(g *gevReader, stream, cuts []byte) {
+	i := 0
+	for off := 0; off < len(stream) && g.err == nil; i++ {
+		size := 64
+		if len(cuts) > 0 {
+			size = int(cuts[i%len(cuts)])%64 + 1
+		}
+		end := min(off+size, len(stream))
+		g.read(stream[off:end])
+		off = end
+	}
+}
+
+func checkFrames(t *testing.T, g *gevReader, want [][]byte, wantErr error) {
+	t.Helper()
+	if (wantErr != nil) != (g.err != nil) {
+		t.Fatalf("error %v, want %v", g.err, wantErr)
+	}
+	if len(g.bodies) != len(want) {
+		t.Fatalf("%d frames, want %d", len(g.bodies), len(want))
+	}
+	for k := range want {
+		if !bytes.Equal(g.bodies[k], want[k]) {
+			t.Fatalf("frame %d = %q, want %q", k, g.bodies[k], want[k])
+		}
+	}
 }
 
 // splitStream is the reference: wire.Split over the unchunked stream.

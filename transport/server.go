@@ -33,6 +33,8 @@ type Server struct {
 	log  *zap.Logger
 	disp *dispatcher
 
+	partial partialBudget // bytes of incomplete frames, all connections
+
 	gev   *gev.Server
 	ln    gevListener
 	loops []*eventloop.EventLoop
@@ -90,6 +92,7 @@ func New(cfg config.Transport, listen string, reg *session.Registry, fs FrameSer
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
+	s.partial.limit = set.maxPartial
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.disp = newDispatcher(s.serve)
 	s.gev, err = gev.NewServer(events{s},
@@ -121,6 +124,9 @@ func (s *Server) SetAcceptCheck(f func(ip string) bool) { s.acceptCheck = f }
 // returns at once; calling it again, or after Stop, does nothing.
 func (s *Server) Start() {
 	s.startOnce.Do(func() {
+		// max_conns may be derived from the file limit: say what is in force.
+		s.log.Info("transport limits", zap.Int64("max_conns", s.cfg.maxConns),
+			zap.Int64("max_partial_bytes", s.cfg.maxPartial), zap.Duration("frame_timeout", s.cfg.frameTimeout))
 		s.disp.start(s.cfg.workers, s.cfg.loginWorkers)
 		go func() {
 			defer close(s.startDone)
@@ -143,8 +149,15 @@ type Stats struct {
 	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check
 	Frames   uint64 // frames received
 
+	// MaxConns is the connection cap in force (config, or derived from the
+	// open-file limit); -1 is none.
+	MaxConns int64
+	// PartialBytes are held now in incomplete frames, all connections.
+	PartialBytes int64
+
 	// Connections the server closed, by reason.
 	Oversize, Flood, SlowConsumer, WriteStall, HeartbeatTimeout, IdleTimeout uint64
+	FrameTimeout, PartialBudget                                              uint64
 }
 
 // Stats returns current counters. Any goroutine may call it.
@@ -157,12 +170,16 @@ func (s *Server) Stats() Stats {
 		Accepted:         s.accepted.Load(),
 		Refused:          s.refused.Load(),
 		Frames:           s.frames.Load(),
+		MaxConns:         s.cfg.maxConns,
+		PartialBytes:     s.partial.held(),
 		Oversize:         s.closed[reasonOversize].Load(),
 		Flood:            s.closed[reasonFlood].Load(),
 		SlowConsumer:     s.closed[reasonSlow].Load(),
 		WriteStall:       s.closed[reasonStall].Load(),
 		HeartbeatTimeout: s.closed[reasonHeartbeat].Load(),
 		IdleTimeout:      s.closed[reasonIdle].Load(),
+		FrameTimeout:     s.closed[reasonFrameTimeout].Load(),
+		PartialBudget:    s.closed[reasonPartialBudget].Load(),
 	}
 }
 
@@ -204,6 +221,7 @@ func (s *Server) finalize(c *conn) {
 	}
 	c.closing.Store(true)
 	s.disp.drop(c)
+	s.partial.release(c) // OnClose dropped it already; Stop's abandon path did not
 	s.reg.Remove(c.sess)
 	s.connsMu.Lock()
 	delete(s.conns, c.id)
@@ -229,7 +247,7 @@ func (s *Server) logClose(c *conn, r closeReason, fields []zap.Field) {
 		fields = append(fields, zap.String("user", u))
 	}
 	switch r {
-	case reasonOversize, reasonFlood, reasonSlow, reasonStall:
+	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget:
 		s.log.Warn("closing connection", fields...)
 	case reasonHeartbeat, reasonIdle:
 		s.log.Info("closing connection", fields...)

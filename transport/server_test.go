@@ -294,6 +294,8 @@ func TestNewRejectsBadSettings(t *testing.T) {
 	for _, cfg := range []config.Transport{
 		{Workers: -1},
 		{MaxFrame: 2 << 20, MaxQueued: 1 << 20},
+		{MaxFrame: 2 << 20, MaxQueued: 4 << 20, MaxPartialBytes: 1 << 20},
+		{FrameTimeout: -time.Second},
 	} {
 		if srv, err := New(cfg, "127.0.0.1:0", reg, echo, nil); err == nil {
 			_ = srv.Stop(context.Background())

@@ -18,6 +18,8 @@ const (
 	defaultWriteStall       = 10 * time.Second
 	defaultHeartbeatTimeout = 45 * time.Second
 	defaultKeepAlive        = 30 * time.Second
+	defaultFrameTimeout     = 30 * time.Second
+	defaultMaxPartialBytes  = 64 << 20
 
 	// A worker spends most of a frame waiting: for a database read, for
 	// its message's group commit, for a password-hash slot. A waiting
@@ -50,6 +52,8 @@ type settings struct {
 	legacyIdle       time.Duration // <= 0: off
 	keepAlive        time.Duration // <= 0: off
 	maxConns         int64         // <= 0: unlimited
+	frameTimeout     time.Duration
+	maxPartial       int64
 	sweepEvery       time.Duration
 }
 
@@ -67,9 +71,11 @@ func resolve(cfg config.Transport) (settings, error) {
 		legacyIdle:       cfg.LegacyIdle,
 		keepAlive:        cfg.KeepAlive,
 		maxConns:         int64(cfg.MaxConns),
+		frameTimeout:     cfg.FrameTimeout,
+		maxPartial:       int64(cfg.MaxPartialBytes),
 	}
 	if cfg.Loops < 0 || cfg.Workers < 0 || cfg.LoginWorkers < 0 || cfg.MaxFrame < 0 || cfg.MaxQueued < 0 || cfg.MaxPending < 0 ||
-		cfg.WriteStall < 0 || cfg.MaxConns < 0 {
+		cfg.WriteStall < 0 || cfg.MaxConns < 0 || cfg.FrameTimeout < 0 || cfg.MaxPartialBytes < 0 {
 		return s, fmt.Errorf("transport: negative setting in %+v", cfg)
 	}
 	if s.loops == 0 {
@@ -107,14 +113,53 @@ func resolve(cfg config.Transport) (settings, error) {
 	if s.keepAlive == 0 {
 		s.keepAlive = defaultKeepAlive
 	}
+	if s.frameTimeout == 0 {
+		s.frameTimeout = defaultFrameTimeout
+	}
+	if s.maxPartial == 0 {
+		s.maxPartial = max(defaultMaxPartialBytes, int64(s.maxFrame))
+	}
+	if s.maxPartial < int64(s.maxFrame) {
+		return s, fmt.Errorf("transport: max_partial_bytes %d cannot hold one max_frame (%d) frame", s.maxPartial, s.maxFrame)
+	}
+	if s.maxConns == 0 {
+		s.maxConns = connsForFileLimit()
+	}
 	// Sweep four times per shortest deadline, so a deadline is overrun by at
 	// most a quarter of itself.
 	shortest := s.writeStall
-	for _, d := range []time.Duration{s.heartbeatTimeout, s.legacyIdle} {
+	for _, d := range []time.Duration{s.heartbeatTimeout, s.legacyIdle, s.frameTimeout} {
 		if d > 0 && d < shortest {
 			shortest = d
 		}
 	}
 	s.sweepEvery = max(shortest/4, 5*time.Millisecond)
 	return s, nil
+}
+
+// fdReserve is what connsForFileLimit keeps of the process file limit for
+// everything that is not a chat connection: the database (a PostgreSQL
+// pool, or SQLite's database, WAL and shared-memory files per pooled
+// connection), log files, the admin listener and its scrapes, gev's epoll
+// and eventfd per loop and its two listener fds, stdio, and the one fd a
+// refused connection holds between accept and close.
+const fdReserve = 256
+
+// connsForFileLimit is max_conns when it is 0: the process's open-file limit
+// (RLIMIT_NOFILE, which Go raises to the hard limit at start-up) minus
+// fdReserve, so chat connections can never take the descriptors the
+// database and the logs need; accepting past the limit would fail with
+// EMFILE, which gev logs and retries on every loop wake-up. A limit too
+// small for the reserve gives half of it. Without a readable limit there is
+// no cap (-1).
+func connsForFileLimit() int64 {
+	lim, ok := fileLimit()
+	switch {
+	case !ok:
+		return -1
+	case lim > 2*fdReserve:
+		return lim - fdReserve
+	default:
+		return max(lim/2, 1)
+	}
 }

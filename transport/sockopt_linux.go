@@ -39,3 +39,15 @@ func setSocketOptions(fd int, keepAlive time.Duration, log *zap.Logger) {
 // (docs/PERFORMANCE.md, Round 3, cold storm). A real network drops such
 // bursts too, at the NIC or at a middlebox.
 func keepAliveIdle(secs int) int { return secs + rand.IntN(secs/2+1) }
+
+// unackedBytes is how much of what was written to the socket the peer has
+// not acknowledged yet (SIOCOUTQ): with a peer that stopped reading, what
+// sits in the kernel's send queue. 0 when it cannot be read. Any goroutine;
+// the caller checks afterwards that the fd was still this connection's.
+func unackedBytes(fd int) int64 {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	if err != nil {
+		return 0
+	}
+	return int64(n)
+}
