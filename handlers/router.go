@@ -74,7 +74,7 @@ func encode(v any) (pipeline.Reply, error) {
 	if isNil(v) {
 		return nil, nil
 	}
-	b, err := json.Marshal(v)
+	b, err := wire.Marshal(v)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -227,9 +226,10 @@ func (s *Service) storeErr(op string, err error, notFound, conflict string) erro
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// encodeJSON marshals a reply or push body. Every value encoded here is a
-// struct of strings, so it cannot fail; the error is returned anyway.
-func encodeJSON(v any) ([]byte, error) { return json.Marshal(v) }
+// encodeJSON marshals a reply or push body, without HTML escaping (see
+// wire.Marshal). Every value encoded here is a struct of strings, so it
+// cannot fail; the error is returned anyway.
+func encodeJSON(v any) ([]byte, error) { return wire.Marshal(v) }
 
 // push delivers an encoded body to every live session of userID and reports
 // how many sessions it reached.
