@@ -69,6 +69,11 @@ func Default() Config {
 			CredentialCacheTTL:  10 * time.Minute,
 			ResumeTTL:           720 * time.Hour,
 		},
+		Messages: Messages{
+			MaxBody:        16 * kib,
+			ChatListMax:    200,
+			ChatPreviewMax: 256,
+		},
 	}
 }
 

@@ -23,6 +23,8 @@ const (
 	maxWriterDelay   = time.Second
 	maxWriterQueue   = 1 << 20
 	maxCacheEntries  = 10_000_000
+	maxChatList      = 10000 // every entry is re-sent on each chatting request
+	minChatPreview   = 16    // room for a few characters and the "…"
 	minLogBuffer     = 4 * kib
 	maxLogBuffer     = 64 * mib
 	postgresScheme   = "postgres://"
@@ -42,6 +44,7 @@ func (c *Config) Validate() error {
 	v.log()
 	v.admin()
 	v.accounts()
+	v.messages()
 	return errorOf(v.problems)
 }
 
@@ -271,4 +274,11 @@ func (v *validator) accounts() {
 		v.nonNegative("accounts.credential_cache_ttl", a.CredentialCacheTTL)
 	}
 	v.positive("accounts.resume_ttl", a.ResumeTTL)
+}
+
+func (v *validator) messages() {
+	m := v.c.Messages
+	v.between("messages.max_body", m.MaxBody, 1, MaxStoredBody)
+	v.between("messages.chat_list_max", m.ChatListMax, 1, maxChatList)
+	v.between("messages.chat_preview_max", m.ChatPreviewMax, minChatPreview, MaxStoredBody)
 }

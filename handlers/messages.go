@@ -38,7 +38,7 @@ func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wi
 	if err != nil {
 		return nil, err
 	}
-	if err := validateMessage(in); err != nil {
+	if err := validateMessage(in, s.limits.MaxBody); err != nil {
 		return nil, err
 	}
 	if err := s.checkCanMessage(ctx, me, in.ReceiverID); err != nil {
@@ -88,12 +88,14 @@ func (s *Service) checkCanMessage(ctx context.Context, me, to string) error {
 	return pipeline.Errorf(wire.CodeForbidden, "not friends with %s", to)
 }
 
-func validateMessage(in *wire.SendMessageRequest) error {
+// validateMessage checks a send_message request; maxBody is
+// messages.max_body.
+func validateMessage(in *wire.SendMessageRequest, maxBody int) error {
 	if err := checkID("receiver_id", in.ReceiverID); err != nil {
 		return err
 	}
-	if len(in.MessageBody) > maxBodyBytes {
-		return pipeline.Errorf(wire.CodeTooLarge, "message_body is over %d bytes", maxBodyBytes)
+	if len(in.MessageBody) > maxBody {
+		return pipeline.Errorf(wire.CodeTooLarge, "message_body is over %d bytes", maxBody)
 	}
 	// The store drops NUL characters (db/doc.go), so a body holding one
 	// would be pushed live with it and synced later without it.

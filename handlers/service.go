@@ -28,7 +28,7 @@ type Store interface {
 	DeleteFriend(ctx context.Context, userID, friendID string) (bool, error)
 	AreFriends(ctx context.Context, a, b string) (bool, error)
 
-	Chats(ctx context.Context, userID string) ([]db.Chat, error)
+	ChatList(ctx context.Context, userID string, limit, previewChars int) ([]db.Chat, error)
 	UpdateChat(ctx context.Context, u db.ChatUpdate) error
 
 	SaveMessage(ctx context.Context, m *db.Message) error
@@ -88,6 +88,8 @@ type Service struct {
 	friends *friendCache
 	// tokens group-commits the resume tokens logins issue.
 	tokens *tokenBatcher
+	// limits bound message bodies and list replies (SetLimits).
+	limits Limits
 	log    *zap.Logger
 	now    func() time.Time
 }
@@ -120,6 +122,7 @@ func NewService(store Store, sessions SessionDirectory, accounts config.Accounts
 		creds:     newCredentials(accounts.HashWorkers, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
 		resumeTTL: accounts.ResumeTTL,
 		messages:  saveFunc(store.SaveMessage),
+		limits:    defaultLimits(),
 		log:       log,
 		now:       time.Now,
 	}
@@ -152,11 +155,10 @@ func (s *Service) Register(r *Router) {
 }
 
 // Limits on client input. Ids are the seed's VARCHAR(20); bodies and chat
-// previews are the seed's TEXT column (64 KiB), with an error reply instead of
-// the seed's dead connection.
+// previews are bounded by messages.max_body (Limits), at most the seed's TEXT
+// column (64 KiB), with an error reply instead of the seed's dead connection.
 const (
 	maxIDLen       = 20
-	maxBodyBytes   = 64 << 10
 	maxNameRunes   = 255
 	maxFilePath    = 255
 	maxClientMsgID = 64
