@@ -165,20 +165,21 @@ func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
 // cannot overflow the user's own connection (transport.max_pending, 4 MiB by
 // default) and get it closed as a slow consumer:
 //
-//   - get_unread_messages frames get maxUnreadBytes, and each one is charged
+//   - get_unread_messages frames get the reply budget (Limits.ReplyBytes, a
+//     quarter of transport.max_pending, at most 1 MiB), and each one is charged
 //     its own size plus the size of the user's chat list, because the seed
 //     client answers every such frame with a chatting request whose reply is
 //     the whole list;
 //   - past that budget the catch-up goes on with receive_message pushes
-//     (another maxUnreadBytes), which the client files the same way but
+//     (another reply budget), which the client files the same way but
 //     answers with nothing.
 //
-// Whatever is left after both stays undelivered and comes with the next
-// login: delayed, never lost.
+// Each frame holds one message (at most messages.max_body of text), so no
+// frame comes near the limit. Whatever is left after both budgets stays
+// undelivered and comes with the next login (or sync): delayed, never lost.
 const (
 	unreadBatch         = 200
 	maxUnreadPerRequest = 2000
-	maxUnreadBytes      = 1 << 20
 )
 
 // GetUnreadMessages is the login-time catch-up: every message not yet
@@ -200,7 +201,7 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 	if err != nil {
 		return nil, s.storeErr("get_unread_messages", err, "", "")
 	}
-	out := catchUp{typ: wire.TypeGetUnreadMessages, seq: req.Seq, perFrame: listCost, budget: maxUnreadBytes}
+	out := catchUp{typ: wire.TypeGetUnreadMessages, seq: req.Seq, perFrame: listCost, budget: s.limits.ReplyBytes}
 	sent := 0
 	for sent < maxUnreadPerRequest {
 		msgs, err := s.store.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
@@ -229,7 +230,7 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 			if out.typ == wire.TypeReceiveMessage {
 				break
 			}
-			out = catchUp{typ: wire.TypeReceiveMessage, budget: maxUnreadBytes}
+			out = catchUp{typ: wire.TypeReceiveMessage, budget: s.limits.ReplyBytes}
 		}
 	}
 	if sent == 0 {

@@ -232,7 +232,7 @@ func TestCatchUpIsBoundedAndResumesAtNextLogin(t *testing.T) {
 			t.Fatalf("frame %d of the catch-up is a %v", unread+pushed, typ)
 		}
 	}
-	if unread == 0 || pushed == 0 || unread+pushed >= n || size > 2*maxUnreadBytes {
+	if unread == 0 || pushed == 0 || unread+pushed >= n || size > 2*defaultLimits().ReplyBytes {
 		t.Fatalf("first catch-up: %d get_unread_messages + %d receive_message frames, %d bytes; want both kinds, bounded, and fewer than %d",
 			unread, pushed, size, n)
 	}
@@ -282,9 +282,9 @@ func TestCatchUpChargesTheChatListReplies(t *testing.T) {
 			answers += len(list) + len(f)
 		}
 	}
-	if unread == 0 || answers > maxUnreadBytes+len(list)+len(frames[0]) {
+	if unread == 0 || answers > defaultLimits().ReplyBytes+len(list)+len(frames[0]) {
 		t.Fatalf("%d get_unread_messages frames would provoke %d bytes of chatting replies (list %d bytes), over the %d budget",
-			unread, answers, len(list), maxUnreadBytes)
+			unread, answers, len(list), defaultLimits().ReplyBytes)
 	}
 	if len(frames) != 500 {
 		t.Fatalf("the catch-up delivered %d of 500 messages", len(frames))
