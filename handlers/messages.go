@@ -27,6 +27,9 @@ var messageTypes = map[string]bool{
 // always sent, with the stored id; the seed sent it only when the receiver was
 // offline, and the client ignores it either way.
 //
+// A retry (a client_msg_id already stored) is answered by checkRetry and
+// delivers nothing.
+//
 // Delivery bookkeeping: the row is saved as delivered when the receiver is
 // online, so a concurrent login's catch-up does not send it a second time.
 // If the push then reaches no session (the receiver just left), the flag is
@@ -58,8 +61,29 @@ func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wi
 	if err := s.messages.Save(ctx, m); err != nil {
 		return nil, s.storeErr("send_message", err, "no such user", "")
 	}
-	s.deliverMessage(ctx, m)
+	if m.Retry {
+		if err := checkRetry(m, in); err != nil {
+			return nil, err
+		}
+	} else {
+		s.deliverMessage(ctx, m)
+	}
 	return &wire.SendMessageReply{MessageID: wire.FormatID(m.ID), Status: wire.StatusSuccess, Type: wire.TypeSendMessage}, nil
+}
+
+// checkRetry answers a send_message whose client_msg_id the sender already
+// used (m is the message stored then). A true retry (same receiver, same
+// body) gets the original id again and delivers nothing: the first send
+// delivered it, or left it for the receiver's catch-up. Anything else is
+// refused with conflict: returning the old id would tell the client that a
+// different message was stored, and delivering the old message again (what
+// happened before issue 11) let a sender replay it to a receiver who had
+// unfriended them, by naming a current friend as the new receiver.
+func checkRetry(m *db.Message, in *wire.SendMessageRequest) error {
+	if m.ReceiverID != in.ReceiverID || m.Body != in.MessageBody {
+		return pipeline.Errorf(wire.CodeConflict, "client_msg_id was already used for another message")
+	}
+	return nil
 }
 
 // checkCanMessage refuses a message to anyone but an accepted friend. The
