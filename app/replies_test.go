@@ -148,3 +148,158 @@ func checkFrame(t *testing.T, what string, frame []byte, budget int) {
 func noRateLimit(c *config.Config) {
 	c.Pipeline = slices.DeleteFunc(c.Pipeline, func(s pipeline.Spec) bool { return s.Use == "ratelimit" })
 }
+
+// Issue 11 should-fix: a client_msg_id could be replayed. The store answers
+// a known client_msg_id with the stored message, and send_message used to
+// push that message again, to its original receiver: so after V unfriended
+// X, X could still deliver the old message to V by naming a current friend W
+// as receiver. A retry now returns the original id and delivers nothing; a
+// "retry" naming another receiver or body is refused with conflict.
+func TestClientMsgIDRetryNeverRedelivers(t *testing.T) {
+	for _, driver := range apptest.Drivers(t) {
+		t.Run(driver, func(t *testing.T) { testRetryNeverRedelivers(t, driver) })
+	}
+}
+
+func testRetryNeverRedelivers(t *testing.T, driver string) {
+	srv := apptest.Start(t, apptest.WithDriver(driver), apptest.WithConfig(noRateLimit))
+	x, v, w := hSignUp(t, srv, "13900000001"), hSignUp(t, srv, "13900000002"), hSignUp(t, srv, "13900000003")
+	hBefriend(t, x, v)
+	hBefriend(t, x, w)
+	const body = "hello <b>"
+	send := func(to, body string) map[string]any {
+		return rTry(t, x, map[string]any{"type": "send_message", "receiver_id": to, "message_body": body, "client_msg_id": "c-1"})
+	}
+	first := send(v.id, body)
+	if first["status"] != wire.StatusSuccess {
+		t.Fatalf("first send: %v", first)
+	}
+	if m := rNextMessage(t, v); m["message_id"] != first["message_id"] || m["message_body"] != body {
+		t.Fatalf("v got %v, want message %v", m, first["message_id"])
+	}
+
+	// A true retry: the same id, nothing delivered.
+	if again := send(v.id, body); again["status"] != wire.StatusSuccess || again["message_id"] != first["message_id"] {
+		t.Fatalf("retry: %v, want success with message_id %v", again, first["message_id"])
+	}
+	// The same client_msg_id for another body is not a retry.
+	rRefused(t, send(v.id, "something else"), wire.CodeConflict)
+
+	// V unfriends X; X replays the id naming W, then V again.
+	v.call(t, map[string]any{"type": "delete_friend", "user_id": v.id, "friend_id": x.id})
+	rRefused(t, send(w.id, body), wire.CodeConflict)
+	rRefused(t, send(v.id, body), wire.CodeForbidden)
+
+	// Nothing new reached V or W: their next message frame is the pong.
+	rNoMessageBeforePong(t, v)
+	rNoMessageBeforePong(t, w)
+}
+
+// rTry sends req with the next seq and returns its reply, error or not,
+// skipping pushes.
+func rTry(t *testing.T, u *hUser, req map[string]any) map[string]any {
+	t.Helper()
+	u.seq++
+	req["seq"] = u.seq
+	u.c.Send(apptest.QtJSON(req))
+	for {
+		var m map[string]any
+		if json.Unmarshal(u.c.Read(), &m) == nil && m["seq"] == float64(u.seq) {
+			return m
+		}
+	}
+}
+
+func rRefused(t *testing.T, reply map[string]any, code string) {
+	t.Helper()
+	if reply["status"] != wire.StatusError || reply["code"] != code {
+		t.Fatalf("got %v, want error %s", reply, code)
+	}
+}
+
+// rNextMessage returns the next receive_message push to u, skipping pushed
+// lists.
+func rNextMessage(t *testing.T, u *hUser) map[string]any {
+	t.Helper()
+	for {
+		var m map[string]any
+		if json.Unmarshal(u.c.Read(), &m) == nil && m["type"] == wire.TypeReceiveMessage {
+			return m
+		}
+	}
+}
+
+// rNoMessageBeforePong pings u and fails if a receive_message comes first.
+// Pushes are queued before the reply of the request that caused them, so
+// everything X's requests pushed to u is ahead of the pong.
+func rNoMessageBeforePong(t *testing.T, u *hUser) {
+	t.Helper()
+	u.c.Send(apptest.QtJSON(map[string]any{"type": "ping", "seq": 999}))
+	for {
+		b := u.c.Read()
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil {
+			continue // a pushed list
+		}
+		switch m["type"] {
+		case wire.TypeReceiveMessage:
+			t.Fatalf("%s was delivered %s", u.id, b)
+		case wire.TypePong:
+			return
+		}
+	}
+}
+
+// Issue 11 should-fix: error messages are for clients. A wrong-typed field
+// was answered with encoding/json's text ("json: cannot unmarshal string into
+// Go struct field Envelope.seq of type uint64"); now it names the field and
+// what it must be. Also the default messages.max_body (16 KiB).
+func TestErrorMessagesSpeakToClients(t *testing.T) {
+	srv := apptest.Start(t)
+	a, b := hSignUp(t, srv, "13900000011"), hSignUp(t, srv, "13900000012")
+	hBefriend(t, a, b)
+	cases := []struct{ body, message string }{
+		{`{"type":"ping","seq":"7"}`, "seq must be an unsigned integer"},
+		{`{"type":"ping","seq":-1}`, "seq must be an unsigned integer"},
+		{`{"type":"ping","seq":1.5}`, "seq must be an unsigned integer"},
+		{`{"type":7}`, "type must be a string"},
+		{`{"type":"chatting","user_id":5}`, "user_id must be a string"},
+		{`{"type":"send_message","receiver_id":"13900000012","message_body":["a"]}`, "message_body must be a string"},
+		{`{"type":"update_chat","comm_id":"13900000012","unread_count":"many"}`, "unread_count must be an integer"},
+		{`{"type":"update_chat","comm_id":"13900000012","unread_count":true}`, "unread_count must be an integer"},
+		{`{"type":"sync","after_id":"0","limit":"ten"}`, "limit must be an integer"},
+		{`{"type":"sync","after_id":0}`, "after_id must be a string"},
+		{`{"type":"ack","message_id":7}`, "message_id must be a string"},
+		{`{"type":"search_user","search_id":{}}`, "search_id must be a string"},
+		{`{"type":"add_friend","friend_id":[1]}`, "friend_id must be a string"},
+		{`{"type":"resume","token":1}`, "token must be a string"},
+	}
+	for _, c := range cases {
+		a.c.Send([]byte(c.body))
+		var m map[string]any
+		if err := json.Unmarshal(a.c.Read(), &m); err != nil {
+			t.Fatalf("%s: %v", c.body, err)
+		}
+		msg, _ := m["message"].(string)
+		for _, internal := range []string{"Go struct", "json:", "unmarshal", "int64", "uint64", "wire."} {
+			if strings.Contains(msg, internal) {
+				t.Errorf("%s: message %q shows Go internals (%q)", c.body, msg, internal)
+			}
+		}
+		if m["status"] != wire.StatusError || m["code"] != wire.CodeBadRequest || msg != c.message {
+			t.Errorf("%s: got %v, want bad_request %q", c.body, m, c.message)
+		}
+	}
+
+	// messages.max_body defaults to 16 KiB, for bodies and chat previews.
+	maxBody := config.Default().Messages.MaxBody
+	if maxBody != 16<<10 {
+		t.Fatalf("default messages.max_body is %d", maxBody)
+	}
+	rRefused(t, rTry(t, a, map[string]any{"type": "send_message", "receiver_id": b.id, "message_body": strings.Repeat("x", maxBody+1)}), wire.CodeTooLarge)
+	rRefused(t, rTry(t, a, map[string]any{"type": "update_chat", "comm_id": b.id, "last_message": strings.Repeat("x", maxBody+1),
+		"last_time": "2025-01-01 00:00:00"}), wire.CodeTooLarge)
+	if m := rTry(t, a, map[string]any{"type": "send_message", "receiver_id": b.id, "message_body": strings.Repeat("x", maxBody)}); m["status"] != wire.StatusSuccess {
+		t.Fatalf("a body of exactly max_body: %v", m)
+	}
+}
