@@ -78,6 +78,31 @@ func testFloodOfBigMessages(t *testing.T, driver string) {
 		t.Fatalf("victim login: %v", login)
 	}
 
+	// The seed client's catch-up: get_unread_messages, and a chatting
+	// request for every get_unread_messages frame. Every frame within the
+	// budget, every chatting answered, the connection open.
+	v.Send(apptest.QtJSON(map[string]any{"type": "get_unread_messages", "user_id": rVictim}))
+	v.Send(apptest.QtJSON(map[string]any{"type": "ping", "seq": 2}))
+	asked := 0
+	for {
+		frame := v.Read()
+		checkFrame(t, "catch-up", frame, budget)
+		var m map[string]any
+		if json.Unmarshal(frame, &m) != nil {
+			continue // the null object: nothing was undelivered
+		}
+		if m["type"] == wire.TypePong {
+			break
+		}
+		if m["type"] == wire.TypeGetUnreadMessages {
+			v.Send(apptest.QtJSON(map[string]any{"type": "chatting", "user_id": rVictim}))
+			asked++
+		}
+	}
+	for range asked {
+		checkFrame(t, "chatting after a catch-up frame", v.Read(), budget)
+	}
+
 	// chatting: capped, newest first, short previews, unescaped.
 	v.Send(apptest.QtJSON(map[string]any{"type": "chatting", "user_id": rVictim}))
 	frame := v.Read()
@@ -129,7 +154,7 @@ func testFloodOfBigMessages(t *testing.T, driver string) {
 	if m := v.Object(); m["type"] != wire.TypePong {
 		t.Fatalf("after the flood: %v", m)
 	}
-	t.Logf("%d friends, chatting %d entries, sync %d pages", rFriends, len(chats), pages+1)
+	t.Logf("%d friends, %d catch-up frames, chatting %d entries, sync %d pages", rFriends, asked, len(chats), pages+1)
 }
 
 // checkFrame fails the test for a reply over the budget or HTML-escaped.
