@@ -101,7 +101,7 @@ var (
 		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Service {
 			svc := handlers.NewService(st, reg, cfg.Accounts, log.Named("handlers"))
 			svc.SetMessageSaver(w)
-			svc.SetFriendListBytes(handlers.FriendListBytes(cfg.Transport.MaxPending))
+			svc.SetLimits(handlers.LimitsFrom(cfg))
 			return svc
 		}),
 		fx.Provide(func(svc *handlers.Service) *handlers.Router {

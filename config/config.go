@@ -21,6 +21,7 @@ type Config struct {
 	Admin     Admin           `yaml:"admin"`
 	Accounts  Accounts        `yaml:"accounts"`
 	Friends   Friends         `yaml:"friends"`
+	Messages  Messages        `yaml:"messages"`
 
 	// Source is the file the configuration was read from, or "" for the
 	// built-in defaults. It prefixes every file:line in error messages.
@@ -183,3 +184,22 @@ type Friends struct {
 	// ListLimit caps the entries of a friends reply, newest relation first.
 	ListLimit int `yaml:"list_limit"`
 }
+
+// Messages bounds what a user can send and what a reply can carry, so no
+// user can make another user's replies too big to deliver (issue 11).
+type Messages struct {
+	// MaxBody is the largest send_message body (and update_chat
+	// last_message) in bytes; larger ones are refused with too_large. At
+	// most MaxStoredBody, the storage column's size.
+	MaxBody int `yaml:"max_body"`
+	// ChatListMax caps the entries of a chatting reply: the most recent
+	// chats (last_time, newest first) are kept.
+	ChatListMax int `yaml:"chat_list_max"`
+	// ChatPreviewMax caps the bytes of each chat's last_message preview in
+	// a chatting reply (cut on a character boundary, "…" appended).
+	ChatPreviewMax int `yaml:"chat_preview_max"`
+}
+
+// MaxStoredBody is the hard limit of messages.max_body: the seed schema's
+// TEXT column (64 KiB), which no configuration may exceed.
+const MaxStoredBody = 64 * kib

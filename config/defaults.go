@@ -76,6 +76,11 @@ func Default() Config {
 			MaxFriends:         1000,
 			ListLimit:          1200, // max_friends + both directions' pending
 		},
+		Messages: Messages{
+			MaxBody:        16 * kib,
+			ChatListMax:    200,
+			ChatPreviewMax: 256,
+		},
 	}
 }
 

@@ -25,6 +25,8 @@ const (
 	maxWriterQueue   = 1 << 20
 	maxCacheEntries  = 10_000_000
 	maxFriendCap     = 1_000_000 // relation rows per user; far above any list a client can show
+	maxChatList      = 10000     // every entry is re-sent on each chatting request
+	minChatPreview   = 16        // room for a few characters and the "…"
 	minLogBuffer     = 4 * kib
 	maxLogBuffer     = 64 * mib
 	postgresScheme   = "postgres://"
@@ -45,6 +47,7 @@ func (c *Config) Validate() error {
 	v.admin()
 	v.accounts()
 	v.friends()
+	v.messages()
 	return errorOf(v.problems)
 }
 
@@ -313,4 +316,11 @@ func (v *validator) friends() {
 		v.add(fmt.Sprintf("friends.list_limit (%d) must be at least friends.max_friends + 2 * friends.max_pending_requests (%d)", f.ListLimit, need),
 			"friends.list_limit", "friends.max_friends", "friends.max_pending_requests")
 	}
+}
+
+func (v *validator) messages() {
+	m := v.c.Messages
+	v.between("messages.max_body", m.MaxBody, 1, MaxStoredBody)
+	v.between("messages.chat_list_max", m.ChatListMax, 1, maxChatList)
+	v.between("messages.chat_preview_max", m.ChatPreviewMax, minChatPreview, MaxStoredBody)
 }

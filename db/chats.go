@@ -54,22 +54,39 @@ type chatListRow struct {
 	PeerAvatar string `bun:"peer_avatar"`
 }
 
-// Chats returns userID's chat list, "close" chats included, joined with each
-// peer's name and avatar in one query, newest last_time first (peer id
-// breaks ties, so the order is stable).
+// Chats returns userID's whole chat list: ChatList without bounds.
 func (s *Store) Chats(ctx context.Context, userID string) ([]Chat, error) {
+	return s.ChatList(ctx, userID, 0, 0)
+}
+
+// ChatList returns userID's chat list, "close" chats included, joined with
+// each peer's name and avatar in one query, newest last_time first (peer id
+// breaks ties, so the order is stable). limit > 0 keeps only the limit most
+// recent chats; previewChars > 0 cuts each last_message to that many
+// characters in the query, so a long list of long messages is never read in
+// full just to be cut for the reply.
+func (s *Store) ChatList(ctx context.Context, userID string, limit, previewChars int) ([]Chat, error) {
 	var rows []chatListRow
 	err := s.read(ctx, "Chats", func(ctx context.Context) error {
-		return s.db.NewSelect().
+		q := s.db.NewSelect().
 			TableExpr("chats AS c").
 			Join("JOIN users AS u ON u.id = c.peer_id").
-			ColumnExpr("c.owner_id, c.peer_id, c.chat_type, c.last_message, c.last_message_type").
-			ColumnExpr("c.last_time, c.unread_count, c.status").
+			ColumnExpr("c.owner_id, c.peer_id, c.chat_type")
+		if previewChars > 0 {
+			// substr counts characters on both databases (not bytes).
+			q = q.ColumnExpr("substr(c.last_message, 1, ?) AS last_message", previewChars)
+		} else {
+			q = q.ColumnExpr("c.last_message")
+		}
+		q = q.ColumnExpr("c.last_message_type, c.last_time, c.unread_count, c.status").
 			ColumnExpr("u.name AS peer_name, u.avatar AS peer_avatar").
 			Where("c.owner_id = ?", userID).
 			OrderExpr("c.last_time DESC").
-			OrderExpr(s.byteOrder("c.peer_id")).
-			Scan(ctx, &rows)
+			OrderExpr(s.byteOrder("c.peer_id"))
+		if limit > 0 {
+			q = q.Limit(limit)
+		}
+		return q.Scan(ctx, &rows)
 	})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package db
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,6 +47,32 @@ func TestChatsOrderAndJoin(t *testing.T) {
 		}
 		if chats, err := s.Chats(ctxT(t), "nobody"); err != nil || len(chats) != 0 {
 			t.Fatalf("Chats(nobody) = %+v, %v", chats, err)
+		}
+	})
+}
+
+// ChatList keeps the limit most recent chats, in the same order as Chats,
+// and cuts each last_message to a number of characters (not bytes) in the
+// query, on both databases.
+func TestChatListLimitAndPreview(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "1", "2", "3", "4")
+		long := strings.Repeat("长<", 100)
+		sendAt(t, s, "2", "1", long, t0)
+		sendAt(t, s, "1", "3", "short", t0.Add(2*time.Hour))
+		sendAt(t, s, "4", "1", long, t0.Add(time.Hour))
+		chats, err := s.ChatList(ctxT(t), "1", 2, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chats) != 2 || chats[0].PeerID != "3" || chats[1].PeerID != "4" {
+			t.Fatalf("ChatList(limit 2) = %+v", chats)
+		}
+		if chats[0].LastMessage != "short" || chats[1].LastMessage != "长<长<长" {
+			t.Fatalf("previews %q, %q", chats[0].LastMessage, chats[1].LastMessage)
+		}
+		if all, err := s.ChatList(ctxT(t), "1", 0, 0); err != nil || len(all) != 3 || all[2].LastMessage != long {
+			t.Fatalf("ChatList without bounds: %d chats, %v", len(all), err)
 		}
 	})
 }

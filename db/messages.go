@@ -47,6 +47,11 @@ type Message struct {
 	SentAt                                               time.Time
 	Delivered, Read                                      bool
 	ClientMsgID                                          string
+	// Retry is set by SaveMessage and MessageWriter.Save, never stored:
+	// the sender had already stored a message with this ClientMsgID, and
+	// the Message is that earlier one, unchanged. Nothing was written, and
+	// the caller must deliver nothing: the first save did.
+	Retry bool
 }
 
 type messageRow struct {
@@ -74,6 +79,13 @@ func (r *messageRow) message() Message {
 	}
 }
 
+// retry is the stored message r answering a retry of it (Message.Retry).
+func (r *messageRow) retry() Message {
+	m := r.message()
+	m.Retry = true
+	return m
+}
+
 // prepareMessage fills the defaults SaveMessage documents.
 func prepareMessage(m *Message) {
 	if m.SentAt.IsZero() {
@@ -99,8 +111,9 @@ func prepareMessage(m *Message) {
 // chatting), both created if missing.
 //
 // If m.ClientMsgID is set and the sender already stored a message with that
-// id, nothing is written: m is overwritten with the stored message (same ID)
-// and the call succeeds, so a client retry after a lost ack is harmless.
+// id, nothing is written: m is overwritten with the stored message (same ID,
+// receiver and body, whatever this call asked for) with Retry set, and the
+// call succeeds, so a client retry after a lost ack is harmless.
 // ErrNotFound if the sender or receiver does not exist.
 func (s *Store) SaveMessage(ctx context.Context, m *Message) error {
 	msg := *m
@@ -154,7 +167,7 @@ func (s *Store) saveMessageTx(ctx context.Context, tx bun.Tx, m Message) (Messag
 			Limit(1).Scan(ctx); err != nil {
 			return Message{}, err
 		}
-		return prev.message(), nil
+		return prev.retry(), nil
 	}
 	stored := row.message()
 	if err := s.upsertChats(ctx, tx, &stored, true); err != nil {

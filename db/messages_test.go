@@ -120,8 +120,18 @@ func TestSaveMessageIdempotent(t *testing.T) {
 		if err := s.SaveMessage(ctxT(t), &retry); err != nil {
 			t.Fatalf("retry: %v", err)
 		}
-		if retry != first {
+		// Retry tells the caller to deliver nothing (issue 11: a retry
+		// naming another receiver re-delivered the old message).
+		if first.Retry || !retry.Retry {
+			t.Fatalf("Retry: first %v, retry %v", first.Retry, retry.Retry)
+		}
+		if retry.Retry = false; retry != first {
 			t.Fatalf("retry returned %+v, want the stored %+v", retry, first)
+		}
+		// A retry naming another receiver gets the stored message too.
+		moved := Message{SenderID: "1", ReceiverID: "3", Body: "once", ClientMsgID: "abc"}
+		if err := s.SaveMessage(ctxT(t), &moved); err != nil || !moved.Retry || moved.ID != first.ID || moved.ReceiverID != "2" {
+			t.Fatalf("retry to another receiver: %+v, %v", moved, err)
 		}
 		if c := chatOf(t, s, "2", "1"); c.Unread != 1 || c.LastMessage != "once" {
 			t.Fatalf("retry touched the chat: %+v", c)

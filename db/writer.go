@@ -295,6 +295,7 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 		for _, r := range live {
 			if r.dup != nil {
 				r.out = r.dup.out
+				r.out.Retry = true // the first of the batch stored it
 			}
 		}
 		for _, r := range live {
@@ -417,7 +418,7 @@ func (s *Store) saveBatchTx(ctx context.Context, tx bun.Tx, batch []*writeReq) e
 				Limit(1).Scan(ctx); err != nil {
 				return err
 			}
-			r.out = prev.message()
+			r.out = prev.retry()
 			continue
 		}
 		if next >= len(got) || got[next].SenderID != textArg(m.SenderID) ||

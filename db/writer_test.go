@@ -288,6 +288,12 @@ func TestWriterIdempotent(t *testing.T) {
 		if res[1].m.ID != res[2].m.ID || res[3].m.ID == res[1].m.ID {
 			t.Fatalf("ids %d %d %d", res[1].m.ID, res[2].m.ID, res[3].m.ID)
 		}
+		// Only the retries say so: the caller delivers the others.
+		for i, want := range []bool{true, false, true, false} {
+			if res[i].m.Retry != want {
+				t.Fatalf("Save %d: Retry %v, want %v", i, res[i].m.Retry, want)
+			}
+		}
 		to2, err := s.MessagesAfter(ctxT(t), "2", 0, 10)
 		if err != nil || len(to2) != 2 {
 			t.Fatalf("messages to 2: %+v, %v; want 2", to2, err)

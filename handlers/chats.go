@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"time"
 
@@ -10,9 +11,15 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// Chatting answers the whole chat list as one array in one frame, each
+// Chatting answers the chat list as one array in one frame, each
 // unread_count a decimal string (the client reads a number as 0 and drops
 // the badge). An empty list is the seed's null object.
+//
+// The list is bounded (issue 11): the messages.chat_list_max most recent
+// chats (last_time, newest first), each last_message cut to
+// messages.chat_preview_max bytes, and no more entries than fit the reply
+// budget (Limits.ReplyBytes) once encoded. The seed client sorts the list
+// itself and cannot page; a chat left out comes back when it has news.
 func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (any, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
@@ -28,28 +35,47 @@ func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.
 	return list, nil
 }
 
-func (s *Service) chatList(ctx context.Context, userID string) ([]wire.ChatItem, error) {
-	chats, err := s.store.Chats(ctx, userID)
+// chatList is the bounded chat list of userID (see Chatting), each entry
+// already encoded: encoding the slice gives the reply.
+func (s *Service) chatList(ctx context.Context, userID string) ([]json.RawMessage, error) {
+	lim := s.limits
+	chats, err := s.store.ChatList(ctx, userID, lim.ChatListMax, lim.ChatPreviewMax)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]wire.ChatItem, len(chats))
-	for i, c := range chats {
-		out[i] = wire.ChatItem{
-			ChatStatus:      c.Status,
-			ChatType:        c.Type,
-			CommID:          c.PeerID,
-			LastMessage:     c.LastMessage,
-			LastMessageType: c.LastMessageType,
-			LastTime:        wire.FormatTime(c.LastTime),
-			Status:          wire.StatusSuccess,
-			Type:            wire.TypeChatting,
-			UnreadCount:     strconv.Itoa(c.Unread),
-			Avatar:          c.PeerAvatar,
-			Name:            c.PeerName,
+	out := make([]json.RawMessage, 0, len(chats))
+	size := 2 // []
+	for i := range chats {
+		item, err := encodeJSON(chatItem(&chats[i], lim.ChatPreviewMax))
+		if err != nil {
+			return nil, err
 		}
+		// The first entry always goes: one entry is a few KiB at most.
+		if i > 0 && size+len(item)+1 > lim.ReplyBytes {
+			break
+		}
+		size += len(item) + 1
+		out = append(out, item)
 	}
 	return out, nil
+}
+
+// chatItem renders one chat for the chatting list, its preview cut to
+// previewMax bytes.
+func chatItem(c *db.Chat, previewMax int) wire.ChatItem {
+	return wire.ChatItem{
+		ChatStatus:      c.Status,
+		ChatType:        c.Type,
+		CommID:          c.PeerID,
+		LastMessage:     preview(c.LastMessage, previewMax),
+		LastMessageType: c.LastMessageType,
+		LastTime:        wire.FormatTime(c.LastTime),
+		Status:          wire.StatusSuccess,
+		Type:            wire.TypeChatting,
+		UnreadCount:     strconv.Itoa(c.Unread),
+		Avatar:          c.PeerAvatar,
+		Name:            c.PeerName,
+	}
 }
 
 // updateChatOK is the constant update_chat success reply (the client ignores
@@ -74,8 +100,8 @@ func (s *Service) UpdateChat(ctx context.Context, req *pipeline.Request, in *wir
 	if in.UnreadCount < 0 || in.UnreadCount > 1<<31-1 {
 		return nil, invalid("unread_count out of range")
 	}
-	if len(in.LastMessage) > maxBodyBytes {
-		return nil, pipeline.Errorf(wire.CodeTooLarge, "last_message is over %d bytes", maxBodyBytes)
+	if len(in.LastMessage) > s.limits.MaxBody {
+		return nil, pipeline.Errorf(wire.CodeTooLarge, "last_message is over %d bytes", s.limits.MaxBody)
 	}
 	if len(in.ChatStatus) > maxShortField || len(in.LastMessageType) > maxShortField {
 		return nil, invalid("chat_status or last_message_type too long")

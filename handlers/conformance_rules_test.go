@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/handlers"
 	"github.com/parley-im/parley/wire"
@@ -338,7 +339,8 @@ func TestBigListsInOneFrame(t *testing.T) {
 }
 
 // The frame format tolerates a frame split over many writes, and a body of
-// 64 KiB; a bigger message_body is refused and the connection stays usable.
+// messages.max_body; a bigger message_body is refused and the connection
+// stays usable.
 func TestSplitFramesAndBigBodies(t *testing.T) {
 	eachDriver(t, func(t *testing.T, srv *server) {
 		srv.register(t, "1", "a", "666")
@@ -353,12 +355,13 @@ func TestSplitFramesAndBigBodies(t *testing.T) {
 		b := srv.login(t, "2", "666")
 		srv.befriend(t, a, "1", b, "2")
 
-		big := strings.Repeat("长", (64<<10)/3)
+		maxBody := config.Default().Messages.MaxBody
+		big := strings.Repeat("长", maxBody/3)
 		a.Send(sendMessage("1", "2", big))
 		fields(t, obj(t, b.Read()), map[string]string{"message_body": big})
 		fields(t, obj(t, a.Read()), map[string]string{"type": "send_message", "status": "success"})
 
-		a.Send(sendMessage("1", "2", strings.Repeat("x", 64<<10+1)))
+		a.Send(sendMessage("1", "2", strings.Repeat("x", maxBody+1)))
 		refused(t, a.Read(), "send_message", "too_large")
 		a.SendRaw(wire.AppendFrame(nil, []byte("{not json")))
 		fields(t, obj(t, a.Read()), map[string]string{"status": "error", "code": "bad_request"})

@@ -17,7 +17,7 @@ import (
 // list split over frames would show only the last part. The list is bounded
 // twice: the store returns at most friends.list_limit relations, newest
 // first, and the reply keeps only as many of those as fit in the byte budget
-// (SetFriendListBytes), so it is always delivered, whatever names other
+// (Limits.ReplyBytes), so it is always delivered, whatever names other
 // users chose. An empty list is the seed's null object, never an empty array.
 func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (any, error) {
 	me, err := self(req, in.UserID)
@@ -28,13 +28,13 @@ func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.U
 	if err != nil {
 		return nil, s.storeErr("friends", err, "", "")
 	}
-	body, n, err := boundedArray(list, s.friendListBytes)
+	body, n, err := boundedArray(list, s.limits.ReplyBytes)
 	if err != nil {
 		return nil, err
 	}
 	if n < len(list) {
 		s.log.Info("friends reply cut to its byte budget", zap.String("user", me),
-			zap.Int("relations", len(list)), zap.Int("sent", n), zap.Int("budget", s.friendListBytes))
+			zap.Int("relations", len(list)), zap.Int("sent", n), zap.Int("budget", s.limits.ReplyBytes))
 	}
 	if n == 0 {
 		return wire.Null(wire.TypeFriends, wire.NullFriends), nil

@@ -261,9 +261,9 @@ func TestFriendRequestFloodLeavesVictimConnected(t *testing.T) {
 		v.Send(qt("type", "friends", "user_id", victim))
 		body := v.Read()
 		list := arr(t, body)
-		if len(list) != maxPending || len(body) > handlers.FriendListBytes(srv.Config.Transport.MaxPending) {
+		if len(list) != maxPending || len(body) > handlers.ReplyBudget(srv.Config.Transport.MaxPending) {
 			t.Fatalf("friends reply: %d rows, %d bytes; want %d rows within %d bytes",
-				len(list), len(body), maxPending, handlers.FriendListBytes(srv.Config.Transport.MaxPending))
+				len(list), len(body), maxPending, handlers.ReplyBudget(srv.Config.Transport.MaxPending))
 		}
 		v.Send(qt("type", "ping", "seq", 1))
 		fields(t, obj(t, v.Read()), map[string]string{"type": "pong"})
@@ -301,7 +301,7 @@ func TestFriendsReplyFitsTheOutputCap(t *testing.T) {
 		c.Send(qt("type", "friends", "user_id", owner))
 		body := c.Read()
 		list := arr(t, body)
-		budget := handlers.FriendListBytes(srv.Config.Transport.MaxPending)
+		budget := handlers.ReplyBudget(srv.Config.Transport.MaxPending)
 		if len(body) > budget || len(list) == 0 || len(list) >= len(ids) {
 			t.Fatalf("friends reply: %d rows in %d bytes, want some but not all %d rows within %d bytes",
 				len(list), len(body), len(ids), budget)

@@ -27,6 +27,9 @@ var messageTypes = map[string]bool{
 // always sent, with the stored id; the seed sent it only when the receiver was
 // offline, and the client ignores it either way.
 //
+// A retry (a client_msg_id already stored) is answered by checkRetry and
+// delivers nothing.
+//
 // Delivery bookkeeping: the row is saved as delivered when the receiver is
 // online, so a concurrent login's catch-up does not send it a second time.
 // If the push then reaches no session (the receiver just left), the flag is
@@ -38,7 +41,7 @@ func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wi
 	if err != nil {
 		return nil, err
 	}
-	if err := validateMessage(in); err != nil {
+	if err := validateMessage(in, s.limits.MaxBody); err != nil {
 		return nil, err
 	}
 	if err := s.checkCanMessage(ctx, me, in.ReceiverID); err != nil {
@@ -58,8 +61,29 @@ func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wi
 	if err := s.messages.Save(ctx, m); err != nil {
 		return nil, s.storeErr("send_message", err, "no such user", "")
 	}
-	s.deliverMessage(ctx, m)
+	if m.Retry {
+		if err := checkRetry(m, in); err != nil {
+			return nil, err
+		}
+	} else {
+		s.deliverMessage(ctx, m)
+	}
 	return &wire.SendMessageReply{MessageID: wire.FormatID(m.ID), Status: wire.StatusSuccess, Type: wire.TypeSendMessage}, nil
+}
+
+// checkRetry answers a send_message whose client_msg_id the sender already
+// used (m is the message stored then). A true retry (same receiver, same
+// body) gets the original id again and delivers nothing: the first send
+// delivered it, or left it for the receiver's catch-up. Anything else is
+// refused with conflict: returning the old id would tell the client that a
+// different message was stored, and delivering the old message again (what
+// happened before issue 11) let a sender replay it to a receiver who had
+// unfriended them, by naming a current friend as the new receiver.
+func checkRetry(m *db.Message, in *wire.SendMessageRequest) error {
+	if m.ReceiverID != in.ReceiverID || m.Body != in.MessageBody {
+		return pipeline.Errorf(wire.CodeConflict, "client_msg_id was already used for another message")
+	}
+	return nil
 }
 
 // checkCanMessage refuses a message to anyone but an accepted friend. The
@@ -88,12 +112,14 @@ func (s *Service) checkCanMessage(ctx context.Context, me, to string) error {
 	return pipeline.Errorf(wire.CodeForbidden, "not friends with %s", to)
 }
 
-func validateMessage(in *wire.SendMessageRequest) error {
+// validateMessage checks a send_message request; maxBody is
+// messages.max_body.
+func validateMessage(in *wire.SendMessageRequest, maxBody int) error {
 	if err := checkID("receiver_id", in.ReceiverID); err != nil {
 		return err
 	}
-	if len(in.MessageBody) > maxBodyBytes {
-		return pipeline.Errorf(wire.CodeTooLarge, "message_body is over %d bytes", maxBodyBytes)
+	if len(in.MessageBody) > maxBody {
+		return pipeline.Errorf(wire.CodeTooLarge, "message_body is over %d bytes", maxBody)
 	}
 	// The store drops NUL characters (db/doc.go), so a body holding one
 	// would be pushed live with it and synced later without it.
@@ -163,20 +189,21 @@ func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
 // cannot overflow the user's own connection (transport.max_pending, 4 MiB by
 // default) and get it closed as a slow consumer:
 //
-//   - get_unread_messages frames get maxUnreadBytes, and each one is charged
+//   - get_unread_messages frames get the reply budget (Limits.ReplyBytes, a
+//     quarter of transport.max_pending, at most 1 MiB), and each one is charged
 //     its own size plus the size of the user's chat list, because the seed
 //     client answers every such frame with a chatting request whose reply is
 //     the whole list;
 //   - past that budget the catch-up goes on with receive_message pushes
-//     (another maxUnreadBytes), which the client files the same way but
+//     (another reply budget), which the client files the same way but
 //     answers with nothing.
 //
-// Whatever is left after both stays undelivered and comes with the next
-// login: delayed, never lost.
+// Each frame holds one message (at most messages.max_body of text), so no
+// frame comes near the limit. Whatever is left after both budgets stays
+// undelivered and comes with the next login (or sync): delayed, never lost.
 const (
 	unreadBatch         = 200
 	maxUnreadPerRequest = 2000
-	maxUnreadBytes      = 1 << 20
 )
 
 // GetUnreadMessages is the login-time catch-up: every message not yet
@@ -198,7 +225,7 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 	if err != nil {
 		return nil, s.storeErr("get_unread_messages", err, "", "")
 	}
-	out := catchUp{typ: wire.TypeGetUnreadMessages, seq: req.Seq, perFrame: listCost, budget: maxUnreadBytes}
+	out := catchUp{typ: wire.TypeGetUnreadMessages, seq: req.Seq, perFrame: listCost, budget: s.limits.ReplyBytes}
 	sent := 0
 	for sent < maxUnreadPerRequest {
 		msgs, err := s.store.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
@@ -227,7 +254,7 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 			if out.typ == wire.TypeReceiveMessage {
 				break
 			}
-			out = catchUp{typ: wire.TypeReceiveMessage, budget: maxUnreadBytes}
+			out = catchUp{typ: wire.TypeReceiveMessage, budget: s.limits.ReplyBytes}
 		}
 	}
 	if sent == 0 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/wire"
 )
 
@@ -126,6 +127,7 @@ func TestCatchUpStopsOnDeadConnection(t *testing.T) {
 
 func TestSendMessageRefusals(t *testing.T) {
 	e := newEnv(t)
+	maxBody := config.Default().Messages.MaxBody
 	e.register("1", "a", "666")
 	e.register("2", "b", "666")
 	e.register("3", "c", "666")
@@ -139,7 +141,7 @@ func TestSendMessageRefusals(t *testing.T) {
 		{sendMsg("1", "3", "stranger"), "forbidden"},
 		{sendMsg("1", "99", "nobody"), "not_found"},
 		{sendMsg("1", "", "x"), "invalid"},
-		{sendMsg("1", "2", strings.Repeat("x", 64<<10+1)), "too_large"},
+		{sendMsg("1", "2", strings.Repeat("x", maxBody+1)), "too_large"},
 		{func() map[string]any { m := sendMsg("1", "2", "x"); m["chat_type"] = "group"; return m }(), "invalid"},
 		{func() map[string]any { m := sendMsg("1", "2", "x"); m["message_type"] = "exe"; return m }(), "invalid"},
 	}
@@ -149,8 +151,8 @@ func TestSendMessageRefusals(t *testing.T) {
 	if got := b.cap.take(); len(got) != 0 {
 		t.Fatalf("a refused message was pushed: %q", got)
 	}
-	// Exactly 64 KiB is accepted.
-	want(t, object(t, a.one(sendMsg("1", "2", strings.Repeat("x", 64<<10)))), map[string]string{"status": "success"})
+	// Exactly messages.max_body is accepted.
+	want(t, object(t, a.one(sendMsg("1", "2", strings.Repeat("x", maxBody)))), map[string]string{"status": "success"})
 }
 
 func TestSendMessageClientMsgIDIsIdempotent(t *testing.T) {
@@ -205,6 +207,9 @@ func TestUpdateChat(t *testing.T) {
 
 func TestCatchUpIsBoundedAndResumesAtNextLogin(t *testing.T) {
 	e := newEnv(t)
+	lim := defaultLimits()
+	lim.MaxBody = config.MaxStoredBody
+	e.svc.SetLimits(lim)
 	a, b := e.friends()
 	e.reg.Remove(b.s)
 	// 40 messages of 60 KiB: more than both budgets (get_unread_messages
@@ -227,7 +232,7 @@ func TestCatchUpIsBoundedAndResumesAtNextLogin(t *testing.T) {
 			t.Fatalf("frame %d of the catch-up is a %v", unread+pushed, typ)
 		}
 	}
-	if unread == 0 || pushed == 0 || unread+pushed >= n || size > 2*maxUnreadBytes {
+	if unread == 0 || pushed == 0 || unread+pushed >= n || size > 2*defaultLimits().ReplyBytes {
 		t.Fatalf("first catch-up: %d get_unread_messages + %d receive_message frames, %d bytes; want both kinds, bounded, and fewer than %d",
 			unread, pushed, size, n)
 	}
@@ -277,9 +282,9 @@ func TestCatchUpChargesTheChatListReplies(t *testing.T) {
 			answers += len(list) + len(f)
 		}
 	}
-	if unread == 0 || answers > maxUnreadBytes+len(list)+len(frames[0]) {
+	if unread == 0 || answers > defaultLimits().ReplyBytes+len(list)+len(frames[0]) {
 		t.Fatalf("%d get_unread_messages frames would provoke %d bytes of chatting replies (list %d bytes), over the %d budget",
-			unread, answers, len(list), maxUnreadBytes)
+			unread, answers, len(list), defaultLimits().ReplyBytes)
 	}
 	if len(frames) != 500 {
 		t.Fatalf("the catch-up delivered %d of 500 messages", len(frames))

@@ -37,7 +37,7 @@ func On[Req, Resp any](r *Router, typ string, h func(ctx context.Context, req *p
 	r.routes[typ] = func(ctx context.Context, req *pipeline.Request) (pipeline.Reply, error) {
 		in := new(Req)
 		if err := json.Unmarshal(req.Body, in); err != nil {
-			return nil, pipeline.Errorf(wire.CodeBadRequest, "%s: %v", typ, err)
+			return nil, &pipeline.Error{Code: wire.CodeBadRequest, Message: wire.ClientDecodeError(err).Error()}
 		}
 		if v, ok := any(in).(Validator); ok {
 			if err := v.Validate(); err != nil {
@@ -74,7 +74,7 @@ func encode(v any) (pipeline.Reply, error) {
 	if isNil(v) {
 		return nil, nil
 	}
-	b, err := json.Marshal(v)
+	b, err := wire.Marshal(v)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -30,7 +29,7 @@ type Store interface {
 	DeleteFriend(ctx context.Context, userID, friendID string) (bool, error)
 	AreFriends(ctx context.Context, a, b string) (bool, error)
 
-	Chats(ctx context.Context, userID string) ([]db.Chat, error)
+	ChatList(ctx context.Context, userID string, limit, previewChars int) ([]db.Chat, error)
 	UpdateChat(ctx context.Context, u db.ChatUpdate) error
 
 	SaveMessage(ctx context.Context, m *db.Message) error
@@ -90,11 +89,10 @@ type Service struct {
 	friends *friendCache
 	// tokens group-commits the resume tokens logins issue.
 	tokens *tokenBatcher
+	// limits bound message bodies and list replies (SetLimits).
+	limits Limits
 	log    *zap.Logger
 	now    func() time.Time
-
-	// friendListBytes bounds a friends reply (SetFriendListBytes).
-	friendListBytes int
 }
 
 // MessageSaver stores one message durably and returns once it is committed
@@ -113,15 +111,6 @@ func (f saveFunc) Save(ctx context.Context, m *db.Message) error { return f(ctx,
 // *db.MessageWriter) instead of Store.SaveMessage. Call it before serving.
 func (s *Service) SetMessageSaver(m MessageSaver) { s.messages = m }
 
-// SetFriendListBytes bounds the bytes of a friends reply (the frame body).
-// Call it before serving, with FriendListBytes(transport.max_pending).
-func (s *Service) SetFriendListBytes(n int) { s.friendListBytes = n }
-
-// FriendListBytes is the friends reply budget for a connection whose pending
-// output is capped at maxPending: half of it, so the reply always fits with
-// room to spare for pushes queued beside it.
-func FriendListBytes(maxPending int) int { return maxPending / 2 }
-
 // NewService builds the handlers over a store and a session directory.
 // accounts sizes password hashing and the verified-credential cache.
 func NewService(store Store, sessions SessionDirectory, accounts config.Accounts, log *zap.Logger) *Service {
@@ -134,10 +123,9 @@ func NewService(store Store, sessions SessionDirectory, accounts config.Accounts
 		creds:     newCredentials(accounts.HashWorkers, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
 		resumeTTL: accounts.ResumeTTL,
 		messages:  saveFunc(store.SaveMessage),
+		limits:    defaultLimits(),
 		log:       log,
 		now:       time.Now,
-
-		friendListBytes: FriendListBytes(config.Default().Transport.MaxPending),
 	}
 	s.friends = newFriendCache(friendCacheEntries, friendCacheTTL, func() time.Time { return s.now() })
 	s.tokens = &tokenBatcher{saveMany: store.SaveResumeTokens, saveOne: store.SaveResumeToken}
@@ -168,11 +156,10 @@ func (s *Service) Register(r *Router) {
 }
 
 // Limits on client input. Ids are the seed's VARCHAR(20); bodies and chat
-// previews are the seed's TEXT column (64 KiB), with an error reply instead of
-// the seed's dead connection.
+// previews are bounded by messages.max_body (Limits), at most the seed's TEXT
+// column (64 KiB), with an error reply instead of the seed's dead connection.
 const (
 	maxIDLen       = 20
-	maxBodyBytes   = 64 << 10
 	maxNameRunes   = 255
 	maxFilePath    = 255
 	maxClientMsgID = 64
@@ -242,9 +229,10 @@ func (s *Service) storeErr(op string, err error, notFound, conflict string) erro
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// encodeJSON marshals a reply or push body. Every value encoded here is a
-// struct of strings, so it cannot fail; the error is returned anyway.
-func encodeJSON(v any) ([]byte, error) { return json.Marshal(v) }
+// encodeJSON marshals a reply or push body, without HTML escaping (see
+// wire.Marshal). Every value encoded here is a struct of strings, so it
+// cannot fail; the error is returned anyway.
+func encodeJSON(v any) ([]byte, error) { return wire.Marshal(v) }
 
 // push delivers an encoded body to every live session of userID and reports
 // how many sessions it reached.

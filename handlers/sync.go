@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 
 	"github.com/parley-im/parley/pipeline"
@@ -9,7 +10,8 @@ import (
 )
 
 // Sync page bounds: a page is at most maxSyncPage messages (the client pages
-// on with the last id it got), defaultSyncPage when the client names none.
+// on with the last id it got), defaultSyncPage when the client names none,
+// and at most Limits.ReplyBytes once encoded (see Sync).
 const (
 	defaultSyncPage = 500
 	maxSyncPage     = 500
@@ -21,7 +23,13 @@ const (
 // seen, so whatever a lost connection or a crash kept from it comes back, in
 // order; with its own dedup by message_id it sees each message once. Sync
 // changes nothing: acknowledging is ack's job.
-func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync) (*wire.SyncReply, error) {
+//
+// A page holds at most limit messages (capped at maxSyncPage) and ends early
+// when the next message would take the encoded page past the reply budget
+// (Limits.ReplyBytes), so other users' long messages cannot make a page too
+// big to deliver (issue 11); "more" then says to page on. A page always holds
+// at least one message when there is one, so paging always progresses.
+func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync) (pipeline.Reply, error) {
 	me, err := self(req, "")
 	if err != nil {
 		return nil, err
@@ -48,14 +56,38 @@ func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync
 	if more {
 		msgs = msgs[:limit]
 	}
-	out := &wire.SyncReply{Type: wire.TypeSync, Status: wire.StatusSuccess, Messages: make([]wire.Message, len(msgs)), More: more}
+	page := syncPage{Type: wire.TypeSync, Status: wire.StatusSuccess, Messages: make([]json.RawMessage, 0, len(msgs))}
+	size := syncPageOverhead
 	for i := range msgs {
 		// Rendered exactly as the push renders it, so a client handles
 		// both the same way.
-		out.Messages[i] = wireMessage(wire.TypeReceiveMessage, &msgs[i])
+		b, err := encodeJSON(wireMessage(wire.TypeReceiveMessage, &msgs[i]))
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 && size+len(b)+1 > s.limits.ReplyBytes {
+			more = true
+			break
+		}
+		size += len(b) + 1
+		page.Messages = append(page.Messages, b)
 	}
-	return out, nil
+	page.More = more
+	return encodeJSON(&page)
 }
+
+// syncPage is wire.SyncReply with its messages already encoded (each one
+// measured against the budget as it was added).
+type syncPage struct {
+	Type     string            `json:"type"`
+	Status   string            `json:"status"`
+	Messages []json.RawMessage `json:"messages"`
+	More     bool              `json:"more"`
+}
+
+// syncPageOverhead bounds the bytes of a sync reply around its messages:
+// {"seq":N,"type":"sync","status":"success","messages":[],"more":false}.
+const syncPageOverhead = 96
 
 // ackReply answers ack.
 type ackReply struct {

@@ -130,7 +130,7 @@ type ErrorReply struct {
 
 // EncodeError returns the body of an error reply.
 func EncodeError(typ, code, message string, seq uint64) []byte {
-	b, _ := json.Marshal(ErrorReply{Type: typ, Status: StatusError, Code: code, Message: message, Seq: seq})
+	b, _ := Marshal(ErrorReply{Type: typ, Status: StatusError, Code: code, Message: message, Seq: seq})
 	return b
 }
 

@@ -105,5 +105,5 @@ var knownTypes = func() map[string]string {
 func decodeEnvelopeJSON(body []byte) (Envelope, error) {
 	var env Envelope
 	err := json.Unmarshal(body, &env)
-	return env, err
+	return env, ClientDecodeError(err)
 }

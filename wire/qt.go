@@ -1,9 +1,6 @@
 package wire
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "bytes"
 
 // QtJSON encodes v the way the seed's Qt client writes a request body
 // (QJsonDocument::toJson, Indented): keys sorted, four spaces of indent,
@@ -12,8 +9,7 @@ import (
 // must send the client's exact bytes; pass a map so keys come out sorted.
 func QtJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
+	enc := NewEncoder(&b)
 	enc.SetIndent("", "    ")
 	if err := enc.Encode(v); err != nil {
 		return nil, err

@@ -3,8 +3,8 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -69,9 +69,6 @@ func FormatID(n int64) string { return strconv.FormatInt(n, 10) }
 // clients (and the seed's own replies) use strings. null and "" decode as 0.
 type FlexInt int64
 
-// ErrNotInteger is returned by FlexInt for anything but an integer.
-var ErrNotInteger = errors.New("not an integer")
-
 // UnmarshalJSON accepts 3, "3", null and "".
 func (f *FlexInt) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
@@ -82,7 +79,7 @@ func (f *FlexInt) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+			return notInteger(b)
 		}
 		if s == "" {
 			*f = 0
@@ -92,10 +89,17 @@ func (f *FlexInt) UnmarshalJSON(b []byte) error {
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: %.32q", ErrNotInteger, b)
+		return notInteger(b)
 	}
 	*f = FlexInt(n)
 	return nil
+}
+
+// notInteger is FlexInt's refusal: a type error, so that json.Unmarshal adds
+// the field's name to it (ClientDecodeError then says "unread_count must be
+// an integer").
+func notInteger(b []byte) error {
+	return &json.UnmarshalTypeError{Value: fmt.Sprintf("%.32q", b), Type: reflect.TypeFor[int64]()}
 }
 
 // MarshalJSON writes a FlexInt as a JSON string, the form the client reads.

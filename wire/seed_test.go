@@ -40,8 +40,9 @@ func TestFlexIntRefusesNonIntegers(t *testing.T) {
 		}
 	}
 	var f FlexInt
-	if err := f.UnmarshalJSON([]byte(`"abc"`)); !errors.Is(err, ErrNotInteger) {
-		t.Errorf("got %v, want ErrNotInteger", err)
+	var te *json.UnmarshalTypeError
+	if err := f.UnmarshalJSON([]byte(`"abc"`)); !errors.As(err, &te) {
+		t.Errorf("got %v, want a *json.UnmarshalTypeError", err)
 	}
 }
 
