@@ -111,7 +111,7 @@ func (s *Service) loginVerified(ctx context.Context, sess *session.Session, u *d
 	case !v.ok || u == nil:
 		return nil, badCredentials // the attempt stays counted
 	}
-	s.failures.forgive(account)
+	s.failures.reset(account)
 	if v.newHash != "" {
 		// Failing to store it is not the user's problem: log and go on.
 		if err := s.store.SetPasswordHash(ctx, u.ID, v.newHash); err != nil {

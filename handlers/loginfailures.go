@@ -22,7 +22,9 @@ const maxFailureEntries = 100_000
 //
 // An attempt is counted when its hash is queued, not when it fails: a
 // flood of concurrent guesses cannot all slip in before the first result.
-// A success (or a hash that never ran) gives its attempt back.
+// A hash that never ran gives its attempt back; a success forgets the
+// account's failures (the user is evidently there: a mistype now and then
+// never adds up to a lockout).
 type failedLogins struct {
 	limit  int // 0 disables
 	window time.Duration
@@ -64,6 +66,16 @@ func (f *failedLogins) attempt(account string) bool {
 	}
 	e.count++
 	return true
+}
+
+// reset forgets account's failures: its password was just verified.
+func (f *failedLogins) reset(account string) {
+	if f.limit <= 0 {
+		return
+	}
+	f.mu.Lock()
+	delete(f.entries, account)
+	f.mu.Unlock()
 }
 
 // forgive gives back an attempt that did not fail.
