@@ -18,7 +18,7 @@ type Parked struct {
 	req      Request // a copy: the pooled Request is reused once Serve returns
 	resume   func(then func())
 	once     sync.Once
-	observed []func(reply Reply, err error)
+	observed []func(req *Request, reply Reply, err error)
 }
 
 // Park asks the transport to hold the session's turn without a worker. It
@@ -56,9 +56,10 @@ func (r *Request) Parked() *Parked {
 }
 
 // Observe registers fn to see the request's final result, before it is
-// answered. Middleware calls it right after the chain returned (on the
-// worker, before Resume can run), so no lock is needed.
-func (p *Parked) Observe(fn func(reply Reply, err error)) {
+// answered; req is a copy of the request without its Body. Middleware
+// calls it right after the chain returned (on the worker, before Resume can
+// run), so no lock is needed.
+func (p *Parked) Observe(fn func(req *Request, reply Reply, err error)) {
 	p.observed = append(p.observed, fn)
 }
 
@@ -76,7 +77,7 @@ func (p *Parked) Resume(fn func(ctx context.Context, s *session.Session) (Reply,
 				return fn(ctx, req.Session)
 			})
 			for _, o := range p.observed {
-				o(reply, err)
+				o(&p.req, reply, err)
 			}
 			p.edge.finish(&p.req, reply, err)
 		})

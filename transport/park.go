@@ -37,7 +37,8 @@ func (d *dispatcher) park(c *conn) func(then func()) {
 		released := m.park == parkReleased
 		m.park, m.then = parkNone, then
 		m.mu.Unlock()
-		d.parked.Add(-1)
+		// parked stays counted until settle has run then, so the
+		// drain at shutdown (idle) does not see a gap.
 		if released {
 			// Still scheduled: only this push can give c a worker again.
 			d.push(c)
@@ -64,6 +65,7 @@ func (d *dispatcher) settle(c *conn) (parked bool) {
 			return false
 		}
 		d.running.Add(1)
+		d.parked.Add(-1)
 		d.run(c, then)
 		d.running.Add(-1)
 	}
