@@ -123,9 +123,9 @@ const (
 	laneUser laneID = iota
 	// laneLogin runs the frames of sessions not logged in yet: login,
 	// register, resume, and anything else an anonymous peer sends. A login
-	// can wait for a password-hash slot for seconds during a cold login
-	// storm; on its own lane it can hold only these workers, never the ones
-	// logged-in users' frames need.
+	// that waits for a password hash parks (park.go) and holds no worker;
+	// the lane still keeps a flood of anonymous frames (lookups, cache
+	// checks) off the workers logged-in users' frames need.
 	laneLogin
 	laneCount
 )
