@@ -243,7 +243,10 @@ func (d *dispatcher) worker(id laneID) {
 		// parked frame is released: its resume pushes c.
 		gaveUp := false
 		parked := d.settle(c) // a resumed frame finishes first
-		for i := 0; i < batchSize && !parked; i++ {
+		// A resumed login may have just logged in: its frames belong on
+		// the user lane.
+		moved := !parked && id == laneLogin && d.laneOf(c) != laneLogin
+		for i := 0; i < batchSize && !parked && !moved; i++ {
 			if d.stopped.Load() {
 				break
 			}
