@@ -162,6 +162,19 @@ type Accounts struct {
 	// HashWorkers bounds concurrent password hashes; 0 means one per CPU
 	// but one (at least one), so hashing never takes every core.
 	HashWorkers int `yaml:"hash_workers"`
+	// HashQueue bounds the password hashes waiting for a hash worker; a
+	// login or register that finds it full is answered "overloaded" at
+	// once. 0 means 64 per hash worker (about 2.6 s of waiting at 40 ms a
+	// hash).
+	HashQueue int `yaml:"hash_queue"`
+	// LoginFailures is how many logins of one account may fail (wrong
+	// password, from any address) within LoginFailureWindow before its
+	// logins are refused with rate_limited, except those matching a
+	// verified credential in the cache; 0 disables the limit.
+	LoginFailures int `yaml:"login_failures"`
+	// LoginFailureWindow is the period LoginFailures counts over, from the
+	// first failure.
+	LoginFailureWindow time.Duration `yaml:"login_failure_window"`
 	// CredentialCacheSize is how many recently verified credentials are
 	// remembered (as keyed HMACs, never plaintext); 0 disables the cache.
 	CredentialCacheSize int `yaml:"credential_cache_size"`

@@ -67,6 +67,9 @@ func Default() Config {
 		},
 		Accounts: Accounts{
 			HashWorkers:         0, // one per CPU but one
+			HashQueue:           0, // 64 per hash worker
+			LoginFailures:       10,
+			LoginFailureWindow:  15 * time.Minute,
 			CredentialCacheSize: 10000,
 			CredentialCacheTTL:  10 * time.Minute,
 			ResumeTTL:           720 * time.Hour,

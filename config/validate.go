@@ -19,6 +19,8 @@ const (
 	maxLoops         = 1024
 	maxWorkers       = 65536
 	maxHashWorkers   = 1024
+	maxHashQueue     = 1 << 20 // 19 MiB each only while hashing; a waiting job is small
+	maxLoginFailures = 1 << 20
 	maxPoolConns     = 10000
 	maxWriterBatch   = 10000
 	maxWriterDelay   = time.Second
@@ -295,6 +297,13 @@ func sameSocket(a, b string) bool {
 func (v *validator) accounts() {
 	a := v.c.Accounts
 	v.between("accounts.hash_workers", a.HashWorkers, 0, maxHashWorkers)
+	v.between("accounts.hash_queue", a.HashQueue, 0, maxHashQueue)
+	v.between("accounts.login_failures", a.LoginFailures, 0, maxLoginFailures)
+	if a.LoginFailures > 0 {
+		v.positive("accounts.login_failure_window", a.LoginFailureWindow)
+	} else {
+		v.nonNegative("accounts.login_failure_window", a.LoginFailureWindow)
+	}
 	v.between("accounts.credential_cache_size", a.CredentialCacheSize, 0, maxCacheEntries)
 	if a.CredentialCacheSize > 0 {
 		v.positive("accounts.credential_cache_ttl", a.CredentialCacheTTL)

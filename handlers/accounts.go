@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
+	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
 )
 
@@ -16,85 +17,185 @@ import (
 // (unknown id, wrong password), with the seed's message.
 var badCredentials = &pipeline.Error{Code: wire.CodeBadCredentials, Message: "name or code error"}
 
+// Errors of the password path. Their messages are for people: no Go error
+// text reaches a client.
+var (
+	// errBusy answers a login or register that found the hashing queue
+	// full: the server is in a cold login storm or under a guessing flood,
+	// and says so at once instead of making the client wait minutes.
+	errBusy = &pipeline.Error{Code: wire.CodeOverloaded, Message: "server busy, retry later"}
+	// errAccountLocked answers a login for an account past
+	// accounts.login_failures (see failedLogins).
+	errAccountLocked = &pipeline.Error{Code: wire.CodeRateLimited, Message: "too many failed logins for this account, retry later"}
+)
+
 // Login checks the password and binds the session to the user. The reply is
 // an array of exactly one object (the client initialises its main window once
 // per success element) carrying the canonical user_id, which the client uses
 // in every later request, and an empty user_password (never the hash).
 //
-// The password check runs argon2id under the hash semaphore unless the
-// credential cache remembers this exact (user, password, stored hash). A
-// resume token is issued (and stored) only when the request asks for one:
+// The cheap part runs here, on the dispatcher worker: the user lookup and
+// the verified-credential cache, which answers a returning user at once. A
+// login that needs argon2id queues a job on the hash pool and parks the
+// session (pipeline.Request.Park): the worker goes back to other sessions,
+// so cached logins and resumes never wait behind hashing, and the job
+// resumes the session with loginVerified when the hash is done. A full pool
+// queue answers "overloaded" at once. An unknown id is hashed against a
+// dummy through the same queue, so its answer takes as long as a wrong
+// password's and does not tell whether the account exists.
+//
+// A resume token is issued (and stored) only when the request asks for one:
 // the seed client cannot use it, and storing one per seed login was the
 // largest cost of a warm login storm (docs/PERFORMANCE.md, Round 3).
 func (s *Service) Login(ctx context.Context, req *pipeline.Request, in *wire.LoginRequest) ([]wire.LoginReply, error) {
 	if in.UserID == "" || len(in.UserID) > maxIDLen || in.Password == "" || len(in.Password) > MaxPasswordBytes {
 		return nil, badCredentials
 	}
+	account, stored := in.UserID, s.creds.hash.dummy
 	u, err := s.store.UserByID(ctx, in.UserID)
-	if errors.Is(err, db.ErrNotFound) {
-		return nil, badCredentials
-	}
-	if err != nil {
-		return nil, s.storeErr("login", err, "", "")
-	}
-	ok, rehash, err := s.creds.Verify(ctx, u.ID, in.Password, u.PasswordHash)
 	switch {
-	case errors.Is(err, errMalformedHash):
+	case errors.Is(err, db.ErrNotFound):
+		u = nil
+	case err != nil:
+		return nil, s.storeErr("login", err, "", "")
+	default:
+		account, stored = u.ID, u.PasswordHash
+	}
+	if u != nil && s.creds.cached(u.ID, in.Password, stored) {
+		return s.loggedIn(ctx, req.Session, u, in.WantToken)
+	}
+	if !s.failures.attempt(account) {
+		return nil, errAccountLocked
+	}
+	var v verification
+	sess := req.Session
+	return withHash(ctx, s, req, func() {
+		if sess.Closed() {
+			return // nobody is waiting for the answer: save the CPU
+		}
+		v.ran = true
+		v.ok, v.rehash, v.err = s.creds.verifyNow(account, in.Password, stored)
+		if v.ok && v.rehash && u != nil {
+			// Legacy or outdated row: the new hash is made in the same
+			// job, so the worker that finishes the login never hashes.
+			v.newHash = s.creds.hash.hashNow(in.Password)
+		}
+	}, func(ctx context.Context, sess *session.Session) ([]wire.LoginReply, error) {
+		return s.loginVerified(ctx, sess, u, account, in, &v)
+	})
+}
+
+// verification is what a login's hash job found.
+type verification struct {
+	ran, ok, rehash bool
+	err             error
+	newHash         string // set when the stored hash is to be replaced
+}
+
+// loginVerified finishes a login after its hash job, on a worker in the
+// session's turn.
+func (s *Service) loginVerified(ctx context.Context, sess *session.Session, u *db.User, account string, in *wire.LoginRequest, v *verification) ([]wire.LoginReply, error) {
+	switch {
+	case !v.ran:
+		s.failures.forgive(account)
+		return nil, errBusy
+	case errors.Is(v.err, errMalformedHash):
 		// A row we cannot read is an operator problem, not the user's: log
 		// it (without the value) and refuse like a wrong password.
-		s.log.Error("stored password hash is malformed", zap.String("user", u.ID))
+		s.failures.forgive(account)
+		s.log.Error("stored password hash is malformed", zap.String("user", account))
 		return nil, badCredentials
-	case err != nil:
-		return nil, overloaded(err)
-	case !ok:
-		return nil, badCredentials
+	case v.err != nil:
+		s.failures.forgive(account)
+		return nil, errBusy
+	case !v.ok || u == nil:
+		return nil, badCredentials // the attempt stays counted
 	}
-	if rehash {
-		s.rehash(ctx, u.ID, in.Password)
+	s.failures.reset(account)
+	if v.newHash != "" {
+		// Failing to store it is not the user's problem: log and go on.
+		if err := s.store.SetPasswordHash(ctx, u.ID, v.newHash); err != nil {
+			s.log.Warn("password rehash failed", zap.String("user", u.ID), zap.Error(err))
+		}
 	}
-	s.sessions.Bind(req.Session, u.ID)
+	return s.loggedIn(ctx, sess, u, in.WantToken)
+}
+
+// loggedIn binds the session to u and answers the login.
+func (s *Service) loggedIn(ctx context.Context, sess *session.Session, u *db.User, wantToken bool) ([]wire.LoginReply, error) {
+	s.sessions.Bind(sess, u.ID)
 	reply := wire.LoginReply{UserReply: userReply(wire.TypeLogin, u)}
-	if in.WantToken {
+	if wantToken {
 		reply.Token = s.issueResumeToken(ctx, u.ID)
 	}
 	return []wire.LoginReply{reply}, nil
 }
 
-// rehash replaces a legacy (plaintext) or outdated hash after a successful
-// login. Failing to do so is not the user's problem: log and go on.
-func (s *Service) rehash(ctx context.Context, userID, password string) {
-	h, err := s.creds.Hash(ctx, password)
-	if err == nil {
-		err = s.store.SetPasswordHash(ctx, userID, h)
+// withHash runs job (a password hash) on the hash pool, then answers the
+// request with then, on a dispatcher worker in the session's turn. When
+// the session can be parked, the worker is free while job waits and runs,
+// and the answer is sent by the pipeline when then returns; otherwise (a
+// harness without the transport, or a command with no request) this waits
+// inline and returns then's result. A full queue answers errBusy at once.
+func withHash[T any](ctx context.Context, s *Service, req *pipeline.Request, job func(), then func(context.Context, *session.Session) (T, error)) (T, error) {
+	var none T
+	p := req.Park()
+	if p == nil {
+		if err := s.creds.hash.run(ctx, job); err != nil {
+			return none, errBusy
+		}
+		var sess *session.Session
+		if req != nil {
+			sess = req.Session
+		}
+		return then(ctx, sess)
 	}
-	if err != nil {
-		s.log.Warn("password rehash failed", zap.String("user", userID), zap.Error(err))
+	finish := func(ctx context.Context, sess *session.Session) (pipeline.Reply, error) {
+		v, err := then(ctx, sess)
+		if err != nil {
+			return nil, err
+		}
+		return encode(v)
 	}
-}
-
-// overloaded answers a request whose password hash could not get a slot
-// before its context ended.
-func overloaded(err error) error {
-	return &pipeline.Error{Code: wire.CodeOverloaded, Message: "server busy, retry later: " + err.Error()}
+	if !s.creds.hash.pool.submit(func() {
+		defer p.Resume(finish) // always: a parked session without its resume would be stuck
+		job()
+	}) {
+		// Parked already; the worker runs this before the session's next
+		// frame, likely before it even returns.
+		p.Resume(func(context.Context, *session.Session) (pipeline.Reply, error) { return nil, errBusy })
+	}
+	return none, nil
 }
 
 // RegisterAccount answers "register": it creates an account whose id is the
 // phone number, as the seed's Register procedure did, and answers with a bare
 // object. Registering does not log the session in: the client logs in next
 // with the id shown to the user.
-func (s *Service) RegisterAccount(ctx context.Context, _ *pipeline.Request, in *wire.RegisterRequest) (*wire.RegisterReply, error) {
+func (s *Service) RegisterAccount(ctx context.Context, req *pipeline.Request, in *wire.RegisterRequest) (*wire.RegisterReply, error) {
 	if err := validateRegister(in); err != nil {
 		return nil, err
 	}
-	hash, err := s.creds.Hash(ctx, in.Password)
-	if err != nil {
-		return nil, overloaded(err)
+	var hash string
+	var sess *session.Session // nil for a command (parleyd adduser)
+	if req != nil {
+		sess = req.Session
 	}
-	u := &db.User{ID: in.Phone, Phone: in.Phone, Name: in.Name, PasswordHash: hash}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		return nil, s.storeErr("register", err, "", "this phone number is already registered")
-	}
-	return &wire.RegisterReply{Status: wire.StatusSuccess, Type: wire.TypeRegister, UserID: u.ID}, nil
+	return withHash(ctx, s, req, func() {
+		if sess == nil || !sess.Closed() { // else nobody waits for the answer: save the CPU
+			hash = s.creds.hash.hashNow(in.Password)
+		}
+	},
+		func(ctx context.Context, _ *session.Session) (*wire.RegisterReply, error) {
+			if hash == "" {
+				return nil, errBusy
+			}
+			u := &db.User{ID: in.Phone, Phone: in.Phone, Name: in.Name, PasswordHash: hash}
+			if err := s.store.CreateUser(ctx, u); err != nil {
+				return nil, s.storeErr("register", err, "", "this phone number is already registered")
+			}
+			return &wire.RegisterReply{Status: wire.StatusSuccess, Type: wire.TypeRegister, UserID: u.ID}, nil
+		})
 }
 
 func validateRegister(in *wire.RegisterRequest) error {

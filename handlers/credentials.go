@@ -26,36 +26,59 @@ type credentials struct {
 	cache *credentialCache // nil when disabled
 }
 
-func newCredentials(hashWorkers, cacheSize int, ttl time.Duration) *credentials {
-	c := &credentials{hash: newHasher(hashWorkers)}
+func newCredentials(hashWorkers, hashQueue, cacheSize int, ttl time.Duration) *credentials {
+	c := &credentials{hash: newHasher(hashWorkers, hashQueue)}
 	if cacheSize > 0 && ttl > 0 {
 		c.cache = newCredentialCache(cacheSize, ttl, time.Now)
 	}
 	return c
 }
 
+// unverifiable reports whether a password is refused without hashing: empty, or
+// longer than MaxPasswordBytes (a CPU lever), or no stored hash.
+func unverifiable(password, stored string) bool {
+	return password == "" || len(password) > MaxPasswordBytes || stored == ""
+}
+
+// cached reports whether this exact credential was verified less than the
+// TTL ago: the login succeeds without a hash.
+func (c *credentials) cached(userID, password, stored string) bool {
+	return c.cache != nil && !unverifiable(password, stored) && c.cache.hit(c.cache.key(userID, password, stored))
+}
+
 // Verify reports whether password is userID's password, given the stored
 // hash, and whether the stored hash should be replaced with a fresh one.
 // Passwords longer than MaxPasswordBytes never match and are never hashed.
+// It waits for the hash pool; Service.Login uses cached and verifyNow
+// instead, so that no worker waits.
 func (c *credentials) Verify(ctx context.Context, userID, password, stored string) (ok, rehash bool, err error) {
-	if password == "" || len(password) > MaxPasswordBytes || stored == "" {
+	if unverifiable(password, stored) {
 		return false, false, nil
 	}
-	var key [sha256.Size]byte
-	if c.cache != nil {
-		key = c.cache.key(userID, password, stored)
-		if c.cache.hit(key) {
-			return true, false, nil
-		}
+	if c.cached(userID, password, stored) {
+		return true, false, nil
 	}
-	ok, rehash, err = c.hash.Verify(ctx, password, stored)
+	var verr error
+	if err := c.hash.run(ctx, func() { ok, rehash, verr = c.verifyNow(userID, password, stored) }); err != nil {
+		return false, false, err
+	}
+	return ok, rehash, verr
+}
+
+// verifyNow hashes password against stored on the calling goroutine (a pool
+// job) and caches a match.
+func (c *credentials) verifyNow(userID, password, stored string) (ok, rehash bool, err error) {
+	if unverifiable(password, stored) {
+		return false, false, nil
+	}
+	ok, rehash, err = c.hash.verifyNow(password, stored)
 	if err != nil || !ok {
 		return false, false, err
 	}
 	// A row that needs rehashing is about to change, so caching it would
 	// only hold a dead entry.
 	if c.cache != nil && !rehash {
-		c.cache.add(key)
+		c.cache.add(c.cache.key(userID, password, stored))
 	}
 	return true, rehash, nil
 }

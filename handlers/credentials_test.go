@@ -31,7 +31,7 @@ func (c *fakeClock) advance(d time.Duration) {
 func newTestCredentials(t *testing.T, size int, ttl time.Duration) (*credentials, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	c := newCredentials(2, 0, 0)
+	c := newCredentials(2, 0, 0, 0)
 	if size > 0 {
 		c.cache = newCredentialCache(size, ttl, clock.now)
 	}
@@ -175,7 +175,7 @@ func TestCacheChangedHashInvalidates(t *testing.T) {
 }
 
 func TestCacheDisabled(t *testing.T) {
-	c := newCredentials(1, 0, time.Minute)
+	c := newCredentials(1, 0, 0, time.Minute)
 	if c.cache != nil {
 		t.Fatal("size 0 should disable the cache")
 	}
@@ -260,36 +260,64 @@ func TestMalformedHashes(t *testing.T) {
 	}
 }
 
+// occupy fills every hash worker of h with a job that waits for the returned
+// release, and waits until they all run.
+func occupy(t *testing.T, h *hasher) (release func()) {
+	t.Helper()
+	gate := make(chan struct{})
+	var started sync.WaitGroup
+	started.Add(h.pool.workers)
+	for range h.pool.workers {
+		if !h.pool.submit(func() { started.Done(); <-gate }) {
+			t.Fatal("pool refused a job with a worker free")
+		}
+	}
+	started.Wait()
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	return release
+}
+
 func TestHashWaitsForSlotAndHonoursContext(t *testing.T) {
-	c := newCredentials(1, 0, 0)
-	c.hash.sem <- struct{}{} // occupy the only slot
+	c := newCredentials(1, 0, 0, 0)
+	release := occupy(t, c.hash)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Hash(ctx, "pw"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("got %v, want context.Canceled while every slot is busy", err)
+		t.Fatalf("got %v, want context.Canceled while every worker is busy", err)
 	}
-	<-c.hash.sem
+	release()
 	if _, err := c.Hash(context.Background(), "pw"); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// A login that cannot get a hashing slot in time is refused (overloaded)
-// rather than queued without bound behind a storm.
-func TestHashWaitIsBounded(t *testing.T) {
-	h := newHasher(1)
-	h.maxWait = 50 * time.Millisecond
-	h.sem <- struct{}{} // every slot busy
-	start := time.Now()
-	_, err := h.Hash(context.Background(), "pw")
-	if !errors.Is(err, errHashBusy) {
-		t.Fatalf("err %v, want errHashBusy", err)
+// A hash that finds the queue full is refused at once (overloaded) rather
+// than queued without bound behind a storm: no waiting, no timer.
+func TestHashQueueIsBounded(t *testing.T) {
+	h := newHasher(1, 2)
+	release := occupy(t, h)
+	queued := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := h.Hash(context.Background(), "pw"); queued <- err }()
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("waited %v", d)
+	for deadline := time.Now().Add(10 * time.Second); h.pool.pending() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the two hashes never queued")
+		}
+		time.Sleep(time.Millisecond)
 	}
-	<-h.sem
+	if _, err := h.Hash(context.Background(), "pw"); !errors.Is(err, errHashBusy) {
+		t.Fatalf("err %v, want errHashBusy with the queue full", err)
+	}
+	release()
+	for range 2 {
+		if err := <-queued; err != nil {
+			t.Fatalf("a queued hash: %v", err)
+		}
+	}
 	if _, err := h.Hash(context.Background(), "pw"); err != nil {
-		t.Fatalf("with a free slot: %v", err)
+		t.Fatalf("with a free worker: %v", err)
 	}
 }

@@ -15,8 +15,11 @@
 //   - delivery bookkeeping: a message is acknowledged only after it is
 //     committed, pushed (encoded once) to every session of the receiver, and
 //     its delivered flag corrected to what the push achieved;
-//   - passwords: argon2id under a semaphore, behind a cache of recently
-//     verified credentials that never holds a password (credentials.go).
+//   - passwords: argon2id on a bounded pool whose full queue answers
+//     "overloaded" (hashpool.go), behind a cache of recently verified
+//     credentials that never holds a password (credentials.go); a login
+//     that needs a hash parks its session instead of holding a worker, and
+//     failed logins are limited per account (loginfailures.go).
 //
 // What it must not do: reach into the session registry or the database other
 // than through the narrow interfaces declared here (Store, SessionDirectory),

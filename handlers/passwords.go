@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -47,31 +46,34 @@ const (
 
 var errMalformedHash = errors.New("malformed password hash")
 
-// errHashBusy: no hashing slot freed up within hasher.maxWait.
-var errHashBusy = errors.New("no password hashing slot free in time")
+// errHashBusy: the hashing queue is full; the request is answered
+// "overloaded" at once (see hashPool).
+var errHashBusy = errors.New("password hashing queue full")
 
-// defaultHashWait is hasher.maxWait. It is long on purpose: a cold login
-// storm (every user's first login after a restart) must complete, not be
-// shed, and 10,000 argon2id hashes on one spare core take about 7 minutes.
-// It only stops a login from waiting forever behind a stuck pool.
-const defaultHashWait = 10 * time.Minute
+// defaultHashQueuePerWorker sizes the hashing queue when
+// accounts.hash_queue is 0: 64 waiting hashes per hash worker, so at about
+// 40 ms a hash a queued login waits at most about 2.6 s, whatever the
+// number of cores. Past that, waiting longer only makes users stare at a
+// frozen login window; they are told "server busy" at once instead.
+const defaultHashQueuePerWorker = 64
 
-// hasher runs argon2id under a semaphore. Hashing is CPU and memory heavy
-// (19 MiB per call), so at most cap(sem) run at once; the rest wait, or give
-// up when their request's context ends. It runs on dispatcher workers, never
-// on a gev loop.
+// hasher runs argon2id on a bounded pool. Hashing is CPU and memory heavy
+// (19 MiB per call), so at most hash_workers run at once, at most
+// hash_queue wait, and the rest are refused with errHashBusy. It never runs
+// on a gev loop, nor (for logins) on a dispatcher worker: see Service.Login.
 type hasher struct {
-	sem    chan struct{}
+	pool   *hashPool
 	params argon2Params
-	// maxWait bounds the wait for a free slot: past it the login or
-	// register is answered "overloaded" (see defaultHashWait).
-	maxWait time.Duration
+	// dummy is a stored-hash value for unknown accounts: verifying against
+	// it costs one argon2 evaluation with the current parameters, like a
+	// wrong password, and never matches.
+	dummy string
 	// runs counts argon2 evaluations; tests use it to prove a cache hit
 	// skipped the hash.
 	runs atomic.Int64
 }
 
-func newHasher(workers int) *hasher {
+func newHasher(workers, queue int) *hasher {
 	if workers <= 0 {
 		// Leave one CPU to everything else: argon2id is CPU-bound, and
 		// with every core hashing, a cold login storm delays logged-in
@@ -80,44 +82,75 @@ func newHasher(workers int) *hasher {
 		// throughput hardly changed on 2 cores.
 		workers = max(1, runtime.NumCPU()-1)
 	}
-	return &hasher{sem: make(chan struct{}, workers), params: currentParams, maxWait: defaultHashWait}
+	if queue <= 0 {
+		queue = workers * defaultHashQueuePerWorker
+	}
+	salt, key := make([]byte, saltLen), make([]byte, currentParams.KeyLen)
+	_, _ = rand.Read(salt) // crypto/rand does not fail (Go 1.24+ crashes instead)
+	_, _ = rand.Read(key)
+	return &hasher{pool: newHashPool(workers, queue), params: currentParams, dummy: encodePHC(currentParams, salt, key)}
 }
 
-// derive computes the argon2id key, holding a semaphore slot.
-func (h *hasher) derive(ctx context.Context, password, salt []byte, p argon2Params) ([]byte, error) {
-	wait := time.NewTimer(h.maxWait)
-	select {
-	case h.sem <- struct{}{}:
-		wait.Stop()
-	case <-ctx.Done():
-		wait.Stop()
-		return nil, ctx.Err()
-	case <-wait.C:
-		return nil, errHashBusy
-	}
-	defer func() { <-h.sem }()
+// derive computes the argon2id key. It runs on a pool goroutine.
+func (h *hasher) derive(password, salt []byte, p argon2Params) []byte {
 	h.runs.Add(1)
-	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, p.KeyLen), nil
+	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+}
+
+// run runs fn on the pool and waits for it, or for ctx to end (then fn is
+// skipped if it has not started). A full queue refuses at once.
+func (h *hasher) run(ctx context.Context, fn func()) error {
+	done := make(chan bool, 1)
+	if !h.pool.submit(func() {
+		ran := ctx.Err() == nil
+		if ran {
+			fn()
+		}
+		done <- ran
+	}) {
+		return errHashBusy
+	}
+	select {
+	case ran := <-done:
+		if !ran {
+			return ctx.Err()
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Hash returns the PHC-style encoding of a new argon2id hash of password:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key> (unpadded standard base64).
+// It waits for the pool (see run).
 func (h *hasher) Hash(ctx context.Context, password string) (string, error) {
+	var out string
+	err := h.run(ctx, func() { out = h.hashNow(password) })
+	return out, err
+}
+
+// hashNow hashes on the calling goroutine: only from a pool job.
+func (h *hasher) hashNow(password string) string {
 	salt := make([]byte, saltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
-	key, err := h.derive(ctx, []byte(password), salt, h.params)
-	if err != nil {
-		return "", err
-	}
-	return encodePHC(h.params, salt, key), nil
+	_, _ = rand.Read(salt) // crypto/rand does not fail (Go 1.24+ crashes instead)
+	return encodePHC(h.params, salt, h.derive([]byte(password), salt, h.params))
 }
 
 // Verify reports whether password matches the stored encoding, and whether
 // the stored value should be replaced by a fresh hash (older parameters, or a
-// legacy plaintext row imported from the seed database).
+// legacy plaintext row imported from the seed database). It waits for the
+// pool (see run).
 func (h *hasher) Verify(ctx context.Context, password, stored string) (ok, rehash bool, err error) {
+	var verr error
+	if err := h.run(ctx, func() { ok, rehash, verr = h.verifyNow(password, stored) }); err != nil {
+		return false, false, err
+	}
+	return ok, rehash, verr
+}
+
+// verifyNow is Verify on the calling goroutine: only from a pool job.
+func (h *hasher) verifyNow(password, stored string) (ok, rehash bool, err error) {
 	if stored == "" {
 		return false, false, nil
 	}
@@ -132,10 +165,7 @@ func (h *hasher) Verify(ctx context.Context, password, stored string) (ok, rehas
 	if err != nil {
 		return false, false, err
 	}
-	got, err := h.derive(ctx, []byte(password), salt, p)
-	if err != nil {
-		return false, false, err
-	}
+	got := h.derive([]byte(password), salt, p)
 	if subtle.ConstantTimeCompare(got, want) != 1 {
 		return false, false, nil
 	}

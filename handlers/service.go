@@ -80,6 +80,8 @@ type Service struct {
 	store    Store
 	sessions SessionDirectory
 	creds    *credentials
+	// failures limits failed logins per account (accounts.login_failures).
+	failures *failedLogins
 	// resumeTTL is how long a login's resume token stays valid.
 	resumeTTL time.Duration
 	// messages stores send_message's messages: the store itself, or a
@@ -120,13 +122,14 @@ func NewService(store Store, sessions SessionDirectory, accounts config.Accounts
 	s := &Service{
 		store:     store,
 		sessions:  sessions,
-		creds:     newCredentials(accounts.HashWorkers, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
+		creds:     newCredentials(accounts.HashWorkers, accounts.HashQueue, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
 		resumeTTL: accounts.ResumeTTL,
 		messages:  saveFunc(store.SaveMessage),
 		limits:    defaultLimits(),
 		log:       log,
 		now:       time.Now,
 	}
+	s.failures = newFailedLogins(accounts.LoginFailures, accounts.LoginFailureWindow, func() time.Time { return s.now() })
 	s.friends = newFriendCache(friendCacheEntries, friendCacheTTL, func() time.Time { return s.now() })
 	s.tokens = &tokenBatcher{saveMany: store.SaveResumeTokens, saveOne: store.SaveResumeToken}
 	return s

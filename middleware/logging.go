@@ -68,30 +68,38 @@ func newLogging(o loggingOptions, d pipeline.Deps) (pipeline.Middleware, error) 
 		return zapcore.NewSamplerWithOptions(c, time.Second, o.SampleInitial, o.SampleThereafter)
 	}))
 
+	record := func(req *pipeline.Request, start time.Time, err error) {
+		outcome, code := outcomeOf(err)
+		level, msg := zapcore.DebugLevel, msgFrame
+		switch outcome {
+		case pipeline.OutcomeError:
+			level, msg = zapcore.WarnLevel, msgRefused
+		case pipeline.OutcomeDisconnect:
+			level, msg = zapcore.WarnLevel, msgDisconnect
+		}
+		if ce := log.Check(level, msg); ce != nil {
+			ce.Write(
+				zap.String("type", types.label(req.Type)),
+				zap.Uint64("seq", req.Seq),
+				zap.Uint64("session", req.Session.ID()),
+				zap.String("user", req.Session.UserID()),
+				zap.Duration("dur", time.Since(start)),
+				zap.String("outcome", string(outcome)),
+				zap.String("code", code),
+			)
+		}
+	}
+	// observe records a parked request when it is answered.
+	observe := func(req *pipeline.Request, _ pipeline.Reply, err error) { record(req, receivedAt(req), err) }
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(ctx context.Context, req *pipeline.Request) (pipeline.Reply, error) {
 			start := receivedAt(req)
 			reply, err := next(ctx, req)
-			outcome, code := outcomeOf(err)
-
-			level, msg := zapcore.DebugLevel, msgFrame
-			switch outcome {
-			case pipeline.OutcomeError:
-				level, msg = zapcore.WarnLevel, msgRefused
-			case pipeline.OutcomeDisconnect:
-				level, msg = zapcore.WarnLevel, msgDisconnect
+			if p := req.Parked(); p != nil {
+				p.Observe(observe) // logged when answered
+				return reply, err
 			}
-			if ce := log.Check(level, msg); ce != nil {
-				ce.Write(
-					zap.String("type", types.label(req.Type)),
-					zap.Uint64("seq", req.Seq),
-					zap.Uint64("session", req.Session.ID()),
-					zap.String("user", req.Session.UserID()),
-					zap.Duration("dur", time.Since(start)),
-					zap.String("outcome", string(outcome)),
-					zap.String("code", code),
-				)
-			}
+			record(req, start, err)
 			return reply, err
 		}
 	}, nil

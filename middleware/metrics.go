@@ -172,20 +172,30 @@ func metricsMiddleware(types []string, in, out *prometheus.CounterVec, seconds *
 			s.in.Inc()
 			start := receivedAt(req)
 			reply, err := next(ctx, req)
-			s.seconds.Observe(time.Since(start).Seconds())
-
-			outcome, code := outcomeOf(err)
-			if err != nil || reply != nil {
-				s.out[outcomeIndex(outcome)].Inc()
+			if p := req.Parked(); p != nil {
+				// Counted when answered: a parked login's outcome and
+				// time include its wait for the password hash.
+				p.Observe(func(req *pipeline.Request, reply pipeline.Reply, err error) { s.record(receivedAt(req), reply, err) })
+				return reply, err
 			}
-			if outcome == pipeline.OutcomeError || outcome == pipeline.OutcomeDisconnect {
-				i, known := codeIndex[code]
-				if !known {
-					i = len(knownCodes)
-				}
-				s.refusals[i].Inc()
-			}
+			s.record(start, reply, err)
 			return reply, err
 		}
+	}
+}
+
+// record counts one answered request of this type.
+func (s *typeSeries) record(start time.Time, reply pipeline.Reply, err error) {
+	s.seconds.Observe(time.Since(start).Seconds())
+	outcome, code := outcomeOf(err)
+	if err != nil || reply != nil {
+		s.out[outcomeIndex(outcome)].Inc()
+	}
+	if outcome == pipeline.OutcomeError || outcome == pipeline.OutcomeDisconnect {
+		i, known := codeIndex[code]
+		if !known {
+			i = len(knownCodes)
+		}
+		s.refusals[i].Inc()
 	}
 }

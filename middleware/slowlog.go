@@ -39,22 +39,31 @@ func newSlowLog(o slowLogOptions, d pipeline.Deps) (pipeline.Middleware, error) 
 	types := knownTypesOf(d)
 	log := loggerOf(d).Named("slowlog")
 
+	record := func(req *pipeline.Request, start time.Time, err error) {
+		if dur := time.Since(start); dur >= o.Threshold {
+			outcome, code := outcomeOf(err)
+			log.Warn("slow request",
+				zap.String("type", types.label(req.Type)),
+				zap.Uint64("seq", req.Seq),
+				zap.Uint64("session", req.Session.ID()),
+				zap.String("user", req.Session.UserID()),
+				zap.Duration("dur", dur),
+				zap.Duration("threshold", o.Threshold),
+				zap.String("outcome", string(outcome)),
+				zap.String("code", code))
+		}
+	}
+	// observe records a parked request when it is answered.
+	observe := func(req *pipeline.Request, _ pipeline.Reply, err error) { record(req, receivedAt(req), err) }
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(ctx context.Context, req *pipeline.Request) (pipeline.Reply, error) {
 			start := receivedAt(req)
 			reply, err := next(ctx, req)
-			if dur := time.Since(start); dur >= o.Threshold {
-				outcome, code := outcomeOf(err)
-				log.Warn("slow request",
-					zap.String("type", types.label(req.Type)),
-					zap.Uint64("seq", req.Seq),
-					zap.Uint64("session", req.Session.ID()),
-					zap.String("user", req.Session.UserID()),
-					zap.Duration("dur", dur),
-					zap.Duration("threshold", o.Threshold),
-					zap.String("outcome", string(outcome)),
-					zap.String("code", code))
+			if p := req.Parked(); p != nil {
+				p.Observe(observe) // timed when answered
+				return reply, err
 			}
+			record(req, start, err)
 			return reply, err
 		}
 	}, nil

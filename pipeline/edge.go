@@ -48,22 +48,31 @@ func (e *Edge) Serve(ctx context.Context, s *session.Session, body []byte) {
 		return
 	}
 	req := requestPool.Get().(*Request)
-	*req = Request{Session: s, Type: env.Type, Seq: env.Seq, Body: body, Received: time.Now()}
-	reply, err := e.call(ctx, req)
-	e.finish(req, reply, err)
+	*req = Request{Session: s, Type: env.Type, Seq: env.Seq, Body: body, Received: time.Now(), edge: e, ctx: ctx}
+	reply, err := e.call(ctx, req, e.handler)
+	if p := req.parked; p != nil {
+		// The answer comes from Parked.Resume. A handler that parked and
+		// answered anyway still gets its answer sent, and the session
+		// its turn back.
+		if reply != nil || err != nil {
+			p.Resume(func(context.Context, *session.Session) (Reply, error) { return reply, err })
+		}
+	} else {
+		e.finish(req, reply, err)
+	}
 	*req = Request{}
 	requestPool.Put(req)
 }
 
 // call runs the chain with a last-resort recover, so that a chain configured
 // without the recover middleware still cannot kill a worker.
-func (e *Edge) call(ctx context.Context, req *Request) (reply Reply, err error) {
+func (e *Edge) call(ctx context.Context, req *Request, h Handler) (reply Reply, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = &Panic{Value: p, Stack: debug.Stack()}
 		}
 	}()
-	return e.handler(ctx, req)
+	return h(ctx, req)
 }
 
 // finish sends the reply or the error reply, and closes on Disconnect.

@@ -17,6 +17,11 @@ type Request struct {
 	Seq      uint64
 	Body     []byte
 	Received time.Time
+
+	// Set by the Edge, for Park.
+	edge   *Edge
+	ctx    context.Context
+	parked *Parked
 }
 
 // Reply is the encoded body answered to a request; nil means no reply.

@@ -15,6 +15,13 @@ type Conn interface {
 	Close() error
 }
 
+// Parker is implemented by a Conn whose transport can park a session: hold
+// its turn (none of its later frames run) while no worker is used, until
+// the returned resume is called with the code to run in that turn.
+type Parker interface {
+	Park() (resume func(then func()))
+}
+
 // Session is one client connection. Its identity (ID, Peer) is fixed at
 // creation; the user it is logged in as changes at login. All methods are safe
 // for concurrent use.
@@ -82,6 +89,15 @@ func (s *Session) Send(body []byte) error {
 		return err
 	}
 	framesSent.Add(1)
+	return nil
+}
+
+// Park holds the session's turn without a worker, from inside a frame's
+// handler (see Parker). It returns nil when the transport cannot.
+func (s *Session) Park() (resume func(then func())) {
+	if p, ok := s.conn.(Parker); ok {
+		return p.Park()
+	}
 	return nil
 }
 

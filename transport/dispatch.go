@@ -2,8 +2,11 @@ package transport
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"go.uber.org/zap"
 )
 
 // batchSize is how many frames a worker runs for one session before putting
@@ -20,6 +23,9 @@ type mailbox struct {
 	bytes     int // cost of the waiting frames (body + frameOverhead each)
 	scheduled bool
 	closed    bool
+	// park and then: a frame whose handler parked it (park.go).
+	park parkState
+	then func()
 }
 
 type putResult int
@@ -117,9 +123,9 @@ const (
 	laneUser laneID = iota
 	// laneLogin runs the frames of sessions not logged in yet: login,
 	// register, resume, and anything else an anonymous peer sends. A login
-	// can wait for a password-hash slot for seconds during a cold login
-	// storm; on its own lane it can hold only these workers, never the ones
-	// logged-in users' frames need.
+	// that waits for a password hash parks (park.go) and holds no worker;
+	// the lane still keeps a flood of anonymous frames (lookups, cache
+	// checks) off the workers logged-in users' frames need.
 	laneLogin
 	laneCount
 )
@@ -149,6 +155,7 @@ type dispatcher struct {
 
 	queued  atomic.Int64 // frames waiting in all mailboxes
 	running atomic.Int64 // frames being served right now
+	parked  atomic.Int64 // frames parked by their handler (park.go)
 	wg      sync.WaitGroup
 }
 
@@ -232,9 +239,14 @@ func (d *dispatcher) worker(id laneID) {
 		}
 		// Once take gives the turn up, a put on the loop may already have
 		// scheduled c again: it must not be pushed a second time, or two
-		// workers would run its frames at once.
+		// workers would run its frames at once. The same holds once a
+		// parked frame is released: its resume pushes c.
 		gaveUp := false
-		for range batchSize {
+		parked := d.settle(c) // a resumed frame finishes first
+		// A resumed login may have just logged in: its frames belong on
+		// the user lane.
+		moved := !parked && id == laneLogin && d.laneOf(c) != laneLogin
+		for i := 0; i < batchSize && !parked && !moved; i++ {
 			if d.stopped.Load() {
 				break
 			}
@@ -247,15 +259,30 @@ func (d *dispatcher) worker(id laneID) {
 			d.running.Add(1)
 			d.serve(c, body)
 			d.running.Add(-1)
+			if parked = d.settle(c); parked {
+				break
+			}
 			if id == laneLogin && d.laneOf(c) != laneLogin {
 				// Just logged in: its next frames belong on the user lane.
 				break
 			}
 		}
-		if !gaveUp && !d.stopped.Load() && c.mbox.keepTurn() {
+		if !gaveUp && !parked && !d.stopped.Load() && c.mbox.keepTurn() {
 			d.push(c)
 		}
 	}
+}
+
+// run runs a parked frame's continuation, with the same last-resort
+// recover as a frame (Server.serve).
+func (d *dispatcher) run(c *conn, then func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.log.Error("parked frame panicked", zap.Uint64("conn", c.id),
+				zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
+	then()
 }
 
 // stop makes workers exit after the frame each is running; frames still
@@ -271,8 +298,10 @@ func (d *dispatcher) stop() {
 	}
 }
 
-// idle reports whether no frame is waiting for a worker or running.
-func (d *dispatcher) idle() bool { return d.queued.Load() == 0 && d.running.Load() == 0 }
+// idle reports whether no frame is waiting for a worker, running, or parked.
+func (d *dispatcher) idle() bool {
+	return d.queued.Load() == 0 && d.running.Load() == 0 && d.parked.Load() == 0
+}
 
 // wait blocks until every worker has exited or ctx ends.
 func (d *dispatcher) wait(ctx context.Context) error {

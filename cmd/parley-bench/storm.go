@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -107,11 +108,7 @@ func runStorm(srv *server, o stormOpts) error {
 			res[i].conn, res[i].connected = c, true
 			connect.add(time.Since(t0))
 			t1 := time.Now()
-			if err := c.send(loginBody(uid(i), benchPassword)); err != nil {
-				login.failed("write: " + err.Error())
-				return
-			}
-			r, err := c.await(o.loginTimeout)
+			r, err := loginRetrying(c, loginBody(uid(i), benchPassword), t1.Add(o.loginTimeout))
 			if why := failure(r, err, wire.TypeLogin); why != "" {
 				login.failed(fmt.Sprintf("%s (after %s)", why, time.Since(t1).Round(time.Minute)))
 				return
@@ -273,5 +270,28 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 		return true
 	case <-time.After(d):
 		return false
+	}
+}
+
+// loginRetrying sends a login and, while the server answers overloaded (its
+// password-hash queue is full: a cold storm), sends it again after a
+// jittered backoff from 200 ms doubling to 5 s, as the Go SDK's reconnect
+// loop does, until deadline. The latency recorded is the whole wait.
+func loginRetrying(c *benchConn, body []byte, deadline time.Time) (reply, error) {
+	delay := 200 * time.Millisecond
+	for {
+		if err := c.send(body); err != nil {
+			return reply{}, err
+		}
+		r, err := c.await(time.Until(deadline))
+		if err != nil || r.ok || r.code != wire.CodeOverloaded {
+			return r, err
+		}
+		wait := delay/2 + rand.N(delay/2+1)
+		if time.Now().Add(wait).After(deadline) {
+			return r, nil
+		}
+		time.Sleep(wait)
+		delay = min(2*delay, 5*time.Second)
 	}
 }
