@@ -70,8 +70,15 @@ func TestWriterMatchesSaveMessage(t *testing.T) {
 		mustUsers(t, s, "a1", "b1", "c1", "a2", "b2", "c2")
 		// Chat rows that exist before, with unread counts, so both the insert
 		// and the update branches of the upsert run.
-		mustSend(t, s, "a1", "b1", "before")
-		mustSend(t, s, "a2", "b2", "before")
+		// At one explicit time: the store's clock could cross a second
+		// between the two, and the chat rows' last_time would differ.
+		for _, sfx := range []string{"1", "2"} {
+			before := Message{SenderID: "a" + sfx, ReceiverID: "b" + sfx, Body: "before",
+				SentAt: time.Date(2024, 1, 2, 3, 4, 0, 0, time.UTC)}
+			if err := s.SaveMessage(ctxT(t), &before); err != nil {
+				t.Fatal(err)
+			}
+		}
 		seq := []struct{ from, to, body, cmid string }{
 			{"a", "b", "1", ""}, {"b", "a", "2", ""}, {"a", "b", "3", "k1"}, {"a", "b", "3", "k1"},
 			{"a", "c", "4", ""}, {"c", "a", "5", "k2"}, {"a", "a", "note", ""}, {"b", "c", "6", ""},
@@ -454,7 +461,10 @@ func TestWriterLargeMixedBatchMatchesSaveMessage(t *testing.T) {
 		seq := writerSeq(n)
 		for _, sfx := range []string{"1", "2"} {
 			for _, u := range users {
-				pre := Message{SenderID: u + sfx, ReceiverID: u + sfx, Body: "stored before", ClientMsgID: "pre"}
+				// An explicit time: both runs' copies must match, and the
+				// store's clock could cross a second between them.
+				pre := Message{SenderID: u + sfx, ReceiverID: u + sfx, Body: "stored before", ClientMsgID: "pre",
+					SentAt: time.Date(2024, 1, 2, 3, 4, 0, 0, time.UTC)}
 				if err := s.SaveMessage(ctxT(t), &pre); err != nil {
 					t.Fatal(err)
 				}
