@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/app/apptest"
 	"github.com/parley-im/parley/config"
@@ -47,7 +48,7 @@ func testFloodOfBigMessages(t *testing.T, driver string) {
 		// The friends ping once at sign-up, then wait silently for the
 		// rest to sign up: on a loaded machine that outlasts the
 		// heartbeat timeout, which is not what this test is about.
-		c.Transport.HeartbeatTimeout = -1
+		c.Transport.HeartbeatTimeout = time.Hour
 	}))
 	budget := min(srv.Config.Transport.MaxPending/4, 1<<20)
 	previewMax := srv.Config.Messages.ChatPreviewMax
