@@ -3,7 +3,7 @@ package config
 import (
 	"time"
 
-	"github.com/parley-im/parley/pipeline"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole server configuration. Every key is documented, with its
@@ -13,15 +13,15 @@ import (
 // A Config is built once at start-up (Load) and then only read, so it may be
 // shared by value or pointer between goroutines without locking.
 type Config struct {
-	Server    Server          `yaml:"server"`
-	Transport Transport       `yaml:"transport"`
-	Pipeline  []pipeline.Spec `yaml:"pipeline"`
-	DB        DB              `yaml:"db"`
-	Log       Log             `yaml:"log"`
-	Admin     Admin           `yaml:"admin"`
-	Accounts  Accounts        `yaml:"accounts"`
-	Friends   Friends         `yaml:"friends"`
-	Messages  Messages        `yaml:"messages"`
+	Server    Server       `yaml:"server"`
+	Transport Transport    `yaml:"transport"`
+	Pipeline  []Middleware `yaml:"pipeline"`
+	DB        DB           `yaml:"db"`
+	Log       Log          `yaml:"log"`
+	Admin     Admin        `yaml:"admin"`
+	Accounts  Accounts     `yaml:"accounts"`
+	Friends   Friends      `yaml:"friends"`
+	Messages  Messages     `yaml:"messages"`
 
 	// Source is the file the configuration was read from, or "" for the
 	// built-in defaults. It prefixes every file:line in error messages.
@@ -32,6 +32,25 @@ type Config struct {
 	// PARLEY_TRANSPORT_MAX_FRAME), so Validate can point at the exact line to
 	// fix. It is nil for a Config built in code; it is not configuration.
 	origins map[string]origin
+}
+
+// Middleware is one entry of the configured pipeline list:
+//
+//   - use: ratelimit
+//     with: {...}            # options, decoded strictly into the factory's type
+//     only: [login, register] # apply to these types only
+//     except: [ping]          # or to every type but these
+//
+// config only decodes the entry; pipeline.Build resolves Use against its
+// registry and decodes With (with DecodeStrict) into the middleware's own
+// options type, so config knows no middleware.
+type Middleware struct {
+	Use    string    `yaml:"use"`
+	With   yaml.Node `yaml:"with"`
+	Only   []string  `yaml:"only"`
+	Except []string  `yaml:"except"`
+	// Pos is "file:line" of the entry (or "defaults"), for error messages.
+	Pos string `yaml:"-"`
 }
 
 // Server is the listening side.

@@ -2,8 +2,6 @@ package config
 
 import (
 	"time"
-
-	"github.com/parley-im/parley/pipeline"
 )
 
 // Sizes used by the defaults and the validation bounds.
@@ -92,11 +90,11 @@ func Default() Config {
 // and metrics see every request including refused ones, auth runs before
 // ratelimit so limits can be per user. With is left empty: each middleware's
 // factory applies its own option defaults.
-func defaultPipeline() []pipeline.Spec {
+func defaultPipeline() []Middleware {
 	names := []string{"recover", "logging", "metrics", "auth", "ratelimit"}
-	specs := make([]pipeline.Spec, len(names))
+	specs := make([]Middleware, len(names))
 	for i, n := range names {
-		specs[i] = pipeline.Spec{Use: n, Pos: defaultPos}
+		specs[i] = Middleware{Use: n, Pos: defaultPos}
 	}
 	return specs
 }

@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"sort"
 	"testing"
-
-	"github.com/parley-im/parley/pipeline"
 )
 
 // examplePath is parley.example.yaml at the repository root.
@@ -57,9 +55,9 @@ func TestExampleFileSetsEveryKey(t *testing.T) {
 // and With.
 func comparable(c Config) Config {
 	c.Source, c.origins = "", nil
-	specs := make([]pipeline.Spec, len(c.Pipeline))
+	specs := make([]Middleware, len(c.Pipeline))
 	for i, sp := range c.Pipeline {
-		specs[i] = pipeline.Spec{Use: sp.Use, Only: sp.Only, Except: sp.Except}
+		specs[i] = Middleware{Use: sp.Use, Only: sp.Only, Except: sp.Except}
 	}
 	c.Pipeline = specs
 	return c
