@@ -66,16 +66,16 @@ type Transport struct {
 	// Loops is the number of gev sub reactors doing I/O; 0 means one per CPU.
 	Loops int `yaml:"loops"`
 	// Workers is the number of dispatcher goroutines running the pipeline
-	// for logged-in sessions; 0 means 256 per CPU, or 1024 per CPU when
-	// db.driver is postgres (handlers wait on the database and on group
-	// commits far more than they compute, a waiting worker is a few KiB,
-	// and PostgreSQL's bigger batches need more messages in flight; see
-	// app.transportConfig).
+	// for logged-in sessions; 0 means WorkersPerCPU per CPU, or
+	// WorkersPerCPUPostgres when db.driver is postgres (handlers wait on the
+	// database and on group commits far more than they compute, a waiting
+	// worker is a few KiB, and PostgreSQL's bigger batches need more
+	// messages in flight; see app.transportConfig).
 	Workers int `yaml:"workers"`
 	// LoginWorkers is the number of dispatcher goroutines for sessions not
 	// logged in yet (login, register, resume), a lane of their own so a
 	// login storm waiting for password hashing cannot hold the workers of
-	// logged-in users; 0 means 16 per CPU.
+	// logged-in users; 0 means LoginWorkersPerCPU per CPU.
 	LoginWorkers int `yaml:"login_workers"`
 	// MaxFrame is the largest frame body accepted; a longer length prefix
 	// closes the connection (the stream cannot be resynchronised).
@@ -138,7 +138,8 @@ type DB struct {
 	QueryTimeout time.Duration `yaml:"query_timeout"`
 	// WriterMaxBatch caps the messages group-committed in one transaction
 	// by the message writer (db.MessageWriter); 1 commits each alone, 0
-	// takes the driver's default (256 on SQLite, 1024 on PostgreSQL).
+	// takes the driver's default (WriterMaxBatch on SQLite,
+	// WriterMaxBatchPostgres on PostgreSQL).
 	WriterMaxBatch int `yaml:"writer_max_batch"`
 	// WriterMaxDelay is how long a batch may wait for more messages after
 	// its first one; 0 never waits (a batch is what queued up while the

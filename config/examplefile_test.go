@@ -1,9 +1,12 @@
 package config
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -61,4 +64,24 @@ func comparable(c Config) Config {
 	}
 	c.Pipeline = specs
 	return c
+}
+
+// TestExampleFileStatesComputedDefaults guards what the equality test cannot
+// see: keys whose default is 0 ("computed") state in a comment what 0 means,
+// and those numbers must be the constants the server computes with.
+func TestExampleFileStatesComputedDefaults(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(strings.ReplaceAll(string(data), "#", " ")), " ")
+	for _, want := range []string{
+		fmt.Sprintf("0 = %d per CPU, %d per CPU with db.driver postgres", WorkersPerCPU, WorkersPerCPUPostgres),
+		fmt.Sprintf("0 = %d per CPU.", LoginWorkersPerCPU),
+		fmt.Sprintf("0 = %d on SQLite, %d on PostgreSQL", WriterMaxBatch, WriterMaxBatchPostgres),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s does not say %q", examplePath, want)
+		}
+	}
 }

@@ -12,8 +12,6 @@ import (
 const (
 	ChatChatting = "chatting"
 	ChatClose    = "close"
-	// ChatTypeFriend is the only chat type the seed client uses.
-	ChatTypeFriend = "friend"
 )
 
 // Chat is one entry of a user's chat list: the owner's summary of the

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/parley-im/parley/wire"
 )
 
 // Relation values of a friendship row (seed-protocol.md §2.2 friend_relation).
@@ -279,7 +281,7 @@ func (s *Store) AcceptFriend(ctx context.Context, userID, friendID, greeting str
 			Exec(ctx); err != nil {
 			return err
 		}
-		m := Message{SenderID: userID, ReceiverID: friendID, ChatType: ChatTypeFriend, Body: greeting}
+		m := Message{SenderID: userID, ReceiverID: friendID, ChatType: wire.ChatTypeFriend, Body: greeting}
 		prepareMessage(&m)
 		if greeting == "" {
 			return s.upsertChats(ctx, tx, &m, false)

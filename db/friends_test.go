@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/wire"
 )
 
 func TestRequestFriend(t *testing.T) {
@@ -128,7 +130,7 @@ func TestAcceptFriend(t *testing.T) {
 			t.Fatalf("AcceptFriend: %v", err)
 		}
 		if m == nil || m.ID <= 0 || m.SenderID != "1000" || m.ReceiverID != "1" || m.Body != greeting ||
-			m.ChatType != ChatTypeFriend || m.Type != MessageTypeText || m.FilePath != NoFile || m.SentAt.IsZero() {
+			m.ChatType != wire.ChatTypeFriend || m.Type != wire.MessageTypeText || m.FilePath != wire.NoFile || m.SentAt.IsZero() {
 			t.Fatalf("greeting = %+v", m)
 		}
 		for _, p := range [][2]string{{"1", "1000"}, {"1000", "1"}} {
@@ -140,8 +142,8 @@ func TestAcceptFriend(t *testing.T) {
 		acceptor := chatOf(t, s, "1000", "1")
 		requester := chatOf(t, s, "1", "1000")
 		for _, c := range []Chat{acceptor, requester} {
-			if c.Type != ChatTypeFriend || c.Status != ChatChatting || c.LastMessage != greeting ||
-				c.LastMessageType != MessageTypeText || !c.LastTime.Equal(m.SentAt) {
+			if c.Type != wire.ChatTypeFriend || c.Status != ChatChatting || c.LastMessage != greeting ||
+				c.LastMessageType != wire.MessageTypeText || !c.LastTime.Equal(m.SentAt) {
 				t.Fatalf("chat %+v", c)
 			}
 		}

@@ -13,9 +13,13 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/driver/pgdriver"
+
+	"github.com/parley-im/parley/config"
 )
 
-// WriterOptions tune a MessageWriter. Zero fields take the defaults below.
+// WriterOptions tune a MessageWriter. Zero fields take the configured
+// defaults (config.WriterMaxBatch or config.WriterMaxBatchPostgres for
+// MaxBatch, config.Default().DB for Queue), written once, in config.
 type WriterOptions struct {
 	// MaxBatch caps the messages committed in one transaction.
 	MaxBatch int
@@ -32,20 +36,6 @@ type WriterOptions struct {
 	// built while the other waits for its round trips.
 	Committers int
 }
-
-// Writer defaults: a batch of 256 messages is a few milliseconds of work on
-// either database, and MaxDelay 0 keeps an idle server's latency that of a
-// single SaveMessage (docs/PERFORMANCE.md, "Group commit"). PostgreSQL takes
-// batches of up to 1024: its two committers mostly take turns on the
-// receivers' locks, so a batch's fixed cost (round trips, commit, lock
-// waits) is what bounds throughput, and bigger batches spread it; on SQLite
-// bigger batches measured slower (docs/PERFORMANCE.md, round 4).
-const (
-	DefaultWriterMaxBatch         = 256
-	DefaultWriterMaxBatchPostgres = 1024
-	DefaultWriterMaxDelay         = 0
-	DefaultWriterQueue            = 8192
-)
 
 // ErrWriterClosed is returned by Save after Close. It wraps ErrUnavailable:
 // the server is shutting down, and a client may retry elsewhere or later.
@@ -100,16 +90,16 @@ var reqPool = sync.Pool{New: func() any { return &writeReq{done: make(chan error
 // NewMessageWriter returns a writer over s; call Start before Save.
 func NewMessageWriter(s *Store, opts WriterOptions) *MessageWriter {
 	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = DefaultWriterMaxBatch
+		opts.MaxBatch = config.WriterMaxBatch
 		if s.pg {
-			opts.MaxBatch = DefaultWriterMaxBatchPostgres
+			opts.MaxBatch = config.WriterMaxBatchPostgres
 		}
 	}
 	if opts.MaxDelay < 0 {
 		opts.MaxDelay = 0
 	}
 	if opts.Queue <= 0 {
-		opts.Queue = DefaultWriterQueue
+		opts.Queue = config.Default().DB.WriterQueue
 	}
 	if opts.Committers <= 0 {
 		opts.Committers = 1
