@@ -32,7 +32,7 @@ func TestSaveMessageDefaultsAndChats(t *testing.T) {
 		sender, receiver := chatOf(t, s, "1", "2"), chatOf(t, s, "2", "1")
 		for _, c := range []Chat{sender, receiver} {
 			if c.LastMessage != "hello" || c.LastMessageType != "text" || !c.LastTime.Equal(m.SentAt) ||
-				c.Status != ChatChatting || c.Type != wire.ChatTypeFriend {
+				c.Status != wire.ChatStatusOpen || c.Type != wire.ChatTypeFriend {
 				t.Fatalf("chat %+v", c)
 			}
 		}
@@ -47,14 +47,14 @@ func TestSaveMessageDefaultsAndChats(t *testing.T) {
 			t.Fatalf("receiver chat after 4 messages: %+v", c)
 		}
 		// A reply zeroes the replier's count and reopens a closed chat.
-		if err := s.UpdateChat(ctxT(t), ChatUpdate{OwnerID: "1", PeerID: "2", Status: ChatClose}); err != nil {
+		if err := s.UpdateChat(ctxT(t), ChatUpdate{OwnerID: "1", PeerID: "2", Status: wire.ChatStatusClosed}); err != nil {
 			t.Fatal(err)
 		}
 		mustSend(t, s, "2", "1", "reply")
 		if c := chatOf(t, s, "2", "1"); c.Unread != 0 {
 			t.Fatalf("replier's chat %+v", c)
 		}
-		if c := chatOf(t, s, "1", "2"); c.Unread != 1 || c.Status != ChatChatting || c.LastMessage != "reply" {
+		if c := chatOf(t, s, "1", "2"); c.Unread != 1 || c.Status != wire.ChatStatusOpen || c.LastMessage != "reply" {
 			t.Fatalf("closed chat not reopened: %+v", c)
 		}
 	})

@@ -15,6 +15,8 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/parley-im/parley/config"
+
+	"github.com/parley-im/parley/wire"
 )
 
 // WriterOptions tune a MessageWriter. Zero fields take the configured
@@ -454,7 +456,7 @@ func batchChats(stored []*Message) (reset, add []chatRow) {
 			aggs[k] = a
 		}
 		a.row = chatRow{OwnerID: owner, PeerID: peer, ChatType: m.ChatType, LastMessage: m.Body,
-			LastMessageType: m.Type, LastTime: m.SentAt, Status: ChatChatting, UnreadCount: a.row.UnreadCount}
+			LastMessageType: m.Type, LastTime: m.SentAt, Status: wire.ChatStatusOpen, UnreadCount: a.row.UnreadCount}
 		return a
 	}
 	for _, m := range stored {
