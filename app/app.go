@@ -152,21 +152,13 @@ var (
 	)
 )
 
-// postgresWorkersPerCPU is the default transport.workers on PostgreSQL. Its
-// message writer takes batches of up to 1024 (db.DefaultWriterMaxBatchPostgres)
-// with two committers, and a batch can only hold messages whose senders'
-// workers are waiting for it: with SQLite's 256 per CPU, 512 workers here,
-// batches stayed small and the chat scenario delivered ~8,600/s; with 1024
-// per CPU and batches of 1024, ~10,000–10,900/s (docs/PERFORMANCE.md,
-// round 4). On SQLite more workers measured slower, so its default stays.
-const postgresWorkersPerCPU = 1024
-
 // transportConfig is cfg.Transport with the driver-dependent default for
-// workers applied; the transport itself knows nothing of databases.
+// workers (config.WorkersPerCPUPostgres) applied; the transport itself knows
+// nothing of databases.
 func transportConfig(cfg *config.Config) config.Transport {
 	t := cfg.Transport
 	if t.Workers == 0 && cfg.DB.Driver == "postgres" {
-		t.Workers = postgresWorkersPerCPU * runtime.NumCPU()
+		t.Workers = config.WorkersPerCPUPostgres * runtime.NumCPU()
 	}
 	return t
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/parley-im/parley/app"
 	"github.com/parley-im/parley/app/apptest"
 	"github.com/parley-im/parley/config"
-	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
 
@@ -119,7 +118,7 @@ func TestUnknownTypeWithoutAuth(t *testing.T) {
 	// With auth removed from the YAML chain, the router answers unknown
 	// types itself, and the connection stays usable.
 	srv := apptest.Start(t, apptest.WithConfig(func(c *config.Config) {
-		c.Pipeline = slices.DeleteFunc(c.Pipeline, func(s pipeline.Spec) bool { return s.Use == "auth" })
+		c.Pipeline = slices.DeleteFunc(c.Pipeline, func(s config.Middleware) bool { return s.Use == "auth" })
 	}))
 	c := srv.Dial(t)
 	c.Send([]byte(`{"type":"teleport","seq":4}`))

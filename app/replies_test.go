@@ -11,7 +11,6 @@ import (
 
 	"github.com/parley-im/parley/app/apptest"
 	"github.com/parley-im/parley/config"
-	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
 
@@ -176,7 +175,7 @@ func checkFrame(t *testing.T, what string, frame []byte, budget int) {
 // noRateLimit drops the ratelimit middleware, for tests that sign many users
 // up from one address.
 func noRateLimit(c *config.Config) {
-	c.Pipeline = slices.DeleteFunc(c.Pipeline, func(s pipeline.Spec) bool { return s.Use == "ratelimit" })
+	c.Pipeline = slices.DeleteFunc(c.Pipeline, func(s config.Middleware) bool { return s.Use == "ratelimit" })
 }
 
 // Issue 11 should-fix: a client_msg_id could be replayed. The store answers

@@ -16,7 +16,7 @@ func TestTransportConfigWorkersPerDriver(t *testing.T) {
 		t.Fatalf("sqlite: workers = %d, want 0 (the transport's default)", got)
 	}
 	cfg.DB.Driver = "postgres"
-	if got, want := transportConfig(&cfg).Workers, postgresWorkersPerCPU*runtime.NumCPU(); got != want {
+	if got, want := transportConfig(&cfg).Workers, config.WorkersPerCPUPostgres*runtime.NumCPU(); got != want {
 		t.Fatalf("postgres: workers = %d, want %d", got, want)
 	}
 	cfg.Transport.Workers = 3

@@ -19,7 +19,6 @@ import (
 	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
-	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
 
@@ -29,7 +28,7 @@ import (
 // noRateLimit drops the ratelimit middleware: these tests register and log
 // in many users from one address, which the default limits (rightly) refuse.
 func noRateLimit(c *config.Config) {
-	c.Pipeline = slices.DeleteFunc(slices.Clone(c.Pipeline), func(s pipeline.Spec) bool { return s.Use == "ratelimit" })
+	c.Pipeline = slices.DeleteFunc(slices.Clone(c.Pipeline), func(s config.Middleware) bool { return s.Use == "ratelimit" })
 }
 
 // pair is a sender and a receiver that are friends.

@@ -3,7 +3,7 @@ package config
 import (
 	"time"
 
-	"github.com/parley-im/parley/pipeline"
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole server configuration. Every key is documented, with its
@@ -13,15 +13,15 @@ import (
 // A Config is built once at start-up (Load) and then only read, so it may be
 // shared by value or pointer between goroutines without locking.
 type Config struct {
-	Server    Server          `yaml:"server"`
-	Transport Transport       `yaml:"transport"`
-	Pipeline  []pipeline.Spec `yaml:"pipeline"`
-	DB        DB              `yaml:"db"`
-	Log       Log             `yaml:"log"`
-	Admin     Admin           `yaml:"admin"`
-	Accounts  Accounts        `yaml:"accounts"`
-	Friends   Friends         `yaml:"friends"`
-	Messages  Messages        `yaml:"messages"`
+	Server    Server       `yaml:"server"`
+	Transport Transport    `yaml:"transport"`
+	Pipeline  []Middleware `yaml:"pipeline"`
+	DB        DB           `yaml:"db"`
+	Log       Log          `yaml:"log"`
+	Admin     Admin        `yaml:"admin"`
+	Accounts  Accounts     `yaml:"accounts"`
+	Friends   Friends      `yaml:"friends"`
+	Messages  Messages     `yaml:"messages"`
 
 	// Source is the file the configuration was read from, or "" for the
 	// built-in defaults. It prefixes every file:line in error messages.
@@ -32,6 +32,25 @@ type Config struct {
 	// PARLEY_TRANSPORT_MAX_FRAME), so Validate can point at the exact line to
 	// fix. It is nil for a Config built in code; it is not configuration.
 	origins map[string]origin
+}
+
+// Middleware is one entry of the configured pipeline list:
+//
+//   - use: ratelimit
+//     with: {...}            # options, decoded strictly into the factory's type
+//     only: [login, register] # apply to these types only
+//     except: [ping]          # or to every type but these
+//
+// config only decodes the entry; pipeline.Build resolves Use against its
+// registry and decodes With (with DecodeStrict) into the middleware's own
+// options type, so config knows no middleware.
+type Middleware struct {
+	Use    string    `yaml:"use"`
+	With   yaml.Node `yaml:"with"`
+	Only   []string  `yaml:"only"`
+	Except []string  `yaml:"except"`
+	// Pos is "file:line" of the entry (or "defaults"), for error messages.
+	Pos string `yaml:"-"`
 }
 
 // Server is the listening side.
@@ -47,16 +66,16 @@ type Transport struct {
 	// Loops is the number of gev sub reactors doing I/O; 0 means one per CPU.
 	Loops int `yaml:"loops"`
 	// Workers is the number of dispatcher goroutines running the pipeline
-	// for logged-in sessions; 0 means 256 per CPU, or 1024 per CPU when
-	// db.driver is postgres (handlers wait on the database and on group
-	// commits far more than they compute, a waiting worker is a few KiB,
-	// and PostgreSQL's bigger batches need more messages in flight; see
-	// app.transportConfig).
+	// for logged-in sessions; 0 means WorkersPerCPU per CPU, or
+	// WorkersPerCPUPostgres when db.driver is postgres (handlers wait on the
+	// database and on group commits far more than they compute, a waiting
+	// worker is a few KiB, and PostgreSQL's bigger batches need more
+	// messages in flight; see app.transportConfig).
 	Workers int `yaml:"workers"`
 	// LoginWorkers is the number of dispatcher goroutines for sessions not
 	// logged in yet (login, register, resume), a lane of their own so a
 	// login storm waiting for password hashing cannot hold the workers of
-	// logged-in users; 0 means 16 per CPU.
+	// logged-in users; 0 means LoginWorkersPerCPU per CPU.
 	LoginWorkers int `yaml:"login_workers"`
 	// MaxFrame is the largest frame body accepted; a longer length prefix
 	// closes the connection (the stream cannot be resynchronised).
@@ -119,7 +138,8 @@ type DB struct {
 	QueryTimeout time.Duration `yaml:"query_timeout"`
 	// WriterMaxBatch caps the messages group-committed in one transaction
 	// by the message writer (db.MessageWriter); 1 commits each alone, 0
-	// takes the driver's default (256 on SQLite, 1024 on PostgreSQL).
+	// takes the driver's default (WriterMaxBatch on SQLite,
+	// WriterMaxBatchPostgres on PostgreSQL).
 	WriterMaxBatch int `yaml:"writer_max_batch"`
 	// WriterMaxDelay is how long a batch may wait for more messages after
 	// its first one; 0 never waits (a batch is what queued up while the

@@ -1,12 +1,13 @@
 package config
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
-
-	"github.com/parley-im/parley/pipeline"
 )
 
 // examplePath is parley.example.yaml at the repository root.
@@ -57,10 +58,30 @@ func TestExampleFileSetsEveryKey(t *testing.T) {
 // and With.
 func comparable(c Config) Config {
 	c.Source, c.origins = "", nil
-	specs := make([]pipeline.Spec, len(c.Pipeline))
+	specs := make([]Middleware, len(c.Pipeline))
 	for i, sp := range c.Pipeline {
-		specs[i] = pipeline.Spec{Use: sp.Use, Only: sp.Only, Except: sp.Except}
+		specs[i] = Middleware{Use: sp.Use, Only: sp.Only, Except: sp.Except}
 	}
 	c.Pipeline = specs
 	return c
+}
+
+// TestExampleFileStatesComputedDefaults guards what the equality test cannot
+// see: keys whose default is 0 ("computed") state in a comment what 0 means,
+// and those numbers must be the constants the server computes with.
+func TestExampleFileStatesComputedDefaults(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(strings.ReplaceAll(string(data), "#", " ")), " ")
+	for _, want := range []string{
+		fmt.Sprintf("0 = %d per CPU, %d per CPU with db.driver postgres", WorkersPerCPU, WorkersPerCPUPostgres),
+		fmt.Sprintf("0 = %d per CPU.", LoginWorkersPerCPU),
+		fmt.Sprintf("0 = %d on SQLite, %d on PostgreSQL", WriterMaxBatch, WriterMaxBatchPostgres),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s does not say %q", examplePath, want)
+		}
+	}
 }

@@ -112,9 +112,9 @@ func decodeFile(path string, data []byte, cfg *Config) []Problem {
 	if len(doc.Content) == 0 {
 		return nil
 	}
-	d := fileDecoder{file: path, origins: cfg.origins}
-	d.mapping(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
-	return d.problems
+	d := newFileDecoder(path, cfg.origins)
+	d.value(doc.Content[0], reflect.ValueOf(cfg).Elem(), "", doc.Content[0].Line)
+	return d.fileProblems()
 }
 
 // yamlLine extracts the line from go-yaml's "yaml: line N: msg" errors.

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/parley-im/parley/pipeline"
 )
 
 // writeConfig writes src to a fresh parley.yaml and returns its path.
@@ -180,7 +178,7 @@ pipeline:
 			var o struct {
 				Level string `yaml:"level"`
 			}
-			if err := pipeline.DecodeStrict(&c.Pipeline[1].With, &o); err != nil || o.Level != "warn" {
+			if err := DecodeStrict(&c.Pipeline[1].With, &o); err != nil || o.Level != "warn" {
 				t.Errorf("aliased with decoded to %+v, %v", o, err)
 			}
 		}},
@@ -302,7 +300,7 @@ func TestPipelineWithIsKeptForBuild(t *testing.T) {
 		Rate  int `yaml:"rate"`
 		Burst int `yaml:"burst"`
 	}
-	err = pipeline.DecodeStrict(&cfg.Pipeline[0].With, &opts)
+	err = DecodeStrict(&cfg.Pipeline[0].With, &opts)
 	if want := fmt.Sprintf("line %d", lineOf(t, src, "burts")); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("DecodeStrict error = %v, want it to mention %s", err, want)
 	}
@@ -310,7 +308,7 @@ func TestPipelineWithIsKeptForBuild(t *testing.T) {
 		Rate  int `yaml:"rate"`
 		Burts int `yaml:"burts"`
 	}
-	if err := pipeline.DecodeStrict(&cfg.Pipeline[0].With, &ok); err != nil || ok.Rate != 10 || ok.Burts != 5 {
+	if err := DecodeStrict(&cfg.Pipeline[0].With, &ok); err != nil || ok.Rate != 10 || ok.Burts != 5 {
 		t.Fatalf("decoded %+v, %v", ok, err)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/parley-im/parley/pipeline"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -76,7 +74,7 @@ func TestValidateRules(t *testing.T) {
 		{"chat list 0", func(c *Config) { c.Messages.ChatListMax = 0 }, "messages.chat_list_max: must be between 1"},
 		{"chat preview tiny", func(c *Config) { c.Messages.ChatPreviewMax = 3 }, "messages.chat_preview_max: must be between 16"},
 		{"pipeline use empty", func(c *Config) { c.Pipeline[1].Use = "" }, "defaults: pipeline[1]: use is required"},
-		{"pipeline duplicate", func(c *Config) { c.Pipeline = append(c.Pipeline, pipeline.Spec{Use: "auth", Pos: "code"}) }, `code: pipeline[5]: middleware "auth" is already in the chain at defaults`},
+		{"pipeline duplicate", func(c *Config) { c.Pipeline = append(c.Pipeline, Middleware{Use: "auth", Pos: "code"}) }, `code: pipeline[5]: middleware "auth" is already in the chain at defaults`},
 		{"pipeline only+except", func(c *Config) { c.Pipeline[2].Only = []string{"a"}; c.Pipeline[2].Except = []string{"b"} }, "pipeline[2]: use either only or except, not both"},
 		{"pipeline empty type", func(c *Config) { c.Pipeline[2].Only = []string{""} }, "pipeline[2]: only[0] is empty"},
 		{"pipeline empty chain", func(c *Config) { c.Pipeline = nil }, ""},
@@ -178,7 +176,7 @@ func TestValidateAfterCodeEditsUsesPos(t *testing.T) {
 	}
 	// Code prepends an entry: indices shift, so per-index file lines no
 	// longer apply, but each entry's Pos still does.
-	cfg.Pipeline = append([]pipeline.Spec{{Use: "auth", Pos: "app.go"}}, cfg.Pipeline...)
+	cfg.Pipeline = append([]Middleware{{Use: "auth", Pos: "app.go"}}, cfg.Pipeline...)
 	err = cfg.Validate()
 	want := fmt.Sprintf(`%s:%d: pipeline[2]: middleware "auth" is already in the chain at app.go`, path, lineOf(t, src, "use: auth"))
 	wantProblems(t, err, want)

@@ -5,15 +5,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-)
 
-// Chat status values (seed-protocol.md §2.2 chat_status). The seed client
-// hides "close" chats.
-const (
-	ChatChatting = "chatting"
-	ChatClose    = "close"
-	// ChatTypeFriend is the only chat type the seed client uses.
-	ChatTypeFriend = "friend"
+	"github.com/parley-im/parley/wire"
 )
 
 // Chat is one entry of a user's chat list: the owner's summary of the
@@ -120,7 +113,7 @@ func (s *Store) UpdateChat(ctx context.Context, u ChatUpdate) error {
 	return s.tx(ctx, "UpdateChat", func(ctx context.Context, tx bun.Tx) error {
 		q := tx.NewUpdate().Model((*chatRow)(nil)).
 			Set("unread_count = ?", unread)
-		if u.Status == ChatChatting || u.Status == ChatClose {
+		if u.Status == wire.ChatStatusOpen || u.Status == wire.ChatStatusClosed {
 			q = q.Set("status = ?", u.Status)
 		}
 		if !u.LastTime.IsZero() {
@@ -158,7 +151,7 @@ func (s *Store) upsertChats(ctx context.Context, tx bun.Tx, m *Message, countUnr
 		row := chatRow{
 			OwnerID: p.UserID, PeerID: p.FriendID, ChatType: m.ChatType,
 			LastMessage: m.Body, LastMessageType: m.Type, LastTime: m.SentAt,
-			Status: ChatChatting,
+			Status: wire.ChatStatusOpen,
 		}
 		unread := "unread_count = 0" // the sender has read the whole chat
 		if p.UserID == m.ReceiverID && !self {

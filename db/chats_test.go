@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/wire"
 )
 
 var t0 = time.Date(2025, 7, 14, 11, 0, 0, 0, time.UTC)
@@ -98,7 +100,7 @@ func TestUpdateChat(t *testing.T) {
 			t.Fatalf("UpdateChat: %v", err)
 		}
 		c := chatOf(t, s, "1", "2")
-		if c.Unread != 0 || c.LastMessage != "c" || !c.LastTime.Equal(t0.Add(3*time.Minute)) || c.Status != ChatChatting {
+		if c.Unread != 0 || c.LastMessage != "c" || !c.LastTime.Equal(t0.Add(3*time.Minute)) || c.Status != wire.ChatStatusOpen {
 			t.Fatalf("stale update moved the summary: %+v", c)
 		}
 		// Peer -> owner messages are read; owner -> peer are not touched.
@@ -127,14 +129,14 @@ func TestUpdateChat(t *testing.T) {
 		}
 		c = chatOf(t, s, "1", "2")
 		if c.LastMessage != "newer" || c.LastMessageType != "emoticon" || !c.LastTime.Equal(later) ||
-			c.Unread != 5 || c.Status != ChatClose {
+			c.Unread != 5 || c.Status != wire.ChatStatusClosed {
 			t.Fatalf("newer update: %+v", c)
 		}
 		if err := s.UpdateChat(ctxT(t), ChatUpdate{OwnerID: "1", PeerID: "2", Status: "chatting",
 			LastMessage: "same time", LastMessageType: "text", LastTime: later}); err != nil {
 			t.Fatal(err)
 		}
-		if c = chatOf(t, s, "1", "2"); c.LastMessage != "same time" || c.Status != ChatChatting {
+		if c = chatOf(t, s, "1", "2"); c.LastMessage != "same time" || c.Status != wire.ChatStatusOpen {
 			t.Fatalf("equal-time update: %+v", c)
 		}
 	})
@@ -150,7 +152,7 @@ func TestUpdateChatStatusFilterAndZeroTime(t *testing.T) {
 				t.Fatalf("UpdateChat(status %q): %v", status, err)
 			}
 			c := chatOf(t, s, "1", "2")
-			if c.Status != ChatChatting || c.Unread != 2 || c.LastMessage != "hello" || !c.LastTime.Equal(t0) {
+			if c.Status != wire.ChatStatusOpen || c.Unread != 2 || c.LastMessage != "hello" || !c.LastTime.Equal(t0) {
 				t.Fatalf("UpdateChat(status %q, zero time) = %+v", status, c)
 			}
 		}

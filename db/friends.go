@@ -7,12 +7,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-)
 
-// Relation values of a friendship row (seed-protocol.md §2.2 friend_relation).
-const (
-	RelationPending  = "pending"
-	RelationAccepted = "accepted"
+	"github.com/parley-im/parley/wire"
 )
 
 // Friend is one row of a user's friend list: the other user's account
@@ -153,15 +149,15 @@ func (s *Store) RequestFriend(ctx context.Context, userID, friendID string) erro
 			// A request of unknown direction (NULL) may be accepted by either
 			// side, so it counts as incoming for both.
 			if err := s.underLimit(ctx, tx, friendID, LimitIncoming, max,
-				"relation = ? AND (requested_by IS NULL OR requested_by <> ?)", RelationPending, friendID); err != nil {
+				"relation = ? AND (requested_by IS NULL OR requested_by <> ?)", wire.RelationPending, friendID); err != nil {
 				return err
 			}
 			if err := s.underLimit(ctx, tx, userID, LimitOutgoing, max,
-				"relation = ? AND requested_by = ?", RelationPending, userID); err != nil {
+				"relation = ? AND requested_by = ?", wire.RelationPending, userID); err != nil {
 				return err
 			}
 		}
-		rows := relationPair(userID, friendID, RelationPending, now())
+		rows := relationPair(userID, friendID, wire.RelationPending, now())
 		for i := range rows {
 			rows[i].RequestedBy = &userID
 		}
@@ -253,10 +249,10 @@ func (s *Store) AcceptFriend(ctx context.Context, userID, friendID, greeting str
 		}
 		accepted := 0
 		for _, r := range rows {
-			if r.Relation == RelationAccepted {
+			if r.Relation == wire.RelationAccepted {
 				accepted++
 			}
-			if r.Relation == RelationPending && r.RequestedBy != nil && *r.RequestedBy == userID {
+			if r.Relation == wire.RelationPending && r.RequestedBy != nil && *r.RequestedBy == userID {
 				return ErrForbidden
 			}
 		}
@@ -265,21 +261,21 @@ func (s *Store) AcceptFriend(ctx context.Context, userID, friendID, greeting str
 		}
 		if max > 0 {
 			for _, id := range []string{userID, friendID} {
-				if err := s.underLimit(ctx, tx, id, LimitFriends, max, "relation = ?", RelationAccepted); err != nil {
+				if err := s.underLimit(ctx, tx, id, LimitFriends, max, "relation = ?", wire.RelationAccepted); err != nil {
 					return err
 				}
 			}
 		}
 		// Upsert rather than update: a half-written pair (one row lost to a
 		// manual edit) is repaired instead of staying half pending.
-		pair := relationPair(userID, friendID, RelationAccepted, now())
+		pair := relationPair(userID, friendID, wire.RelationAccepted, now())
 		if _, err := tx.NewInsert().Model(&pair).
 			On("CONFLICT (user_id, friend_id) DO UPDATE").
 			Set("relation = EXCLUDED.relation").
 			Exec(ctx); err != nil {
 			return err
 		}
-		m := Message{SenderID: userID, ReceiverID: friendID, ChatType: ChatTypeFriend, Body: greeting}
+		m := Message{SenderID: userID, ReceiverID: friendID, ChatType: wire.ChatTypeFriend, Body: greeting}
 		prepareMessage(&m)
 		if greeting == "" {
 			return s.upsertChats(ctx, tx, &m, false)
@@ -343,7 +339,7 @@ func (s *Store) DeleteFriend(ctx context.Context, userID, friendID string) (bool
 func (s *Store) AreFriends(ctx context.Context, a, b string) (bool, error) {
 	var one int
 	err := s.read(ctx, "AreFriends", func(ctx context.Context) error {
-		err := s.queryRow(ctx, nil, &areFriends, &one, a, b, RelationAccepted)
+		err := s.queryRow(ctx, nil, &areFriends, &one, a, b, wire.RelationAccepted)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

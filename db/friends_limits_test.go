@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/wire"
 )
 
 // wantLimit asserts a *LimitError naming user and what.
@@ -25,7 +27,7 @@ func TestRequestFriendPendingCap(t *testing.T) {
 		ctx := ctxT(t)
 		s.SetFriendLimits(FriendLimits{MaxPending: 3})
 		mustUsers(t, s, "v", "a", "b", "c", "d", "e", "x")
-		legacyRelation(t, s.db, "a", "v", RelationPending) // direction unknown: incoming for v
+		legacyRelation(t, s.db, "a", "v", wire.RelationPending) // direction unknown: incoming for v
 		for _, from := range []string{"b", "c"} {
 			if err := s.RequestFriend(ctx, from, "v"); err != nil {
 				t.Fatalf("request %s -> v: %v", from, err)
@@ -80,7 +82,7 @@ func TestAcceptFriendFriendsCap(t *testing.T) {
 		}
 		_, err := s.AcceptFriend(ctx, "p", "q", "hi")
 		wantLimit(t, "p accepts a third friend", err, "p", LimitFriends)
-		if f, err := s.Friend(ctx, "p", "q"); err != nil || f.Relation != RelationPending {
+		if f, err := s.Friend(ctx, "p", "q"); err != nil || f.Relation != wire.RelationPending {
 			t.Fatalf("refused accept: %+v, %v", f, err)
 		}
 		// The requester's side counts as well.

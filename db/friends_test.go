@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/wire"
 )
 
 func TestRequestFriend(t *testing.T) {
@@ -18,7 +20,7 @@ func TestRequestFriend(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Friends(%s): %v", side[0], err)
 			}
-			if len(fs) != 1 || fs[0].ID != side[1] || fs[0].Relation != RelationPending ||
+			if len(fs) != 1 || fs[0].ID != side[1] || fs[0].Relation != wire.RelationPending ||
 				fs[0].Name != "n"+side[1] || fs[0].Since.IsZero() {
 				t.Fatalf("Friends(%s) = %+v", side[0], fs)
 			}
@@ -48,7 +50,7 @@ func TestRequestFriendErrors(t *testing.T) {
 		// The failed calls left nothing half-written.
 		for _, id := range []string{"1", "2"} {
 			fs, err := s.Friends(ctxT(t), id)
-			if err != nil || len(fs) != 1 || fs[0].Relation != RelationAccepted {
+			if err != nil || len(fs) != 1 || fs[0].Relation != wire.RelationAccepted {
 				t.Fatalf("Friends(%s) = %+v, %v", id, fs, err)
 			}
 		}
@@ -90,9 +92,9 @@ func TestFriendsOrderAndFields(t *testing.T) {
 			if f.PasswordHash != "" {
 				t.Fatalf("Friends exposes a password hash: %+v", f)
 			}
-			want := RelationPending
+			want := wire.RelationPending
 			if f.ID == "3" {
-				want = RelationAccepted
+				want = wire.RelationAccepted
 			}
 			if f.Relation != want || f.Phone != f.ID || f.Email != f.ID+"@an.com" || f.Avatar != DefaultAvatar {
 				t.Fatalf("friend row %+v", f)
@@ -128,7 +130,7 @@ func TestAcceptFriend(t *testing.T) {
 			t.Fatalf("AcceptFriend: %v", err)
 		}
 		if m == nil || m.ID <= 0 || m.SenderID != "1000" || m.ReceiverID != "1" || m.Body != greeting ||
-			m.ChatType != ChatTypeFriend || m.Type != MessageTypeText || m.FilePath != NoFile || m.SentAt.IsZero() {
+			m.ChatType != wire.ChatTypeFriend || m.Type != wire.MessageTypeText || m.FilePath != wire.NoFile || m.SentAt.IsZero() {
 			t.Fatalf("greeting = %+v", m)
 		}
 		for _, p := range [][2]string{{"1", "1000"}, {"1000", "1"}} {
@@ -140,8 +142,8 @@ func TestAcceptFriend(t *testing.T) {
 		acceptor := chatOf(t, s, "1000", "1")
 		requester := chatOf(t, s, "1", "1000")
 		for _, c := range []Chat{acceptor, requester} {
-			if c.Type != ChatTypeFriend || c.Status != ChatChatting || c.LastMessage != greeting ||
-				c.LastMessageType != MessageTypeText || !c.LastTime.Equal(m.SentAt) {
+			if c.Type != wire.ChatTypeFriend || c.Status != wire.ChatStatusOpen || c.LastMessage != greeting ||
+				c.LastMessageType != wire.MessageTypeText || !c.LastTime.Equal(m.SentAt) {
 				t.Fatalf("chat %+v", c)
 			}
 		}
@@ -177,7 +179,7 @@ func TestAcceptFriendByRequesterAndEmptyGreeting(t *testing.T) {
 		wantErr(t, "requester accepts", err, ErrForbidden)
 		for _, side := range [][2]string{{"1", "2"}, {"2", "1"}} {
 			f, err := s.Friend(ctxT(t), side[0], side[1])
-			if err != nil || f.Relation != RelationPending || f.RequestedBy != "1" {
+			if err != nil || f.Relation != wire.RelationPending || f.RequestedBy != "1" {
 				t.Fatalf("after the refused accept, %s sees %+v, %v", side[0], f, err)
 			}
 		}
@@ -190,7 +192,7 @@ func TestAcceptFriendByRequesterAndEmptyGreeting(t *testing.T) {
 		}
 		for _, p := range [][2]string{{"1", "2"}, {"2", "1"}} {
 			c := chatOf(t, s, p[0], p[1])
-			if c.Unread != 0 || c.Status != ChatChatting || c.LastMessage != "" || c.LastTime.IsZero() {
+			if c.Unread != 0 || c.Status != wire.ChatStatusOpen || c.LastMessage != "" || c.LastTime.IsZero() {
 				t.Fatalf("chat %+v", c)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/parley-im/parley/wire"
 )
 
 // Batch bounds for Undelivered and MessagesAfter: a limit <= 0 means
@@ -17,11 +19,6 @@ const (
 	MaxBatch     = 1000
 	// markChunk bounds the id list of one UPDATE in MarkDelivered.
 	markChunk = 500
-	// MessageTypeText is the only message type the seed client sends.
-	MessageTypeText = "text"
-	// NoFile is the seed's file_path for a message without a file: the
-	// client's history format needs a non-empty field.
-	NoFile = " "
 )
 
 // receiverLockClass is the first key of the PostgreSQL transaction advisory
@@ -86,7 +83,11 @@ func (r *messageRow) retry() Message {
 	return m
 }
 
-// prepareMessage fills the defaults SaveMessage documents.
+// prepareMessage fills the defaults SaveMessage documents. It is the one
+// place a message's defaults are applied: every stored row passes here, so
+// readers (and the handlers rendering rows for the seed client, whose
+// history reader needs every field non-empty) get them from the row. The
+// values are the protocol's (wire).
 func prepareMessage(m *Message) {
 	if m.SentAt.IsZero() {
 		m.SentAt = now()
@@ -94,13 +95,13 @@ func prepareMessage(m *Message) {
 		m.SentAt = utc(m.SentAt)
 	}
 	if m.FilePath == "" {
-		m.FilePath = NoFile
+		m.FilePath = wire.NoFile
 	}
 	if m.ChatType == "" {
-		m.ChatType = ChatTypeFriend
+		m.ChatType = wire.ChatTypeFriend
 	}
 	if m.Type == "" {
-		m.Type = MessageTypeText
+		m.Type = wire.MessageTypeText
 	}
 }
 

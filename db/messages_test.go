@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/parley-im/parley/wire"
 )
 
 func TestSaveMessageDefaultsAndChats(t *testing.T) {
@@ -18,7 +20,7 @@ func TestSaveMessageDefaultsAndChats(t *testing.T) {
 		if err := s.SaveMessage(ctxT(t), &m); err != nil {
 			t.Fatalf("SaveMessage: %v", err)
 		}
-		if m.ID <= 0 || m.FilePath != NoFile || m.ChatType != ChatTypeFriend || m.Type != MessageTypeText ||
+		if m.ID <= 0 || m.FilePath != wire.NoFile || m.ChatType != wire.ChatTypeFriend || m.Type != wire.MessageTypeText ||
 			m.SentAt.IsZero() || m.SentAt.Location() != time.UTC || m.SentAt.Nanosecond() != 0 ||
 			m.Delivered || m.Read || m.ClientMsgID != "" {
 			t.Fatalf("stored message %+v", m)
@@ -30,7 +32,7 @@ func TestSaveMessageDefaultsAndChats(t *testing.T) {
 		sender, receiver := chatOf(t, s, "1", "2"), chatOf(t, s, "2", "1")
 		for _, c := range []Chat{sender, receiver} {
 			if c.LastMessage != "hello" || c.LastMessageType != "text" || !c.LastTime.Equal(m.SentAt) ||
-				c.Status != ChatChatting || c.Type != ChatTypeFriend {
+				c.Status != wire.ChatStatusOpen || c.Type != wire.ChatTypeFriend {
 				t.Fatalf("chat %+v", c)
 			}
 		}
@@ -45,14 +47,14 @@ func TestSaveMessageDefaultsAndChats(t *testing.T) {
 			t.Fatalf("receiver chat after 4 messages: %+v", c)
 		}
 		// A reply zeroes the replier's count and reopens a closed chat.
-		if err := s.UpdateChat(ctxT(t), ChatUpdate{OwnerID: "1", PeerID: "2", Status: ChatClose}); err != nil {
+		if err := s.UpdateChat(ctxT(t), ChatUpdate{OwnerID: "1", PeerID: "2", Status: wire.ChatStatusClosed}); err != nil {
 			t.Fatal(err)
 		}
 		mustSend(t, s, "2", "1", "reply")
 		if c := chatOf(t, s, "2", "1"); c.Unread != 0 {
 			t.Fatalf("replier's chat %+v", c)
 		}
-		if c := chatOf(t, s, "1", "2"); c.Unread != 1 || c.Status != ChatChatting || c.LastMessage != "reply" {
+		if c := chatOf(t, s, "1", "2"); c.Unread != 1 || c.Status != wire.ChatStatusOpen || c.LastMessage != "reply" {
 			t.Fatalf("closed chat not reopened: %+v", c)
 		}
 	})

@@ -12,6 +12,8 @@ import (
 	"github.com/uptrace/bun/migrate"
 
 	"github.com/parley-im/parley/config"
+
+	"github.com/parley-im/parley/wire"
 )
 
 // queryLog records the SQL of every query bun runs on a DB, so the plan
@@ -133,7 +135,7 @@ func TestIndexPlans(t *testing.T) {
 				return err
 			}, "messages_receiver_id_id_idx"},
 			{"UpdateChat", `UPDATE "messages"`, func() error {
-				return s.UpdateChat(ctx, ChatUpdate{OwnerID: "2", PeerID: "1", Status: ChatChatting})
+				return s.UpdateChat(ctx, ChatUpdate{OwnerID: "2", PeerID: "1", Status: wire.ChatStatusOpen})
 			}, "messages_sender_id_receiver_id_idx"},
 			{"Chats", `FROM chats`, func() error {
 				cs, err := s.Chats(ctx, "1")
@@ -239,7 +241,7 @@ func TestMigration0003UpDown(t *testing.T) {
 
 		s := NewStore(bdb, 10*time.Second)
 		mustUsers(t, s, "1", "2")
-		legacyRelation(t, bdb, "1", "2", RelationAccepted) // the store writes 0005's schema
+		legacyRelation(t, bdb, "1", "2", wire.RelationAccepted) // the store writes 0005's schema
 		var undelivered []int64
 		for i := range 6 {
 			m := Message{SenderID: "1", ReceiverID: "2", Body: "m", Delivered: i%3 == 0}

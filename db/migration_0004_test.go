@@ -9,6 +9,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/parley-im/parley/config"
+
+	"github.com/parley-im/parley/wire"
 )
 
 // withoutClientMsgIdx drops the client_msg_id unique index from a list of
@@ -54,7 +56,7 @@ func TestMigration0004UpDown(t *testing.T) {
 		}
 		s := NewStore(bdb, 10*time.Second)
 		mustUsers(t, s, "1", "2")
-		legacyRelation(t, bdb, "1", "2", RelationAccepted) // the store writes 0005's schema
+		legacyRelation(t, bdb, "1", "2", wire.RelationAccepted) // the store writes 0005's schema
 		var ids []int64
 		for i := range 6 {
 			m := Message{SenderID: "1", ReceiverID: "2", Body: "m", Delivered: i%2 == 0}

@@ -8,6 +8,8 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/parley-im/parley/config"
+
+	"github.com/parley-im/parley/wire"
 )
 
 // legacyRelation writes the pair of relation rows between a and b the way
@@ -61,9 +63,9 @@ func TestMigration0005UpDown(t *testing.T) {
 		}
 		s := NewStore(bdb, 10*time.Second)
 		mustUsers(t, s, "1", "2", "3", "4", "5", "6")
-		legacyRelation(t, bdb, "1", "2", RelationAccepted)
-		legacyRelation(t, bdb, "3", "4", RelationPending) // asked before the upgrade
-		legacyRelation(t, bdb, "5", "6", RelationPending)
+		legacyRelation(t, bdb, "1", "2", wire.RelationAccepted)
+		legacyRelation(t, bdb, "3", "4", wire.RelationPending) // asked before the upgrade
+		legacyRelation(t, bdb, "5", "6", wire.RelationPending)
 
 		if _, err := all.Migrate(ctx); err != nil {
 			t.Fatalf("migrate 0004 -> 0005: %v", err)
@@ -73,7 +75,7 @@ func TestMigration0005UpDown(t *testing.T) {
 		}
 		for _, side := range [][2]string{{"3", "4"}, {"4", "3"}} {
 			f, err := s.Friend(ctx, side[0], side[1])
-			if err != nil || f.Relation != RelationPending || f.RequestedBy != "" {
+			if err != nil || f.Relation != wire.RelationPending || f.RequestedBy != "" {
 				t.Fatalf("legacy request as %s sees it: %+v, %v", side[0], f, err)
 			}
 		}
@@ -108,11 +110,11 @@ func TestMigration0005UpDown(t *testing.T) {
 			t.Fatalf("rows after rollback: %v", err)
 		}
 		want := map[[2]string]string{
-			{"1", "2"}: RelationAccepted, {"2", "1"}: RelationAccepted,
-			{"3", "4"}: RelationAccepted, {"4", "3"}: RelationAccepted,
-			{"5", "6"}: RelationAccepted, {"6", "5"}: RelationAccepted,
-			{"1", "3"}: RelationPending, {"3", "1"}: RelationPending,
-			{"2", "5"}: RelationPending, {"5", "2"}: RelationPending,
+			{"1", "2"}: wire.RelationAccepted, {"2", "1"}: wire.RelationAccepted,
+			{"3", "4"}: wire.RelationAccepted, {"4", "3"}: wire.RelationAccepted,
+			{"5", "6"}: wire.RelationAccepted, {"6", "5"}: wire.RelationAccepted,
+			{"1", "3"}: wire.RelationPending, {"3", "1"}: wire.RelationPending,
+			{"2", "5"}: wire.RelationPending, {"5", "2"}: wire.RelationPending,
 		}
 		if len(rows) != len(want) {
 			t.Fatalf("after rollback %d rows, want %d: %+v", len(rows), len(want), rows)

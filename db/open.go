@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -17,13 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/parley-im/parley/config"
-)
-
-// Pool defaults for a zero config value (LIBRARIES.md §3.3: a 2-core host).
-const (
-	defaultMaxOpenConns    = 8
-	defaultMaxIdleConns    = 8
-	defaultConnMaxIdleTime = 5 * time.Minute
 )
 
 // sqlitePragmas are added to a SQLite DSN unless the DSN already sets that
@@ -111,22 +103,23 @@ func openSQLite(cfg config.DB) (*bun.DB, error) {
 	return bun.NewDB(sqldb, sqlitedialect.New()), nil
 }
 
-// setPool applies cfg's pool sizes, zero meaning the package default. On
+// setPool applies cfg's pool sizes, zero meaning config.Default()'s. On
 // SQLite the open connections beyond one serve concurrent readers (WAL);
 // writers are serialised by the Store, so they never queue on the file lock.
 func setPool(sqldb *sql.DB, cfg config.DB) {
+	def := config.Default().DB
 	maxOpen, maxIdle, idle := cfg.MaxOpenConns, cfg.MaxIdleConns, cfg.ConnMaxIdleTime
 	if maxOpen <= 0 {
-		maxOpen = defaultMaxOpenConns
+		maxOpen = def.MaxOpenConns
 	}
 	if maxIdle <= 0 {
-		maxIdle = defaultMaxIdleConns
+		maxIdle = def.MaxIdleConns
 	}
 	if maxIdle > maxOpen {
 		maxIdle = maxOpen
 	}
 	if idle <= 0 {
-		idle = defaultConnMaxIdleTime
+		idle = def.ConnMaxIdleTime
 	}
 	sqldb.SetMaxOpenConns(maxOpen)
 	sqldb.SetMaxIdleConns(maxIdle)

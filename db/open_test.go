@@ -101,8 +101,8 @@ func TestOpenSQLitePragmasAndPool(t *testing.T) {
 		}
 	}
 	st := bdb.Stats()
-	if st.MaxOpenConnections != defaultMaxOpenConns {
-		t.Fatalf("MaxOpenConnections = %d, want default %d", st.MaxOpenConnections, defaultMaxOpenConns)
+	if st.MaxOpenConnections != config.Default().DB.MaxOpenConns {
+		t.Fatalf("MaxOpenConnections = %d, want default %d", st.MaxOpenConnections, config.Default().DB.MaxOpenConns)
 	}
 }
 
@@ -121,8 +121,8 @@ func TestOpenPoolFromConfig(t *testing.T) {
 			t.Fatalf("MaxOpenConnections = %d, want 5", got)
 		}
 		cfg.MaxOpenConns = 0
-		if got := openTest(t, cfg).Stats().MaxOpenConnections; got != defaultMaxOpenConns {
-			t.Fatalf("MaxOpenConnections = %d, want default %d", got, defaultMaxOpenConns)
+		if got := openTest(t, cfg).Stats().MaxOpenConnections; got != config.Default().DB.MaxOpenConns {
+			t.Fatalf("MaxOpenConnections = %d, want default %d", got, config.Default().DB.MaxOpenConns)
 		}
 	})
 }

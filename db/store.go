@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-)
 
-// defaultQueryTimeout bounds a store call when NewStore is given zero: a
-// stuck database must never hold a worker forever.
-const defaultQueryTimeout = 5 * time.Second
+	"github.com/parley-im/parley/config"
+)
 
 // Store is Parley's storage API over one *bun.DB (SQLite or PostgreSQL, the
 // same code for both). It is safe for concurrent use by any goroutine; every
@@ -32,10 +30,11 @@ type Store struct {
 
 // NewStore wraps an opened and migrated database (see Open). queryTimeout
 // bounds every call, including waiting for a connection or, on SQLite, for
-// the writer slot; zero means 5s.
+// the writer slot; zero means config.Default()'s db.query_timeout (a stuck
+// database must never hold a worker forever).
 func NewStore(db *bun.DB, queryTimeout time.Duration) *Store {
 	if queryTimeout <= 0 {
-		queryTimeout = defaultQueryTimeout
+		queryTimeout = config.Default().DB.QueryTimeout
 	}
 	s := &Store{db: db, timeout: queryTimeout, pg: isPostgres(db)}
 	if !s.pg {

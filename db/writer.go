@@ -13,9 +13,15 @@ import (
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/driver/pgdriver"
+
+	"github.com/parley-im/parley/config"
+
+	"github.com/parley-im/parley/wire"
 )
 
-// WriterOptions tune a MessageWriter. Zero fields take the defaults below.
+// WriterOptions tune a MessageWriter. Zero fields take the configured
+// defaults (config.WriterMaxBatch or config.WriterMaxBatchPostgres for
+// MaxBatch, config.Default().DB for Queue), written once, in config.
 type WriterOptions struct {
 	// MaxBatch caps the messages committed in one transaction.
 	MaxBatch int
@@ -32,20 +38,6 @@ type WriterOptions struct {
 	// built while the other waits for its round trips.
 	Committers int
 }
-
-// Writer defaults: a batch of 256 messages is a few milliseconds of work on
-// either database, and MaxDelay 0 keeps an idle server's latency that of a
-// single SaveMessage (docs/PERFORMANCE.md, "Group commit"). PostgreSQL takes
-// batches of up to 1024: its two committers mostly take turns on the
-// receivers' locks, so a batch's fixed cost (round trips, commit, lock
-// waits) is what bounds throughput, and bigger batches spread it; on SQLite
-// bigger batches measured slower (docs/PERFORMANCE.md, round 4).
-const (
-	DefaultWriterMaxBatch         = 256
-	DefaultWriterMaxBatchPostgres = 1024
-	DefaultWriterMaxDelay         = 0
-	DefaultWriterQueue            = 8192
-)
 
 // ErrWriterClosed is returned by Save after Close. It wraps ErrUnavailable:
 // the server is shutting down, and a client may retry elsewhere or later.
@@ -100,16 +92,16 @@ var reqPool = sync.Pool{New: func() any { return &writeReq{done: make(chan error
 // NewMessageWriter returns a writer over s; call Start before Save.
 func NewMessageWriter(s *Store, opts WriterOptions) *MessageWriter {
 	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = DefaultWriterMaxBatch
+		opts.MaxBatch = config.WriterMaxBatch
 		if s.pg {
-			opts.MaxBatch = DefaultWriterMaxBatchPostgres
+			opts.MaxBatch = config.WriterMaxBatchPostgres
 		}
 	}
 	if opts.MaxDelay < 0 {
 		opts.MaxDelay = 0
 	}
 	if opts.Queue <= 0 {
-		opts.Queue = DefaultWriterQueue
+		opts.Queue = config.Default().DB.WriterQueue
 	}
 	if opts.Committers <= 0 {
 		opts.Committers = 1
@@ -464,7 +456,7 @@ func batchChats(stored []*Message) (reset, add []chatRow) {
 			aggs[k] = a
 		}
 		a.row = chatRow{OwnerID: owner, PeerID: peer, ChatType: m.ChatType, LastMessage: m.Body,
-			LastMessageType: m.Type, LastTime: m.SentAt, Status: ChatChatting, UnreadCount: a.row.UnreadCount}
+			LastMessageType: m.Type, LastTime: m.SentAt, Status: wire.ChatStatusOpen, UnreadCount: a.row.UnreadCount}
 		return a
 	}
 	for _, m := range stored {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/uptrace/bun"
+
+	"github.com/parley-im/parley/wire"
 )
 
 // pgSaveBatch is the batch on PostgreSQL: one prepared statement, whatever
@@ -88,7 +90,7 @@ var pgBatch = prepared{render: func(s *Store) string {
 ), up AS (
   INSERT INTO chats AS c (owner_id, peer_id, chat_type, last_message, last_message_type,
     last_time, unread_count, status)
-  SELECT owner_id, peer_id, chat_type, body, message_type, sent_at, unread, '` + ChatChatting + `'
+  SELECT owner_id, peer_id, chat_type, body, message_type, sent_at, unread, '` + wire.ChatStatusOpen + `'
   FROM agg
   ORDER BY owner_id COLLATE "C", peer_id COLLATE "C"
   ON CONFLICT (owner_id, peer_id) DO UPDATE SET

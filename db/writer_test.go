@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/wire"
 )
 
 // startWriter returns a writer over s, closed (and checked) at cleanup.
@@ -115,7 +118,7 @@ func TestWriterMatchesSaveMessage(t *testing.T) {
 				t.Fatalf("Save %d: %v", i, r.err)
 			}
 			st := viaStore[i]
-			if r.m.Body != st.Body || r.m.SentAt.IsZero() || r.m.FilePath != NoFile || r.m.Type != MessageTypeText {
+			if r.m.Body != st.Body || r.m.SentAt.IsZero() || r.m.FilePath != wire.NoFile || r.m.Type != wire.MessageTypeText {
 				t.Fatalf("Save %d returned %+v", i, r.m)
 			}
 			if seq[i].cmid != "" && i > 0 && seq[i-1].cmid == seq[i].cmid {
@@ -575,9 +578,9 @@ func TestWriterLargeBatchFallback(t *testing.T) {
 // (bigger ones measured slower). An explicit cap is kept on both.
 func TestWriterDefaultBatchPerDriver(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
-		want := DefaultWriterMaxBatch
+		want := config.WriterMaxBatch
 		if s.pg {
-			want = DefaultWriterMaxBatchPostgres
+			want = config.WriterMaxBatchPostgres
 		}
 		if got := NewMessageWriter(s, WriterOptions{}).Options().MaxBatch; got != want {
 			t.Fatalf("default MaxBatch = %d, want %d", got, want)

@@ -50,10 +50,10 @@ func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wi
 	m := &db.Message{
 		SenderID:    me,
 		ReceiverID:  in.ReceiverID,
-		ChatType:    orDefault(in.ChatType, wire.ChatTypeFriend),
+		ChatType:    in.ChatType, // "" is stored as wire.ChatTypeFriend (db.SaveMessage)
 		Body:        in.MessageBody,
-		Type:        orDefault(in.MessageType, wire.MessageTypeText),
-		FilePath:    orDefault(in.FilePath, wire.NoFile),
+		Type:        in.MessageType,
+		FilePath:    in.FilePath,
 		SentAt:      s.serverTime(),
 		Delivered:   s.sessions.Online(in.ReceiverID),
 		ClientMsgID: in.ClientMsgID,
@@ -329,27 +329,21 @@ func (c *catchUp) write(s *session.Session, msgs []db.Message) ([]int64, error) 
 }
 
 // wireMessage renders a stored message: every field a string, the server's
-// timestamp, file_path never empty.
+// timestamp; file_path, chat_type and message_type are never empty because
+// every stored row got their defaults in db (prepareMessage).
 func wireMessage(typ string, m *db.Message) wire.Message {
 	return wire.Message{
-		ChatType:         orDefault(m.ChatType, wire.ChatTypeFriend),
-		FilePath:         orDefault(m.FilePath, wire.NoFile),
+		ChatType:         m.ChatType,
+		FilePath:         m.FilePath,
 		MessageBody:      m.Body,
 		MessageID:        wire.FormatID(m.ID),
 		MessageTimestamp: wire.FormatTime(m.SentAt),
-		MessageType:      orDefault(m.Type, wire.MessageTypeText),
+		MessageType:      m.Type,
 		ReceiverID:       m.ReceiverID,
 		SendID:           m.SenderID,
 		Status:           wire.StatusSuccess,
 		Type:             typ,
 	}
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // truncate shortens client input quoted in an error message.

@@ -62,6 +62,35 @@ func TestSendMessageLive(t *testing.T) {
 	want(t, chats[0], map[string]string{"comm_id": "1", "last_message": "hello", "unread_count": "1"})
 }
 
+// TestMessageDefaultsReachTheClient: a send_message without chat_type,
+// message_type or file_path is pushed, and later read back, with the
+// protocol's defaults (the seed client's history reader needs every field
+// non-empty). They are applied once, when db stores the message (issue 12);
+// this keeps the handlers' replies as they were when each layer applied
+// them again.
+func TestMessageDefaultsReachTheClient(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.friends()
+	bare := map[string]any{"type": "send_message", "send_id": "1", "receiver_id": "2", "message_body": "bare"}
+	defaults := map[string]string{"chat_type": wire.ChatTypeFriend, "message_type": wire.MessageTypeText, "file_path": wire.NoFile, "message_body": "bare"}
+
+	want(t, object(t, a.one(bare)), map[string]string{"status": "success"})
+	p := b.cap.take()
+	if len(p) != 1 {
+		t.Fatalf("pushes %q, want one", p)
+	}
+	want(t, object(t, p[0]), defaults)
+
+	e.reg.Remove(b.s)
+	want(t, object(t, a.one(bare)), map[string]string{"status": "success"})
+	b2 := e.login("2", "666")
+	frames := b2.do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
+	if len(frames) != 1 {
+		t.Fatalf("got %d frames, want the one stored message", len(frames))
+	}
+	want(t, object(t, frames[0]), defaults)
+}
+
 func TestSendMessageOfflineDeliveredOnceInOrder(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.friends()

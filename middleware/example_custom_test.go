@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
@@ -63,7 +64,7 @@ func (stdoutConn) Close() error        { return nil }
 
 // 5. Use it: one entry in the pipeline list; its place is its place in the chain.
 func Example_writeAMiddleware() {
-	var specs []pipeline.Spec
+	var specs []config.Middleware
 	_ = yaml.Unmarshal([]byte(`
 - use: example_readonly
   with: {types: [send_message, add_friend], message: "maintenance until 03:00"}
@@ -89,5 +90,5 @@ func Example_writeAMiddleware() {
 	// {"type":"send_message","status":"error","code":"unavailable","message":"maintenance until 03:00"}
 	// {"type":"friends","status":"success"}
 	// pipeline:
-	//   parley.yaml:1: example_readonly: line 2: unknown option "typs"
+	//   parley.yaml:1: example_readonly: line 2: unknown option "typs"; did you mean "types"?
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/parley-im/parley/config"
 	_ "github.com/parley-im/parley/middleware" // registers the middleware by name
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/session"
@@ -26,7 +27,7 @@ func (printConn) Close() error        { fmt.Println("(connection closed)"); retu
 // around a final handler that logs in on "login" and answers success to
 // everything else.
 func chain(src string, deps pipeline.Deps) *pipeline.Edge {
-	var specs []pipeline.Spec
+	var specs []config.Middleware
 	if err := yaml.Unmarshal([]byte(src), &specs); err != nil {
 		panic(err)
 	}
@@ -142,7 +143,7 @@ func Example_ratelimit() {
 
 // recover turns a panic into an "internal" reply; the connection stays open.
 func Example_recover() {
-	var specs []pipeline.Spec
+	var specs []config.Middleware
 	_ = yaml.Unmarshal([]byte("- use: recover"), &specs)
 	h, _ := pipeline.Build(specs, pipeline.Deps{}, func(context.Context, *pipeline.Request) (pipeline.Reply, error) {
 		panic("a bug")
@@ -184,7 +185,7 @@ func Example_logging() {
 // slowlog warns about requests slower than its threshold.
 func Example_slowlog() {
 	core, logs := observer.New(zapcore.DebugLevel)
-	var specs []pipeline.Spec
+	var specs []config.Middleware
 	_ = yaml.Unmarshal([]byte("- use: slowlog\n  with: {threshold: 10ms}\n"), &specs)
 	h, _ := pipeline.Build(specs, pipeline.Deps{Log: zap.New(core), Types: []string{"search_user"}},
 		func(_ context.Context, r *pipeline.Request) (pipeline.Reply, error) {

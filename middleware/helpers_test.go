@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
@@ -123,9 +124,9 @@ func (c *counter) handle(context.Context, *pipeline.Request) (pipeline.Reply, er
 }
 
 // specs parses a YAML pipeline list the way the configuration does.
-func specs(t testing.TB, src string) []pipeline.Spec {
+func specs(t testing.TB, src string) []config.Middleware {
 	t.Helper()
-	var out []pipeline.Spec
+	var out []config.Middleware
 	if err := yaml.Unmarshal([]byte(src), &out); err != nil {
 		t.Fatalf("yaml: %v", err)
 	}

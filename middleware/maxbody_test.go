@@ -55,7 +55,7 @@ func TestMaxBodyOptionErrors(t *testing.T) {
 		"{limits: {login: 0}}":        "limits: login: 0",
 		"{limits: {logn: 100}}":       `limits: no message type "logn"`,
 		"{limit: {login: 100}}":       `line 2: unknown option "limit"`,
-		"{limits: {login: lots}}":     "cannot unmarshal",
+		"{limits: {login: lots}}":     `line 2: limits.login: want a whole number, got "lots"`,
 		"{limits: {send_message: 1}}": "",
 	} {
 		if got := buildErr(t, "maxbody", with, testDeps(nil)); !contains(got, want) || (want == "") != (got == "") {

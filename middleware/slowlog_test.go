@@ -51,7 +51,7 @@ func TestSlowLog(t *testing.T) {
 func TestSlowLogOptionErrors(t *testing.T) {
 	for with, want := range map[string]string{
 		"{threshold: -1s}": "must be positive",
-		"{threshold: 250}": "cannot unmarshal",
+		"{threshold: 250}": `line 2: threshold: want a duration`,
 		"{treshold: 1s}":   `line 2: unknown option "treshold"`,
 	} {
 		if got := buildErr(t, "slowlog", with, testDeps(nil)); !contains(got, want) {

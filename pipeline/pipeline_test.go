@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
 )
@@ -111,13 +112,13 @@ func init() {
 	})
 }
 
-func specs(t *testing.T, src string) []Spec {
+func specs(t *testing.T, src string) []config.Middleware {
 	t.Helper()
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		t.Fatal(err)
 	}
-	var out []Spec
+	var out []config.Middleware
 	list := doc.Content[0]
 	if err := list.Decode(&out); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/session"
 )
 
@@ -59,22 +59,6 @@ func (g *AcceptGate) Allow(ip string) bool {
 	return true
 }
 
-// Spec is one entry of the configured pipeline list:
-//
-//   - use: ratelimit
-//     with: {...}            # options, decoded strictly into the factory's type
-//     only: [login, register] # apply to these types only
-//     except: [ping]          # or to every type but these
-//
-// Pos is "file:line" of the entry, for error messages.
-type Spec struct {
-	Use    string    `yaml:"use"`
-	With   yaml.Node `yaml:"with"`
-	Only   []string  `yaml:"only"`
-	Except []string  `yaml:"except"`
-	Pos    string    `yaml:"-"`
-}
-
 // Factory builds a middleware from its decoded options.
 type factory struct {
 	build func(with *yaml.Node, deps Deps) (Middleware, error)
@@ -86,8 +70,9 @@ var (
 )
 
 // Register makes a middleware available under name. O is its options type:
-// the entry's "with:" mapping is decoded into a zero O, and any key that O
-// does not declare is a start-up error. Call it from an init function, with
+// the entry's "with:" mapping is decoded into a zero O by config.DecodeStrict
+// (the decoder of the configuration file itself, merge keys included), and
+// any key that O does not declare is a start-up error naming its line. Call it from an init function, with
 // nothing else in that init.
 func Register[O any](name string, f func(opts O, deps Deps) (Middleware, error)) {
 	registryMu.Lock()
@@ -97,7 +82,7 @@ func Register[O any](name string, f func(opts O, deps Deps) (Middleware, error))
 	}
 	registry[name] = factory{build: func(with *yaml.Node, deps Deps) (Middleware, error) {
 		var opts O
-		if err := DecodeStrict(with, &opts); err != nil {
+		if err := config.DecodeStrict(with, &opts); err != nil {
 			return nil, err
 		}
 		return f(opts, deps)
@@ -116,10 +101,12 @@ func Registered() []string {
 	return names
 }
 
-// Build turns the configured list into one Handler around final (the router).
+// Build turns the configured list (config.Config.Pipeline: config decodes
+// the file, pipeline knows the middleware) into one Handler around final
+// (the router).
 // The first spec is the outermost middleware. Every problem (unknown name, bad
 // option, only+except together) is reported, each with its file:line.
-func Build(specs []Spec, deps Deps, final Handler) (Handler, error) {
+func Build(specs []config.Middleware, deps Deps, final Handler) (Handler, error) {
 	var problems []string
 	mws := make([]Middleware, 0, len(specs))
 	registryMu.RLock()
@@ -176,86 +163,4 @@ func restrict(mw Middleware, only, except []string) Middleware {
 			return next(ctx, req)
 		}
 	}
-}
-
-// DecodeStrict decodes a YAML node into out, refusing keys that out's struct
-// type does not declare (with their line), at any depth. An empty node leaves
-// out at its zero value (the factory applies defaults).
-func DecodeStrict(node *yaml.Node, out any) error {
-	if node == nil || node.Kind == 0 {
-		return nil
-	}
-	if err := checkKeys(node, reflect.TypeOf(out)); err != nil {
-		return err
-	}
-	return node.Decode(out)
-}
-
-func checkKeys(node *yaml.Node, t reflect.Type) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if node.Kind == yaml.AliasNode && node.Alias != nil {
-		node = node.Alias
-	}
-	switch {
-	case node.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
-		fields := yamlFields(t)
-		var problems []string
-		for i := 0; i+1 < len(node.Content); i += 2 {
-			k, v := node.Content[i], node.Content[i+1]
-			ft, ok := fields[k.Value]
-			if !ok {
-				problems = append(problems, fmt.Sprintf("line %d: unknown option %q", k.Line, k.Value))
-				continue
-			}
-			if err := checkKeys(v, ft); err != nil {
-				problems = append(problems, err.Error())
-			}
-		}
-		if len(problems) > 0 {
-			return fmt.Errorf("%s", strings.Join(problems, "; "))
-		}
-	case node.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
-		for i := 1; i < len(node.Content); i += 2 {
-			if err := checkKeys(node.Content[i], t.Elem()); err != nil {
-				return err
-			}
-		}
-	case node.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
-		for _, c := range node.Content {
-			if err := checkKeys(c, t.Elem()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// yamlFields maps the YAML keys of struct t to their types, following inline
-// embedded structs.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
-		}
-		if strings.Contains(opts, "inline") {
-			for k, v := range yamlFields(f.Type) {
-				out[k] = v
-			}
-			continue
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f.Type
-	}
-	return out
 }

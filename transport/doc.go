@@ -39,7 +39,7 @@
 //   - Start, Stop, Addr, Stats may be called from any goroutine;
 //     SetAcceptCheck only before Start.
 //
-// # Limits (config.Transport; zero means the default)
+// # Limits (config.Transport; zero means config.Default()'s value)
 //
 //   - MaxFrame: a longer length prefix closes the connection (the stream
 //     cannot be resynchronised). A zero-length frame is passed on as an

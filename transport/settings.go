@@ -7,32 +7,6 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/config"
-	"github.com/parley-im/parley/wire"
-)
-
-// Defaults applied to zero fields of config.Transport (config.Default fills
-// the same values; these keep the package usable on its own).
-const (
-	defaultMaxQueued        = 4 << 20
-	defaultMaxPending       = 4 << 20
-	defaultWriteStall       = 10 * time.Second
-	defaultHeartbeatTimeout = 45 * time.Second
-	defaultKeepAlive        = 30 * time.Second
-	defaultFrameTimeout     = 30 * time.Second
-	defaultMaxPartialBytes  = 64 << 20
-
-	// A worker spends most of a frame waiting: for a database read, for
-	// its message's group commit, for a password-hash slot. A waiting
-	// goroutine costs a few KiB, and a worker held by a waiting frame
-	// bounds how many messages can share one commit, so the default is
-	// generous: with the prepared-statement writer, 64 per CPU held the
-	// batches small and 256 per CPU delivered ~40 % more on SQLite
-	// (docs/PERFORMANCE.md, Round 3, "Workers"). On PostgreSQL the app
-	// passes 1024 per CPU instead (app.transportConfig, round 4).
-	defaultWorkersPerCPU = 256
-	// Login-lane workers mostly wait for the hash semaphore or do one
-	// read and one write per login.
-	defaultLoginWorkersPerCPU = 16
 )
 
 // frameOverhead is what each queued frame costs on top of its body when
@@ -57,9 +31,13 @@ type settings struct {
 	sweepEvery       time.Duration
 }
 
-// resolve applies defaults. A negative HeartbeatTimeout or KeepAlive turns
-// the feature off; zero always means "default".
+// resolve applies defaults: a zero field takes config.Default()'s value, or
+// for the computed ones (loops, workers, login workers, max conns) the
+// per-CPU or per-file-limit value, so the package is usable with a partial
+// config.Transport. A negative HeartbeatTimeout or KeepAlive turns the
+// feature off; zero always means "default".
 func resolve(cfg config.Transport) (settings, error) {
+	def := config.Default().Transport
 	s := settings{
 		loops:            cfg.Loops,
 		workers:          cfg.Workers,
@@ -82,42 +60,42 @@ func resolve(cfg config.Transport) (settings, error) {
 		s.loops = runtime.NumCPU()
 	}
 	if s.workers == 0 {
-		s.workers = defaultWorkersPerCPU * runtime.NumCPU()
+		s.workers = config.WorkersPerCPU * runtime.NumCPU()
 	}
 	if s.loginWorkers == 0 {
-		s.loginWorkers = defaultLoginWorkersPerCPU * runtime.NumCPU()
+		s.loginWorkers = config.LoginWorkersPerCPU * runtime.NumCPU()
 	}
 	switch {
 	case cfg.MaxFrame == 0:
-		s.maxFrame = wire.DefaultMaxFrame
+		s.maxFrame = uint32(def.MaxFrame)
 	case uint64(cfg.MaxFrame) > math.MaxUint32:
 		return s, fmt.Errorf("transport: max_frame %d does not fit the 4-byte length prefix", cfg.MaxFrame)
 	default:
 		s.maxFrame = uint32(cfg.MaxFrame)
 	}
 	if s.maxQueued == 0 {
-		s.maxQueued = max(defaultMaxQueued, int(s.maxFrame)+frameOverhead)
+		s.maxQueued = max(def.MaxQueued, int(s.maxFrame)+frameOverhead)
 	}
 	if s.maxQueued < int(s.maxFrame)+frameOverhead {
 		return s, fmt.Errorf("transport: max_queued %d cannot hold one max_frame (%d) frame", s.maxQueued, s.maxFrame)
 	}
 	if s.maxPending == 0 {
-		s.maxPending = defaultMaxPending
+		s.maxPending = int64(def.MaxPending)
 	}
 	if s.writeStall == 0 {
-		s.writeStall = defaultWriteStall
+		s.writeStall = def.WriteStall
 	}
 	if s.heartbeatTimeout == 0 {
-		s.heartbeatTimeout = defaultHeartbeatTimeout
+		s.heartbeatTimeout = def.HeartbeatTimeout
 	}
 	if s.keepAlive == 0 {
-		s.keepAlive = defaultKeepAlive
+		s.keepAlive = def.KeepAlive
 	}
 	if s.frameTimeout == 0 {
-		s.frameTimeout = defaultFrameTimeout
+		s.frameTimeout = def.FrameTimeout
 	}
 	if s.maxPartial == 0 {
-		s.maxPartial = max(defaultMaxPartialBytes, int64(s.maxFrame))
+		s.maxPartial = max(int64(def.MaxPartialBytes), int64(s.maxFrame))
 	}
 	if s.maxPartial < int64(s.maxFrame) {
 		return s, fmt.Errorf("transport: max_partial_bytes %d cannot hold one max_frame (%d) frame", s.maxPartial, s.maxFrame)

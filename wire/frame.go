@@ -10,7 +10,9 @@ import (
 // HeaderSize is the size of the length prefix in front of every frame body.
 const HeaderSize = 4
 
-// DefaultMaxFrame is the largest body accepted unless configured otherwise.
+// DefaultMaxFrame is the largest body a Reader accepts unless told
+// otherwise: the server's default transport.max_frame (a transport test keeps
+// the two equal; wire cannot import the server's configuration).
 const DefaultMaxFrame = 1 << 20
 
 // ErrFrameTooLarge reports a length prefix above the configured maximum. The
