@@ -19,7 +19,6 @@ func BenchmarkRegistryConnectLogin(b *testing.B) {
 		for pb.Next() {
 			i++
 			s := New(i, "p", &countConn{})
-			connect(r, s)
 			u := users[i%uint64(len(users))]
 			r.Bind(s, u)
 			r.Deliver(u, []byte("m"))
@@ -35,7 +34,6 @@ func BenchmarkRegistryDeliver(b *testing.B) {
 	for i := range users {
 		users[i] = fmt.Sprint("user", i)
 		s := New(uint64(i), "p", &countConn{})
-		connect(r, s)
 		r.Bind(s, users[i])
 	}
 	body := []byte("m")
