@@ -1,6 +1,7 @@
 package session
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 )
@@ -17,6 +18,7 @@ type Deliverer interface {
 // in does not touch it until it closes (Remove).
 type Registry struct {
 	shards [registryShards]registryShard
+	seed   maphash.Seed
 
 	// pushes counts bodies queued by Deliver, one per session reached.
 	pushes atomic.Uint64
@@ -31,7 +33,7 @@ type registryShard struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{}
+	r := &Registry{seed: maphash.MakeSeed()}
 	for i := range r.shards {
 		r.shards[i].users = make(map[string][]*Session)
 	}
@@ -39,13 +41,9 @@ func NewRegistry() *Registry {
 }
 
 func (r *Registry) shard(userID string) *registryShard {
-	// FNV-1a: cheap, allocation-free, good enough to spread user ids.
-	h := uint32(2166136261)
-	for i := 0; i < len(userID); i++ {
-		h ^= uint32(userID[i])
-		h *= 16777619
-	}
-	return &r.shards[h%registryShards]
+	// Seeded per process, so a client cannot choose ids that all land on
+	// one shard.
+	return &r.shards[maphash.String(r.seed, userID)%registryShards]
 }
 
 // Bind logs s in as userID. A session already bound to another user is moved.
