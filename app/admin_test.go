@@ -78,7 +78,6 @@ func TestAdminEndpoints(t *testing.T) {
 
 	sessions := session.NewRegistry()
 	s := session.New(1, "192.0.2.1:5000", nopConn{})
-	sessions.Add(s)
 	sessions.Bind(s, "alice")
 
 	db, err := sql.Open(sqliteshim.ShimName, filepath.Join(t.TempDir(), "admin.db"))

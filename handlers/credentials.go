@@ -1,13 +1,14 @@
 package handlers
 
 import (
-	"container/list"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"sync"
+	"hash/maphash"
 	"time"
+
+	"github.com/parley-im/parley/internal/boundmap"
 )
 
 // credentials checks passwords: a cache of recently verified credentials in
@@ -88,31 +89,23 @@ func (c *credentials) Hash(ctx context.Context, password string) (string, error)
 	return c.hash.Hash(ctx, password)
 }
 
-// credentialCache is a bounded LRU of credential digests with a TTL. It is
-// safe for concurrent use.
+// credentialCache is a bounded, approximately LRU set of credential digests
+// with a TTL (see boundmap). It is safe for concurrent use.
 type credentialCache struct {
 	processKey [32]byte
-	size       int
 	ttl        time.Duration
 	now        func() time.Time
-
-	mu      sync.Mutex
-	order   *list.List // of *cacheEntry, most recently used first
-	entries map[[sha256.Size]byte]*list.Element
-}
-
-type cacheEntry struct {
-	key     [sha256.Size]byte
-	expires time.Time
+	// entries maps a digest to when its verification expires.
+	entries *boundmap.Map[[sha256.Size]byte, time.Time]
 }
 
 func newCredentialCache(size int, ttl time.Duration, now func() time.Time) *credentialCache {
 	c := &credentialCache{
-		size:    size,
-		ttl:     ttl,
-		now:     now,
-		order:   list.New(),
-		entries: make(map[[sha256.Size]byte]*list.Element, size),
+		ttl: ttl,
+		now: now,
+		// An entry is unused for ttl only once it has expired: the TTL is
+		// counted from its verification, which was its last add.
+		entries: boundmap.New[[sha256.Size]byte, time.Time](size, ttl, hashDigest),
 	}
 	if _, err := rand.Read(c.processKey[:]); err != nil {
 		// crypto/rand does not fail on supported platforms (Go 1.24+
@@ -121,6 +114,10 @@ func newCredentialCache(size int, ttl time.Duration, now func() time.Time) *cred
 	}
 	return c
 }
+
+// hashDigest spreads digests over shards. They are HMAC outputs, already
+// uniform, but the seed keeps the placement unknown to clients anyway.
+func hashDigest(seed maphash.Seed, k [sha256.Size]byte) uint64 { return maphash.Bytes(seed, k[:]) }
 
 // key digests one credential. The NUL separators keep the fields apart.
 func (c *credentialCache) key(userID, password, stored string) [sha256.Size]byte {
@@ -138,45 +135,26 @@ func (c *credentialCache) key(userID, password, stored string) [sha256.Size]byte
 // hit reports whether key was verified less than ttl ago. Expired entries are
 // dropped when found.
 func (c *credentialCache) hit(key [sha256.Size]byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[key]
-	if !ok {
-		return false
-	}
-	if !c.now().Before(el.Value.(*cacheEntry).expires) {
-		c.order.Remove(el)
-		delete(c.entries, key)
-		return false
-	}
-	c.order.MoveToFront(el)
-	return true
+	now := c.now()
+	ok := false
+	c.entries.Do(key, now, func(expires *time.Time, found bool) bool {
+		ok = found && now.Before(*expires)
+		return ok
+	})
+	return ok
 }
 
-// add records a verified credential, evicting the least recently used entry
+// add records a verified credential, evicting a least recently used entry
 // when the cache is full. The TTL is counted from verification, not from the
 // last hit, so a credential is re-hashed at least once per TTL however often
 // it is used.
 func (c *credentialCache) add(key [sha256.Size]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	expires := c.now().Add(c.ttl)
-	if el, ok := c.entries[key]; ok {
-		el.Value.(*cacheEntry).expires = expires
-		c.order.MoveToFront(el)
-		return
-	}
-	c.entries[key] = c.order.PushFront(&cacheEntry{key: key, expires: expires})
-	for c.order.Len() > c.size {
-		last := c.order.Back()
-		c.order.Remove(last)
-		delete(c.entries, last.Value.(*cacheEntry).key)
-	}
+	now := c.now()
+	c.entries.Do(key, now, func(expires *time.Time, _ bool) bool {
+		*expires = now.Add(c.ttl)
+		return true
+	})
 }
 
 // len is the number of entries, expired or not.
-func (c *credentialCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
+func (c *credentialCache) len() int { return c.entries.Len() }

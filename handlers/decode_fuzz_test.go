@@ -55,7 +55,6 @@ func FuzzRouter(f *testing.F) {
 		typ := fx.types[int(kind)%len(fx.types)]
 		me := &fzConn{}
 		s := session.New(fx.ids.Add(1), "127.0.0.1:1", me)
-		fx.reg.Add(s)
 		fx.reg.Bind(s, fzUser)
 		defer fx.reg.Remove(s)
 
@@ -113,8 +112,6 @@ func newFzRouter(f *testing.F) *fzRouter {
 	// friend handlers then reach the store instead of stopping at not_found.
 	mine := session.New(fx.ids.Add(1), "127.0.0.1:1", &fzConn{})
 	theirs := session.New(fx.ids.Add(1), "127.0.0.1:2", fx.friend)
-	fx.reg.Add(mine)
-	fx.reg.Add(theirs)
 	for _, step := range []struct {
 		s    *session.Session
 		typ  string

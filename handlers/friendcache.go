@@ -20,7 +20,9 @@ import (
 // node, manual SQL) is noticed within ttl.
 //
 // It is bounded (maxEntries in total, evicting an arbitrary entry of a full
-// shard) and safe for concurrent use.
+// shard) and safe for concurrent use. It is not built on internal/boundmap:
+// a hit here is a read under a read lock, with no recency to record, on the
+// path of every message; on boundmap it measured about 7% slower per hit.
 type friendCache struct {
 	seed   maphash.Seed
 	ttl    time.Duration

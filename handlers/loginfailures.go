@@ -1,13 +1,15 @@
 package handlers
 
 import (
-	"sync"
 	"time"
+
+	"github.com/parley-im/parley/internal/boundmap"
 )
 
 // maxFailureEntries bounds the accounts failedLogins tracks at once (about
-// 100 bytes each). A spray over more account ids than this evicts entries
-// at random, which forgives some of them early; it cannot grow memory.
+// 100 bytes each). A spray over more account ids than this evicts the least
+// recently tried (approximately, see boundmap), which forgives some of them
+// early; it cannot grow memory.
 const maxFailureEntries = 100_000
 
 // failedLogins limits password guesses per account, whatever the addresses
@@ -29,9 +31,9 @@ type failedLogins struct {
 	limit  int // 0 disables
 	window time.Duration
 	now    func() time.Time
-
-	mu      sync.Mutex
-	entries map[string]*failureWindow
+	// entries expire when unused for window: a window ends window after its
+	// first attempt, so it has ended by then.
+	entries *boundmap.Map[string, failureWindow]
 }
 
 type failureWindow struct {
@@ -40,7 +42,11 @@ type failureWindow struct {
 }
 
 func newFailedLogins(limit int, window time.Duration, now func() time.Time) *failedLogins {
-	return &failedLogins{limit: limit, window: window, now: now, entries: make(map[string]*failureWindow)}
+	f := &failedLogins{limit: limit, window: window, now: now}
+	if limit > 0 {
+		f.entries = boundmap.New[string, failureWindow](maxFailureEntries, window, boundmap.String)
+	}
+	return f
 }
 
 // attempt counts one login of account that needs a hash, or reports false
@@ -50,22 +56,18 @@ func (f *failedLogins) attempt(account string) bool {
 		return true
 	}
 	now := f.now()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	e := f.entries[account]
-	if e == nil || !now.Before(e.ends) {
-		if e == nil {
-			f.makeRoom(now)
-			e = &failureWindow{}
-			f.entries[account] = e
+	ok := false
+	f.entries.Do(account, now, func(e *failureWindow, _ bool) bool {
+		if !now.Before(e.ends) { // new, or its window is over
+			e.count, e.ends = 0, now.Add(f.window)
 		}
-		e.count, e.ends = 0, now.Add(f.window)
-	}
-	if e.count >= f.limit {
-		return false
-	}
-	e.count++
-	return true
+		if e.count < f.limit {
+			e.count++
+			ok = true
+		}
+		return true
+	})
+	return ok
 }
 
 // reset forgets account's failures: its password was just verified.
@@ -73,9 +75,7 @@ func (f *failedLogins) reset(account string) {
 	if f.limit <= 0 {
 		return
 	}
-	f.mu.Lock()
-	delete(f.entries, account)
-	f.mu.Unlock()
+	f.entries.Delete(account)
 }
 
 // forgive gives back an attempt that did not fail.
@@ -83,29 +83,10 @@ func (f *failedLogins) forgive(account string) {
 	if f.limit <= 0 {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if e := f.entries[account]; e != nil && e.count > 0 {
-		e.count--
-	}
-}
-
-// makeRoom drops expired entries when the map is full, then random ones
-// (map order) down to 90%, so a spray pays for a full scan once per tenth
-// of the map, not on every new id. Called with mu held.
-func (f *failedLogins) makeRoom(now time.Time) {
-	if len(f.entries) < maxFailureEntries {
-		return
-	}
-	for k, e := range f.entries {
-		if !now.Before(e.ends) {
-			delete(f.entries, k)
+	f.entries.Do(account, f.now(), func(e *failureWindow, found bool) bool {
+		if found && e.count > 0 {
+			e.count--
 		}
-	}
-	for k := range f.entries {
-		if len(f.entries) < maxFailureEntries*9/10 {
-			break
-		}
-		delete(f.entries, k)
-	}
+		return found
+	})
 }

@@ -169,8 +169,6 @@ const (
 	maxShortField  = 32 // chat_type, message_type, chat_status
 )
 
-var errUnauthenticated = &pipeline.Error{Code: wire.CodeUnauthenticated, Message: "log in first"}
-
 // self returns the session's user and checks that an identity field of the
 // body (user_id, send_id) names that user. The seed trusted the body (bug
 // B11: anyone could act as anyone); the seed client always sends the id the
@@ -179,7 +177,7 @@ var errUnauthenticated = &pipeline.Error{Code: wire.CodeUnauthenticated, Message
 func self(req *pipeline.Request, claimed string) (string, error) {
 	me := req.Session.UserID()
 	if me == "" {
-		return "", errUnauthenticated
+		return "", pipeline.ErrUnauthenticated
 	}
 	if claimed != "" && claimed != me {
 		return "", pipeline.Errorf(wire.CodeForbidden, "logged in as another user")
@@ -215,10 +213,14 @@ func checkID(field, v string) error {
 // errors are refusals the client may see; anything else is a bug or a broken
 // database and goes up as an internal error, which the edge logs once.
 // notFound and conflict are the messages for this call's two expected refusals.
+//
+// A refusal is logged once, at warn, by the logging middleware (sampled, so
+// an outage cannot flood the log). Only the cause of "unavailable", which the
+// refusal line does not carry, is written here, at debug.
 func (s *Service) storeErr(op string, err error, notFound, conflict string) error {
 	switch {
 	case db.IsUnavailable(err):
-		s.log.Warn("store unavailable", zap.String("op", op), zap.Error(err))
+		s.log.Debug("store unavailable", zap.String("op", op), zap.Error(err))
 		return &pipeline.Error{Code: wire.CodeUnavailable, Message: "storage unavailable, retry later"}
 	case errors.Is(err, context.Canceled):
 		// The request was abandoned (shutdown or closed connection); no one

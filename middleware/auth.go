@@ -35,10 +35,6 @@ var (
 	defaultIdentityFields = []string{"user_id", "send_id"}
 )
 
-// errUnauthenticated is shared by every refusal: it is never modified, and
-// building it once keeps an unauthenticated flood from allocating.
-var errUnauthenticated = &pipeline.Error{Code: wire.CodeUnauthenticated, Message: "log in first"}
-
 // newAuth builds the middleware that binds requests to the logged-in user.
 // The seed server trusted the user_id in every body and served everything
 // before login (seed-protocol.md §6, B11); the seed client always sends the
@@ -75,7 +71,7 @@ func newAuth(o authOptions, _ pipeline.Deps) (pipeline.Middleware, error) {
 			}
 			user := req.Session.UserID()
 			if user == "" {
-				return nil, errUnauthenticated
+				return nil, pipeline.ErrUnauthenticated
 			}
 			if err := identity.check(req.Body, user); err != nil {
 				return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
 
@@ -106,7 +107,7 @@ func TestAuthRefusalsAreShared(t *testing.T) {
 	s, _ := newSession(d.Sessions, "10.0.0.1:4000")
 	_, e1 := h(context.Background(), request(s, "friends", nil))
 	_, e2 := h(context.Background(), request(s, "chatting", nil))
-	if e1 != e2 || e1 != error(errUnauthenticated) {
+	if e1 != e2 || e1 != error(pipeline.ErrUnauthenticated) {
 		t.Fatalf("refusals %p and %p are not the shared error", e1, e2)
 	}
 }

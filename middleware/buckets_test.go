@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func TestBucketMapLimits(t *testing.T) {
@@ -86,10 +88,11 @@ func TestBucketMapSweepsIdle(t *testing.T) {
 		bm.allow(bucketKey{user: fmt.Sprint("v", i)}, 1, 1, later)
 	}
 	for i := range 500 {
-		sh := bm.shard(bucketKey{user: fmt.Sprint("u", i)})
-		sh.mu.Lock()
-		_, kept := sh.m[bucketKey{user: fmt.Sprint("u", i)}]
-		sh.mu.Unlock()
+		var kept bool
+		bm.m.Do(bucketKey{user: fmt.Sprint("u", i)}, later, func(_ **rate.Limiter, found bool) bool {
+			kept = found
+			return found
+		})
 		if kept {
 			t.Fatalf("u%d idle for longer than idle_ttl was not swept", i)
 		}

@@ -72,11 +72,11 @@ func (c *fakeConn) replies(t testing.TB) []wire.ErrorReply {
 
 var nextSessionID atomic.Uint64
 
-// newSession returns a real session over a fakeConn, added to reg.
+// newSession returns a real session over a fakeConn. reg is not used: a
+// session joins the registry only when it logs in (Bind).
 func newSession(reg *session.Registry, peer string) (*session.Session, *fakeConn) {
 	c := &fakeConn{}
 	s := session.New(nextSessionID.Add(1), peer, c)
-	reg.Add(s)
 	return s, c
 }
 

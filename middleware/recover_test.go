@@ -25,8 +25,10 @@ func TestRecover(t *testing.T) {
 		wantPanic any   // the recovered value, when the handler panics
 	}{
 		{name: "reply passes through", handler: (&counter{}).handle, wantReply: true},
-		{name: "refusal passes through", wantErr: errUnauthenticated,
-			handler: func(context.Context, *pipeline.Request) (pipeline.Reply, error) { return nil, errUnauthenticated }},
+		{name: "refusal passes through", wantErr: pipeline.ErrUnauthenticated,
+			handler: func(context.Context, *pipeline.Request) (pipeline.Reply, error) {
+				return nil, pipeline.ErrUnauthenticated
+			}},
 		{name: "plain error passes through", wantErr: errPlain,
 			handler: func(context.Context, *pipeline.Request) (pipeline.Reply, error) { return nil, errPlain }},
 		{name: "panic with a string", wantPanic: "boom",

@@ -19,9 +19,6 @@ import (
 type Edge struct {
 	handler Handler
 	log     *zap.Logger
-	// Malformed, if set, is told about each frame refused before the chain
-	// (bad JSON, not an object, invalid UTF-8, no type), for metrics.
-	Malformed func(s *session.Session, err error)
 }
 
 // NewEdge serves frames with h (normally the output of Build).
@@ -37,9 +34,6 @@ var requestPool = sync.Pool{New: func() any { return new(Request) }}
 func (e *Edge) Serve(ctx context.Context, s *session.Session, body []byte) {
 	env, err := wire.DecodeEnvelope(body)
 	if err != nil {
-		if e.Malformed != nil {
-			e.Malformed(s, err)
-		}
 		typ := env.Type
 		if typ == "" {
 			typ = "error"

@@ -16,6 +16,12 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
+// ErrUnauthenticated refuses a request that needs a logged-in session (the
+// auth middleware, and handlers that check again). It is shared by every such
+// refusal: never modify it; building it once keeps an unauthenticated flood
+// from allocating.
+var ErrUnauthenticated = &Error{Code: wire.CodeUnauthenticated, Message: "log in first"}
+
 // Errorf returns an *Error with a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 )
@@ -12,13 +13,12 @@ type Deliverer interface {
 	Deliver(userID string, body []byte) int
 }
 
-// Registry maps users to their live sessions and tracks every open session.
-// It is sharded so that logins and pushes on different users do not contend.
+// Registry maps users to their live sessions. It is sharded so that logins
+// and pushes on different users do not contend; a connection that never logs
+// in does not touch it until it closes (Remove).
 type Registry struct {
 	shards [registryShards]registryShard
-
-	allMu sync.Mutex
-	all   map[uint64]*Session
+	seed   maphash.Seed
 
 	// pushes counts bodies queued by Deliver, one per session reached.
 	pushes atomic.Uint64
@@ -33,7 +33,7 @@ type registryShard struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	r := &Registry{all: make(map[uint64]*Session)}
+	r := &Registry{seed: maphash.MakeSeed()}
 	for i := range r.shards {
 		r.shards[i].users = make(map[string][]*Session)
 	}
@@ -41,20 +41,9 @@ func NewRegistry() *Registry {
 }
 
 func (r *Registry) shard(userID string) *registryShard {
-	// FNV-1a: cheap, allocation-free, good enough to spread user ids.
-	h := uint32(2166136261)
-	for i := 0; i < len(userID); i++ {
-		h ^= uint32(userID[i])
-		h *= 16777619
-	}
-	return &r.shards[h%registryShards]
-}
-
-// Add records an open session (called by transport on connect).
-func (r *Registry) Add(s *Session) {
-	r.allMu.Lock()
-	r.all[s.id] = s
-	r.allMu.Unlock()
+	// Seeded per process, so a client cannot choose ids that all land on
+	// one shard.
+	return &r.shards[maphash.String(r.seed, userID)%registryShards]
 }
 
 // Bind logs s in as userID. A session already bound to another user is moved.
@@ -81,9 +70,6 @@ func (r *Registry) Bind(s *Session, userID string) {
 // Remove forgets s entirely (called by transport when the connection closes).
 func (r *Registry) Remove(s *Session) {
 	s.MarkClosed()
-	r.allMu.Lock()
-	delete(r.all, s.id)
-	r.allMu.Unlock()
 	if u := s.UserID(); u != "" {
 		r.unbind(s, u)
 	}
@@ -105,14 +91,6 @@ func (r *Registry) unbind(s *Session, userID string) {
 	} else {
 		sh.users[userID] = list
 	}
-}
-
-// Sessions returns a snapshot of userID's live sessions.
-func (r *Registry) Sessions(userID string) []*Session {
-	sh := r.shard(userID)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	return append([]*Session(nil), sh.users[userID]...)
 }
 
 // Online reports whether userID has at least one live session.
@@ -143,13 +121,6 @@ func (r *Registry) Deliver(userID string, body []byte) int {
 // session reached (a message to a user with two clients counts twice).
 func (r *Registry) Pushes() uint64 { return r.pushes.Load() }
 
-// Len is the number of open sessions, logged in or not.
-func (r *Registry) Len() int {
-	r.allMu.Lock()
-	defer r.allMu.Unlock()
-	return len(r.all)
-}
-
 // Users is the number of users with at least one live session.
 func (r *Registry) Users() int {
 	n := 0
@@ -160,18 +131,4 @@ func (r *Registry) Users() int {
 		sh.mu.RUnlock()
 	}
 	return n
-}
-
-// Each calls f for every open session (used for shutdown and sweeps). f must
-// not call back into the registry.
-func (r *Registry) Each(f func(*Session)) {
-	r.allMu.Lock()
-	list := make([]*Session, 0, len(r.all))
-	for _, s := range r.all {
-		list = append(list, s)
-	}
-	r.allMu.Unlock()
-	for _, s := range list {
-		f(s)
-	}
 }

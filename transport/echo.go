@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -107,9 +106,4 @@ func (p echoProtocol) UnPacket(c *gev.Connection, buf *ringbuffer.RingBuffer) (a
 	return ctx, body
 }
 
-func (echoProtocol) Packet(_ *gev.Connection, data any) []byte {
-	body, _ := data.([]byte)
-	out := make([]byte, wire.HeaderSize, wire.HeaderSize+len(body))
-	binary.BigEndian.PutUint32(out, uint32(len(body)))
-	return append(out, body...)
-}
+func (echoProtocol) Packet(_ *gev.Connection, data any) []byte { return packet(data) }

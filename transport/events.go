@@ -36,7 +36,6 @@ func (e events) OnConnect(gc *gev.Connection) {
 	setSocketOptions(c.fd, s.cfg.keepAlive, s.log)
 	gc.SetContext(c)
 	s.addConn(c)
-	s.reg.Add(c.sess)
 }
 
 // refusal says why a new connection may not stay, or "" to admit it. On

@@ -49,6 +49,15 @@ func (f serveFunc) Serve(ctx context.Context, s *session.Session, body []byte) {
 // echo replies with the body it received.
 var echo = serveFunc(func(_ context.Context, s *session.Session, body []byte) { _ = s.Send(body) })
 
+// loggedInEcho logs each session in as a user of its own, then echoes, so
+// that reg.Users() counts the connections the server has not yet removed.
+func loggedInEcho(reg *session.Registry) serveFunc {
+	return func(_ context.Context, s *session.Session, body []byte) {
+		reg.Bind(s, fmt.Sprint("u", s.ID()))
+		_ = s.Send(body)
+	}
+}
+
 // testConfig is small enough to exercise the parallel paths on 2 cores.
 func testConfig() config.Transport {
 	return config.Transport{Loops: 2, Workers: 4, MaxFrame: 64 << 10}

@@ -2,8 +2,6 @@ package transport
 
 import (
 	"container/list"
-	"encoding/binary"
-	"fmt"
 	"sync"
 	"time"
 
@@ -64,10 +62,11 @@ func (c *conn) nextFrameFrom(buf *ringbuffer.RingBuffer, maxFrame uint32) (any, 
 		if a.nhdr < wire.HeaderSize {
 			return nil, nil, nil
 		}
-		a.size = binary.BigEndian.Uint32(a.hdr[:])
-		if a.size > maxFrame {
-			return nil, nil, fmt.Errorf("%w: %d bytes (max %d)", wire.ErrFrameTooLarge, a.size, maxFrame)
+		size, err := wire.FrameSize(a.hdr[:], maxFrame)
+		if err != nil {
+			return nil, nil, err
 		}
+		a.size = size
 	}
 	want := int(a.size) - len(a.body)
 	take := min(want, buf.Length())

@@ -1,9 +1,6 @@
 package transport
 
 import (
-	"encoding/binary"
-	"fmt"
-
 	"github.com/Allenxuxu/gev"
 	"github.com/Allenxuxu/ringbuffer"
 	"go.uber.org/zap"
@@ -28,9 +25,9 @@ func nextFrame(buf *ringbuffer.RingBuffer, maxFrame uint32) (ctx any, body []byt
 	if have < wire.HeaderSize {
 		return nil, nil, nil
 	}
-	size := buf.PeekUint32()
-	if size > maxFrame {
-		return nil, nil, fmt.Errorf("%w: %d bytes (max %d)", wire.ErrFrameTooLarge, size, maxFrame)
+	size, err := wire.CheckSize(buf.PeekUint32(), maxFrame)
+	if err != nil {
+		return nil, nil, err
 	}
 	if uint64(have) < wire.HeaderSize+uint64(size) {
 		return nil, nil, nil
@@ -87,8 +84,11 @@ func (p protocol) Packet(gc *gev.Connection, data any) []byte {
 	if _, ok := data.(flushMarker); ok && c != nil {
 		return c.takeOut()
 	}
+	return packet(data)
+}
+
+// packet frames a plain body for gev.
+func packet(data any) []byte {
 	body, _ := data.([]byte)
-	out := make([]byte, wire.HeaderSize, wire.HeaderSize+len(body))
-	binary.BigEndian.PutUint32(out, uint32(len(body)))
-	return append(out, body...)
+	return wire.AppendFrame(make([]byte, 0, wire.HeaderSize+len(body)), body)
 }

@@ -271,6 +271,7 @@ func TestSessionLifecycle(t *testing.T) {
 			_ = s.Close() // what a Disconnect outcome does
 			return
 		}
+		reg.Bind(s, "alice")
 		got <- s
 		_ = s.Send(body)
 	}))
@@ -278,12 +279,12 @@ func TestSessionLifecycle(t *testing.T) {
 	write(t, c, frames([]byte("hello")))
 	readFrame(t, c)
 	s := <-got
-	if s.Peer() != c.LocalAddr().String() || reg.Len() != 1 || srv.Stats().Conns != 1 {
-		t.Fatalf("peer %s (want %s), registry %d, stats %+v", s.Peer(), c.LocalAddr(), reg.Len(), srv.Stats())
+	if s.Peer() != c.LocalAddr().String() || !reg.Online("alice") || srv.Stats().Conns != 1 {
+		t.Fatalf("peer %s (want %s), online %v, stats %+v", s.Peer(), c.LocalAddr(), reg.Online("alice"), srv.Stats())
 	}
 	write(t, c, frames([]byte("bye")))
 	expectClosed(t, c, 2*time.Second)
-	eventually(t, 2*time.Second, "the session to be removed", func() bool { return reg.Len() == 0 && srv.Stats().Conns == 0 })
+	eventually(t, 2*time.Second, "the session to be removed", func() bool { return !reg.Online("alice") && srv.Stats().Conns == 0 })
 	if err := s.Send([]byte("late")); err == nil {
 		t.Fatal("Send on a closed session succeeded")
 	}

@@ -29,7 +29,7 @@ func listenAgain(t *testing.T, addr string) {
 func TestStopClosesClientsAndReleasesThePort(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	reg := session.NewRegistry()
-	srv, err := New(testConfig(), "127.0.0.1:0", reg, echo, testLogger(t))
+	srv, err := New(testConfig(), "127.0.0.1:0", reg, loggedInEcho(reg), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +51,8 @@ func TestStopClosesClientsAndReleasesThePort(t *testing.T) {
 		expectClosed(t, c, time.Second)
 		_ = c.Close()
 	}
-	if reg.Len() != 0 || srv.Stats().Conns != 0 {
-		t.Fatalf("registry %d, stats %+v", reg.Len(), srv.Stats())
+	if reg.Users() != 0 || srv.Stats().Conns != 0 {
+		t.Fatalf("registry %d, stats %+v", reg.Users(), srv.Stats())
 	}
 	listenAgain(t, srv.Addr())
 	if _, err := net.DialTimeout("tcp", srv.Addr(), time.Second); err == nil {
@@ -163,7 +163,7 @@ func TestStopFinishesInFlightFrames(t *testing.T) {
 func TestStopWithExpiredContext(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	reg := session.NewRegistry()
-	srv, err := New(testConfig(), "127.0.0.1:0", reg, echo, testLogger(t))
+	srv, err := New(testConfig(), "127.0.0.1:0", reg, loggedInEcho(reg), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +183,8 @@ func TestStopWithExpiredContext(t *testing.T) {
 		expectClosed(t, c, 2*time.Second)
 		_ = c.Close()
 	}
-	if reg.Len() != 0 || srv.Stats().Conns != 0 {
-		t.Fatalf("registry %d, stats %+v", reg.Len(), srv.Stats())
+	if reg.Users() != 0 || srv.Stats().Conns != 0 {
+		t.Fatalf("registry %d, stats %+v", reg.Users(), srv.Stats())
 	}
 	listenAgain(t, srv.Addr())
 }

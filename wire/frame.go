@@ -25,6 +25,22 @@ func AppendFrame(dst, body []byte) []byte {
 	return append(dst, body...)
 }
 
+// FrameSize decodes a frame header (the first HeaderSize bytes of hdr) and
+// refuses a length above maxFrame, like CheckSize.
+func FrameSize(hdr []byte, maxFrame uint32) (uint32, error) {
+	return CheckSize(binary.BigEndian.Uint32(hdr), maxFrame)
+}
+
+// CheckSize returns size, or ErrFrameTooLarge when it is above maxFrame: the
+// stream cannot be resynchronised after such a header. For readers that
+// decode the header themselves (transport peeks it off gev's ring buffer).
+func CheckSize(size, maxFrame uint32) (uint32, error) {
+	if size > maxFrame {
+		return 0, fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, size, maxFrame)
+	}
+	return size, nil
+}
+
 // Split looks for one complete frame at the start of buf. It returns the body
 // (a sub-slice of buf, not a copy) and the number of bytes the frame occupies.
 // n == 0 with a nil error means the frame is not complete yet: keep the bytes
@@ -33,9 +49,9 @@ func Split(buf []byte, maxFrame uint32) (body []byte, n int, err error) {
 	if len(buf) < HeaderSize {
 		return nil, 0, nil
 	}
-	size := binary.BigEndian.Uint32(buf)
-	if size > maxFrame {
-		return nil, 0, fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, size, maxFrame)
+	size, err := CheckSize(binary.BigEndian.Uint32(buf), maxFrame)
+	if err != nil {
+		return nil, 0, err
 	}
 	end := HeaderSize + int(size)
 	if len(buf) < end {
@@ -62,9 +78,9 @@ func (fr *Reader) ReadFrame() ([]byte, error) {
 	if _, err := io.ReadFull(fr.r, fr.header[:]); err != nil {
 		return nil, err
 	}
-	size := binary.BigEndian.Uint32(fr.header[:])
-	if size > fr.maxFrame {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, size, fr.maxFrame)
+	size, err := FrameSize(fr.header[:], fr.maxFrame)
+	if err != nil {
+		return nil, err
 	}
 	body := make([]byte, size)
 	if _, err := io.ReadFull(fr.r, body); err != nil {
