@@ -48,6 +48,10 @@ func FromConfig(cfg *config.Config, extra ...fx.Option) *fx.App {
 	return fx.New(append(opts, extra...)...)
 }
 
+// transport owns the FrameServer interface and does not import pipeline; the
+// edge is checked against it here, where the two are put together.
+var _ transport.FrameServer = (*pipeline.Edge)(nil)
+
 // The modules, one per package, in the order a frame meets them backwards.
 var (
 	logModule = fx.Module("log",

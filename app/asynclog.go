@@ -5,7 +5,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 )
+
+// zapcore.AddSync silently wraps a writer without Sync in a no-op Sync: the
+// logger's Sync (at shutdown) would then stop flushing the buffer.
+var _ zapcore.WriteSyncer = (*asyncWriter)(nil)
 
 // asyncWriter is the log sink: Write copies the encoded line into a bounded
 // buffer and returns at once; one goroutine writes buffered lines out in

@@ -24,6 +24,9 @@ var _ Store = (*db.Store)(nil)
 // *session.Registry is the production SessionDirectory.
 var _ SessionDirectory = (*session.Registry)(nil)
 
+// *db.MessageWriter is the production MessageSaver (app sets it).
+var _ MessageSaver = (*db.MessageWriter)(nil)
+
 // captureConn is a session.Conn that keeps every frame body it is sent.
 type captureConn struct {
 	mu     sync.Mutex

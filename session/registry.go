@@ -101,6 +101,9 @@ func (r *Registry) Online(userID string) bool {
 	return len(sh.users[userID]) > 0
 }
 
+// *Registry is the local Deliverer; a multi-node one can replace it.
+var _ Deliverer = (*Registry)(nil)
+
 // Deliver queues body to every live session of userID. The same bytes go to
 // every session: callers encode once.
 func (r *Registry) Deliver(userID string, body []byte) int {

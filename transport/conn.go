@@ -49,6 +49,9 @@ func (r closeReason) String() string { return reasonNames[r] }
 
 // conn is one accepted connection: the session.Conn of its Session, its
 // mailbox, and the state the loop and the sweep keep about it.
+// *conn is the session's Conn: the transport's side of a session.
+var _ session.Conn = (*conn)(nil)
+
 type conn struct {
 	srv     *Server
 	gc      *gev.Connection
