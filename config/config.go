@@ -184,8 +184,8 @@ type Accounts struct {
 	HashWorkers int `yaml:"hash_workers"`
 	// HashQueue bounds the password hashes waiting for a hash worker; a
 	// login or register that finds it full is answered "overloaded" at
-	// once. 0 means 64 per hash worker (about 2.6 s of waiting at 40 ms a
-	// hash).
+	// once. 0 means 256 per hash worker (about 7–10 s of waiting at 25–40
+	// ms a hash).
 	HashQueue int `yaml:"hash_queue"`
 	// LoginFailures is how many logins of one account may fail (wrong
 	// password, from any address) within LoginFailureWindow before its

@@ -110,7 +110,7 @@ func Default() Config {
 		},
 		Accounts: Accounts{
 			HashWorkers:         0, // one per CPU but one
-			HashQueue:           0, // 64 per hash worker
+			HashQueue:           0, // 256 per hash worker
 			LoginFailures:       10,
 			LoginFailureWindow:  15 * time.Minute,
 			CredentialCacheSize: 10000,

@@ -51,11 +51,15 @@ var errMalformedHash = errors.New("malformed password hash")
 var errHashBusy = errors.New("password hashing queue full")
 
 // defaultHashQueuePerWorker sizes the hashing queue when
-// accounts.hash_queue is 0: 64 waiting hashes per hash worker, so at about
-// 40 ms a hash a queued login waits at most about 2.6 s, whatever the
-// number of cores. Past that, waiting longer only makes users stare at a
-// frozen login window; they are told "server busy" at once instead.
-const defaultHashQueuePerWorker = 64
+// accounts.hash_queue is 0: 256 waiting hashes per hash worker, so at 25–40
+// ms a hash a queued login waits at most about 7–10 s, whatever the number
+// of cores. Past that, waiting longer only makes users stare at a frozen
+// login window; they are told "server busy" at once instead. Shorter is not
+// better: clients that were shed back off before retrying, and while they
+// wait the hash worker can run dry (cold storm of 300 logins, parley-bench
+// storm -n 300 -cold on 2 cores: 10.4 s with 64 per worker, 8.7 s with 256,
+// 8.0 s with the old unbounded wait).
+const defaultHashQueuePerWorker = 256
 
 // hasher runs argon2id on a bounded pool. Hashing is CPU and memory heavy
 // (19 MiB per call), so at most hash_workers run at once, at most
