@@ -18,11 +18,11 @@ func TestTokenBatcherGroups(t *testing.T) {
 	var mu sync.Mutex
 	stored := map[string]bool{}
 	var txs, batches atomic.Int64
-	gate := make(chan struct{})
+	gate, entered := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	b := &tokenBatcher{
 		saveMany: func(_ context.Context, ts []db.ResumeToken) error {
-			once.Do(func() { <-gate }) // hold the first commit so others queue
+			once.Do(func() { close(entered); <-gate }) // hold the first commit so others queue
 			txs.Add(1)
 			batches.Add(1)
 			for _, tk := range ts {
@@ -60,10 +60,23 @@ func TestTokenBatcherGroups(t *testing.T) {
 			errs[i] = b.save(context.Background(), db.ResumeToken{Hash: fmt.Sprint(i), UserID: user})
 		})
 		if i == 0 {
-			time.Sleep(20 * time.Millisecond) // let the first become the committer
+			<-entered // the first is the committer, holding its commit open
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Release the first commit only once the other 99 are queued behind it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.mu.Lock()
+		queued := len(b.pending)
+		b.mu.Unlock()
+		if queued == n-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d saves queued behind the first commit", queued, n-1)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	close(gate)
 	wg.Wait()
 	for i, err := range errs {
