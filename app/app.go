@@ -103,10 +103,10 @@ var (
 			return w
 		}),
 		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Service {
-			svc := handlers.NewService(st, reg, cfg.Accounts, log.Named("handlers"))
-			svc.SetMessageSaver(w)
-			svc.SetLimits(handlers.LimitsFrom(cfg))
-			return svc
+			return handlers.New(handlers.Deps{
+				Store: st, Messages: w, Sessions: reg, Accounts: cfg.Accounts,
+				Limits: handlers.LimitsFrom(cfg), Log: log.Named("handlers"),
+			})
 		}),
 		fx.Provide(func(svc *handlers.Service) *handlers.Router {
 			r := handlers.NewRouter()

@@ -100,7 +100,9 @@ func withService(cfgPath string, f func(context.Context, *handlers.Service) erro
 		return err
 	}
 	defer bdb.Close()
-	svc := handlers.NewService(db.NewStore(bdb, cfg.DB.QueryTimeout), session.NewRegistry(), cfg.Accounts, zap.NewNop())
+	svc := handlers.New(handlers.Deps{
+		Store: db.NewStore(bdb, cfg.DB.QueryTimeout), Sessions: session.NewRegistry(), Accounts: cfg.Accounts,
+	})
 	if err := f(ctx, svc); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {

@@ -103,8 +103,10 @@ func newFzRouter(f *testing.F) *fzRouter {
 	}
 	f.Cleanup(func() { _ = bdb.Close() })
 	fx := &fzRouter{router: handlers.NewRouter(), reg: session.NewRegistry(), friend: &fzConn{}}
-	svc := handlers.NewService(db.NewStore(bdb, 10*time.Second), fx.reg,
-		config.Accounts{HashWorkers: 2, CredentialCacheSize: 64, CredentialCacheTTL: time.Hour, ResumeTTL: time.Hour}, zap.NewNop())
+	svc := handlers.New(handlers.Deps{
+		Store: db.NewStore(bdb, 10*time.Second), Sessions: fx.reg,
+		Accounts: config.Accounts{HashWorkers: 2, CredentialCacheSize: 64, CredentialCacheTTL: time.Hour, ResumeTTL: time.Hour},
+	})
 	svc.Register(fx.router)
 	fx.types = fx.router.Types()
 

@@ -74,7 +74,9 @@ type env struct {
 	ids   atomic.Uint64
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv builds the env; each option may change the service's Deps (with
+// e.store already open) before the service is built.
+func newEnv(t *testing.T, opts ...func(*env, *Deps)) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -84,7 +86,14 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { _ = bdb.Close() })
 	e := &env{t: t, store: db.NewStore(bdb, 10*time.Second), bdb: bdb, reg: session.NewRegistry()}
-	e.svc = NewService(e.store, e.reg, config.Accounts{HashWorkers: 2, CredentialCacheSize: 64, CredentialCacheTTL: time.Minute}, zap.NewNop())
+	d := Deps{
+		Store: e.store, Sessions: e.reg,
+		Accounts: config.Accounts{HashWorkers: 2, CredentialCacheSize: 64, CredentialCacheTTL: time.Minute},
+	}
+	for _, o := range opts {
+		o(e, &d)
+	}
+	e.svc = New(d)
 	r := NewRouter()
 	e.svc.Register(r)
 	e.edge = pipeline.NewEdge(r.Handle, zap.NewNop())

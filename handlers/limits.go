@@ -47,16 +47,12 @@ func LimitsFrom(cfg *config.Config) Limits {
 	}
 }
 
-// defaultLimits are the limits of the built-in configuration, which a
-// Service has until SetLimits.
+// defaultLimits are the limits of the built-in configuration, which New
+// uses when Deps.Limits is zero.
 func defaultLimits() Limits {
 	cfg := config.Default()
 	return LimitsFrom(&cfg)
 }
-
-// SetLimits replaces the limits (normally LimitsFrom the running
-// configuration). Call it before serving.
-func (s *Service) SetLimits(l Limits) { s.limits = l }
 
 // ellipsis marks a cut preview.
 const ellipsis = "…"

@@ -235,10 +235,10 @@ func TestUpdateChat(t *testing.T) {
 }
 
 func TestCatchUpIsBoundedAndResumesAtNextLogin(t *testing.T) {
-	e := newEnv(t)
-	lim := defaultLimits()
-	lim.MaxBody = config.MaxStoredBody
-	e.svc.SetLimits(lim)
+	e := newEnv(t, func(_ *env, d *Deps) {
+		d.Limits = defaultLimits()
+		d.Limits.MaxBody = config.MaxStoredBody
+	})
 	a, b := e.friends()
 	e.reg.Remove(b.s)
 	// 40 messages of 60 KiB: more than both budgets (get_unread_messages

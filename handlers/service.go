@@ -85,13 +85,13 @@ type Service struct {
 	// resumeTTL is how long a login's resume token stays valid.
 	resumeTTL time.Duration
 	// messages stores send_message's messages: the store itself, or a
-	// group-committing writer (SetMessageSaver).
+	// group-committing writer (Deps.Messages).
 	messages MessageSaver
 	// friends caches positive AreFriends answers for send_message.
 	friends *friendCache
 	// tokens group-commits the resume tokens logins issue.
 	tokens *tokenBatcher
-	// limits bound message bodies and list replies (SetLimits).
+	// limits bound message bodies and list replies (Deps.Limits).
 	limits Limits
 	log    *zap.Logger
 	now    func() time.Time
@@ -109,29 +109,54 @@ type saveFunc func(ctx context.Context, m *db.Message) error
 
 func (f saveFunc) Save(ctx context.Context, m *db.Message) error { return f(ctx, m) }
 
-// SetMessageSaver makes send_message store through m (normally a started
-// *db.MessageWriter) instead of Store.SaveMessage. Call it before serving.
-func (s *Service) SetMessageSaver(m MessageSaver) { s.messages = m }
+// Deps is everything a Service needs, given at once: New builds it complete,
+// so no handler can run with a half-set Service.
+type Deps struct {
+	// Store is the storage the handlers query. Required.
+	Store Store
+	// Messages stores send_message's messages: normally a started
+	// *db.MessageWriter; nil stores each one with Store.SaveMessage.
+	Messages MessageSaver
+	// Sessions logs sessions in, answers presence and pushes. Required.
+	Sessions SessionDirectory
+	// Accounts sizes password hashing, the verified-credential cache, login
+	// failure limits and resume tokens.
+	Accounts config.Accounts
+	// Limits bound message bodies and list replies (normally LimitsFrom the
+	// running configuration); the zero value means the built-in defaults.
+	Limits Limits
+	// Log receives the handlers' own lines; nil discards them.
+	Log *zap.Logger
+}
 
-// NewService builds the handlers over a store and a session directory.
-// accounts sizes password hashing and the verified-credential cache.
-func NewService(store Store, sessions SessionDirectory, accounts config.Accounts, log *zap.Logger) *Service {
+// New builds the handlers from d.
+func New(d Deps) *Service {
+	log := d.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
+	messages := d.Messages
+	if messages == nil {
+		messages = saveFunc(d.Store.SaveMessage)
+	}
+	limits := d.Limits
+	if limits == (Limits{}) {
+		limits = defaultLimits()
+	}
+	accounts := d.Accounts
 	s := &Service{
-		store:     store,
-		sessions:  sessions,
+		store:     d.Store,
+		sessions:  d.Sessions,
 		creds:     newCredentials(accounts.HashWorkers, accounts.HashQueue, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
 		resumeTTL: accounts.ResumeTTL,
-		messages:  saveFunc(store.SaveMessage),
-		limits:    defaultLimits(),
+		messages:  messages,
+		limits:    limits,
 		log:       log,
 		now:       time.Now,
 	}
 	s.failures = newFailedLogins(accounts.LoginFailures, accounts.LoginFailureWindow, func() time.Time { return s.now() })
 	s.friends = newFriendCache(friendCacheEntries, friendCacheTTL, func() time.Time { return s.now() })
-	s.tokens = &tokenBatcher{saveMany: store.SaveResumeTokens, saveOne: store.SaveResumeToken}
+	s.tokens = &tokenBatcher{saveMany: d.Store.SaveResumeTokens, saveOne: d.Store.SaveResumeToken}
 	return s
 }
 

@@ -14,11 +14,12 @@ import (
 // acknowledged with a stored id, every message is pushed once, and the
 // receiver's chat counts them all, as with Store.SaveMessage.
 func TestSendMessageThroughWriter(t *testing.T) {
-	e := newEnv(t)
-	w := db.NewMessageWriter(e.store, db.WriterOptions{MaxBatch: 8})
-	w.Start()
-	t.Cleanup(func() { _ = w.Close(context.Background()) })
-	e.svc.SetMessageSaver(w)
+	e := newEnv(t, func(e *env, d *Deps) {
+		w := db.NewMessageWriter(e.store, db.WriterOptions{MaxBatch: 8})
+		w.Start()
+		t.Cleanup(func() { _ = w.Close(context.Background()) })
+		d.Messages = w
+	})
 	_, b := e.friends()
 	b.cap.take()
 
