@@ -77,11 +77,9 @@ var (
 		}),
 		fx.Provide(func(b *bun.DB) *sql.DB { return b.DB }),
 		fx.Provide(func(b *bun.DB, cfg *config.Config) *db.Store {
-			st := db.NewStore(b, cfg.DB.QueryTimeout)
-			st.SetFriendLimits(db.FriendLimits{
+			return db.NewStore(b, cfg.DB.QueryTimeout, db.WithFriendLimits(db.FriendLimits{
 				MaxPending: cfg.Friends.MaxPendingRequests, MaxFriends: cfg.Friends.MaxFriends, MaxList: cfg.Friends.ListLimit,
-			})
-			return st
+			}))
 		}),
 	)
 

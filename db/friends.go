@@ -38,9 +38,11 @@ type FriendLimits struct {
 	MaxList int
 }
 
-// SetFriendLimits sets the caps. Call it before serving; a Store without it
-// has none (tools and tests that build relations directly).
-func (s *Store) SetFriendLimits(l FriendLimits) { s.friendLimits = l }
+// WithFriendLimits is the NewStore option that sets the caps; a Store
+// without it has none (tools and tests that build relations directly).
+func WithFriendLimits(l FriendLimits) StoreOption {
+	return func(s *Store) { s.friendLimits = l }
+}
 
 type friendshipRow struct {
 	bun.BaseModel `bun:"table:friendships,alias:f"`

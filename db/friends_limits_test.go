@@ -25,7 +25,7 @@ func wantLimit(t *testing.T, what string, err error, user, limit string) {
 func TestRequestFriendPendingCap(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := ctxT(t)
-		s.SetFriendLimits(FriendLimits{MaxPending: 3})
+		s.friendLimits = FriendLimits{MaxPending: 3}
 		mustUsers(t, s, "v", "a", "b", "c", "d", "e", "x")
 		legacyRelation(t, s.db, "a", "v", wire.RelationPending) // direction unknown: incoming for v
 		for _, from := range []string{"b", "c"} {
@@ -73,7 +73,7 @@ func TestRequestFriendPendingCap(t *testing.T) {
 func TestAcceptFriendFriendsCap(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := ctxT(t)
-		s.SetFriendLimits(FriendLimits{MaxFriends: 2})
+		s.friendLimits = FriendLimits{MaxFriends: 2}
 		mustUsers(t, s, "p", "f1", "f2", "q", "r", "q1", "q2")
 		mustFriends(t, s, "f1", "p")
 		mustFriends(t, s, "f2", "p")
@@ -110,7 +110,7 @@ func TestFriendsMaxList(t *testing.T) {
 			}
 			setRelationTime(t, s, "u", id, base.Add(-time.Duration(i)*time.Second))
 		}
-		s.SetFriendLimits(FriendLimits{MaxList: 3})
+		s.friendLimits = FriendLimits{MaxList: 3}
 		fs, err := s.Friends(ctx, "u")
 		if err != nil {
 			t.Fatal(err)
@@ -132,7 +132,7 @@ func TestFriendsMaxList(t *testing.T) {
 func TestRequestFriendPendingCapConcurrent(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		const max, senders = 5, 24
-		s.SetFriendLimits(FriendLimits{MaxPending: max})
+		s.friendLimits = FriendLimits{MaxPending: max}
 		mustUsers(t, s, "v")
 		ids := make([]string, senders)
 		for i := range ids {

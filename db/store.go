@@ -24,7 +24,7 @@ type Store struct {
 	writeSem chan struct{}
 	// stmts are the prepared statements of the hot paths (prepared.go).
 	stmts stmtCache
-	// friendLimits are the per-user friend caps (SetFriendLimits).
+	// friendLimits are the per-user friend caps (WithFriendLimits).
 	friendLimits FriendLimits
 }
 
@@ -32,7 +32,7 @@ type Store struct {
 // bounds every call, including waiting for a connection or, on SQLite, for
 // the writer slot; zero means config.Default()'s db.query_timeout (a stuck
 // database must never hold a worker forever).
-func NewStore(db *bun.DB, queryTimeout time.Duration) *Store {
+func NewStore(db *bun.DB, queryTimeout time.Duration, opts ...StoreOption) *Store {
 	if queryTimeout <= 0 {
 		queryTimeout = config.Default().DB.QueryTimeout
 	}
@@ -40,8 +40,15 @@ func NewStore(db *bun.DB, queryTimeout time.Duration) *Store {
 	if !s.pg {
 		s.writeSem = make(chan struct{}, 1)
 	}
+	for _, o := range opts {
+		o(s)
+	}
 	return s
 }
+
+// StoreOption sets a Store up at NewStore, so a Store is complete before its
+// first call (WithFriendLimits).
+type StoreOption func(*Store)
 
 // Ping checks that the database answers, for readiness probes.
 func (s *Store) Ping(ctx context.Context) error {
