@@ -13,6 +13,14 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
+// AccountStore is the storage the account handlers (register, login,
+// search_user) use.
+type AccountStore interface {
+	CreateUser(ctx context.Context, u *db.User) error
+	UserByID(ctx context.Context, id string) (*db.User, error)
+	SetPasswordHash(ctx context.Context, id, hash string) error
+}
+
 // badCredentials is the one answer to every failed login, whatever failed
 // (unknown id, wrong password), with the seed's message.
 var badCredentials = &pipeline.Error{Code: wire.CodeBadCredentials, Message: "name or code error"}
@@ -52,7 +60,7 @@ func (s *Service) Login(ctx context.Context, req *pipeline.Request, in *wire.Log
 		return nil, badCredentials
 	}
 	account, stored := in.UserID, s.creds.hash.dummy
-	u, err := s.store.UserByID(ctx, in.UserID)
+	u, err := s.store.accounts.UserByID(ctx, in.UserID)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		u = nil
@@ -114,7 +122,7 @@ func (s *Service) loginVerified(ctx context.Context, sess *session.Session, u *d
 	s.failures.reset(account)
 	if v.newHash != "" {
 		// Failing to store it is not the user's problem: log and go on.
-		if err := s.store.SetPasswordHash(ctx, u.ID, v.newHash); err != nil {
+		if err := s.store.accounts.SetPasswordHash(ctx, u.ID, v.newHash); err != nil {
 			s.log.Warn("password rehash failed", zap.String("user", u.ID), zap.Error(err))
 		}
 	}
@@ -191,7 +199,7 @@ func (s *Service) RegisterAccount(ctx context.Context, req *pipeline.Request, in
 				return nil, errBusy
 			}
 			u := &db.User{ID: in.Phone, Phone: in.Phone, Name: in.Name, PasswordHash: hash}
-			if err := s.store.CreateUser(ctx, u); err != nil {
+			if err := s.store.accounts.CreateUser(ctx, u); err != nil {
 				return nil, s.storeErr("register", err, "", "this phone number is already registered")
 			}
 			return &wire.RegisterReply{Status: wire.StatusSuccess, Type: wire.TypeRegister, UserID: u.ID}, nil
@@ -227,7 +235,7 @@ func (s *Service) SearchUser(ctx context.Context, req *pipeline.Request, in *wir
 	if in.SearchID == "" || len(in.SearchID) > maxIDLen {
 		return none, nil
 	}
-	u, err := s.store.UserByID(ctx, in.SearchID)
+	u, err := s.store.accounts.UserByID(ctx, in.SearchID)
 	if errors.Is(err, db.ErrNotFound) {
 		return none, nil
 	}

@@ -11,6 +11,13 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
+// ChatStore is the storage the chat list handlers (chatting, update_chat)
+// use.
+type ChatStore interface {
+	ChatList(ctx context.Context, userID string, limit, previewChars int) ([]db.Chat, error)
+	UpdateChat(ctx context.Context, u db.ChatUpdate) error
+}
+
 // Chatting answers the chat list as one array in one frame, each
 // unread_count a decimal string (the client reads a number as 0 and drops
 // the badge). An empty list is the seed's null object.
@@ -39,7 +46,7 @@ func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.
 // already encoded: encoding the slice gives the reply.
 func (s *Service) chatList(ctx context.Context, userID string) ([]json.RawMessage, error) {
 	lim := s.limits
-	chats, err := s.store.ChatList(ctx, userID, lim.ChatListMax, lim.ChatPreviewMax)
+	chats, err := s.store.chats.ChatList(ctx, userID, lim.ChatListMax, lim.ChatPreviewMax)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +122,7 @@ func (s *Service) UpdateChat(ctx context.Context, req *pipeline.Request, in *wir
 		LastTime:        s.clientTime(in.LastTime),
 		Unread:          int(in.UnreadCount),
 	}
-	if err := s.store.UpdateChat(ctx, u); err != nil {
+	if err := s.store.chats.UpdateChat(ctx, u); err != nil {
 		return nil, s.storeErr("update_chat", err, "no such chat", "")
 	}
 	return updateChatOK, nil

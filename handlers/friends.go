@@ -12,6 +12,15 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
+// FriendStore is the storage the friend handlers use.
+type FriendStore interface {
+	Friends(ctx context.Context, userID string) ([]db.Friend, error)
+	Friend(ctx context.Context, userID, friendID string) (*db.Friend, error)
+	RequestFriend(ctx context.Context, userID, friendID string) error
+	AcceptFriend(ctx context.Context, userID, friendID, greeting string) (*db.Message, error)
+	DeleteFriend(ctx context.Context, userID, friendID string) (bool, error)
+}
+
 // Friends answers the friend list (friends and requests both ways) as one
 // array in one frame: the client replaces its list with each frame, so a
 // list split over frames would show only the last part. The list is bounded
@@ -43,7 +52,7 @@ func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.U
 }
 
 func (s *Service) friendList(ctx context.Context, userID string) ([]wire.FriendItem, error) {
-	friends, err := s.store.Friends(ctx, userID)
+	friends, err := s.store.friends.Friends(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +109,7 @@ func (s *Service) AddFriend(ctx context.Context, req *pipeline.Request, in *wire
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.RequestFriend(ctx, me, in.FriendID); err != nil {
+	if err := s.store.friends.RequestFriend(ctx, me, in.FriendID); err != nil {
 		return nil, s.friendErr("add_friend", err, me, in.FriendID, "no such user", "already friends or already requested")
 	}
 	s.pushFriend(ctx, in.FriendID, me)
@@ -120,7 +129,7 @@ func (s *Service) AcceptFriend(ctx context.Context, req *pipeline.Request, in *w
 	if err != nil {
 		return nil, err
 	}
-	greeting, err := s.store.AcceptFriend(ctx, me, in.FriendID, Greeting)
+	greeting, err := s.store.friends.AcceptFriend(ctx, me, in.FriendID, Greeting)
 	if err != nil {
 		return nil, s.friendErr("accept_friend", err, me, in.FriendID, "no pending friend request", "already friends")
 	}
@@ -142,7 +151,7 @@ func (s *Service) DeleteFriend(ctx context.Context, req *pipeline.Request, in *w
 	if err != nil {
 		return nil, err
 	}
-	deleted, err := s.store.DeleteFriend(ctx, me, in.FriendID)
+	deleted, err := s.store.friends.DeleteFriend(ctx, me, in.FriendID)
 	// Whether or not the delete committed, send_message must ask the
 	// store again from now on.
 	s.friends.forget(me, in.FriendID)
@@ -170,7 +179,7 @@ func (s *Service) pushFriend(ctx context.Context, owner, other string) {
 	if !s.sessions.Online(owner) {
 		return
 	}
-	f, err := s.store.Friend(ctx, owner, other)
+	f, err := s.store.friends.Friend(ctx, owner, other)
 	if err == nil {
 		row := friendItem(f)
 		row.Push = wire.TypeAddFriend

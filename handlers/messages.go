@@ -13,6 +13,18 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
+// MessageStore is the storage send_message and get_unread_messages use.
+// SaveMessage stores a message when Deps.Messages is nil.
+type MessageStore interface {
+	SaveMessage(ctx context.Context, m *db.Message) error
+	AreFriends(ctx context.Context, a, b string) (bool, error)
+	UserByID(ctx context.Context, id string) (*db.User, error)
+	Undelivered(ctx context.Context, userID string, limit int) ([]db.Message, error)
+	ClaimDelivered(ctx context.Context, ids []int64) ([]int64, error)
+	UnmarkDelivered(ctx context.Context, ids []int64) error
+	SetDelivered(ctx context.Context, id int64, delivered bool) error
+}
+
 // messageTypes are the message_type values the seed schema allows. The seed
 // client only ever sends "text".
 var messageTypes = map[string]bool{
@@ -98,7 +110,7 @@ func (s *Service) checkCanMessage(ctx context.Context, me, to string) error {
 	if known {
 		return nil
 	}
-	ok, err := s.store.AreFriends(ctx, me, to)
+	ok, err := s.store.messages.AreFriends(ctx, me, to)
 	if err != nil {
 		return s.storeErr("send_message", err, "no such user", "")
 	}
@@ -106,7 +118,7 @@ func (s *Service) checkCanMessage(ctx context.Context, me, to string) error {
 		s.friends.add(me, to, gen)
 		return nil
 	}
-	if _, err := s.store.UserByID(ctx, to); err != nil {
+	if _, err := s.store.messages.UserByID(ctx, to); err != nil {
 		return s.storeErr("send_message", err, "no such user", "")
 	}
 	return pipeline.Errorf(wire.CodeForbidden, "not friends with %s", to)
@@ -153,7 +165,7 @@ func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
 		if !s.sessions.Online(m.ReceiverID) {
 			return 0
 		}
-		claimed, err := s.store.ClaimDelivered(ctx, []int64{m.ID})
+		claimed, err := s.store.messages.ClaimDelivered(ctx, []int64{m.ID})
 		if err != nil {
 			s.log.Warn("claim for push", zap.Int64("message", m.ID), zap.Error(err))
 			return 0 // still undelivered: the next login delivers it
@@ -174,7 +186,7 @@ func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
 		// message back to the next login. Not returned as an error: the
 		// message is stored and the sender must get its ack; the cost is
 		// a delay, never a loss unless the store is gone too.
-		if err := s.store.SetDelivered(ctx, m.ID, false); err != nil {
+		if err := s.store.messages.SetDelivered(ctx, m.ID, false); err != nil {
 			s.log.Warn("fix delivered flag", zap.Int64("message", m.ID), zap.Error(err))
 		} else {
 			m.Delivered = false
@@ -228,14 +240,14 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 	out := catchUp{typ: wire.TypeGetUnreadMessages, seq: req.Seq, perFrame: listCost, budget: s.limits.ReplyBytes}
 	sent := 0
 	for sent < maxUnreadPerRequest {
-		msgs, err := s.store.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
+		msgs, err := s.store.messages.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
 		if err != nil {
 			return nil, s.storeErr("get_unread_messages", err, "", "")
 		}
 		fetched := len(msgs)
 		// Claim before writing: a live push racing for the same message
 		// (sent while this user was logging in) then skips it.
-		claimed, err := s.store.ClaimDelivered(ctx, messageIDs(msgs))
+		claimed, err := s.store.messages.ClaimDelivered(ctx, messageIDs(msgs))
 		if err != nil {
 			return nil, s.storeErr("get_unread_messages", err, "", "")
 		}
@@ -243,7 +255,7 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 		ids, err := out.write(req.Session, msgs)
 		// Give back what was claimed but not written (budget, or a dead
 		// connection): the next login delivers it.
-		if uErr := s.store.UnmarkDelivered(ctx, messageIDs(msgs[len(ids):])); uErr != nil {
+		if uErr := s.store.messages.UnmarkDelivered(ctx, messageIDs(msgs[len(ids):])); uErr != nil {
 			return nil, s.storeErr("get_unread_messages", uErr, "", "")
 		}
 		sent += len(ids)

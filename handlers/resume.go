@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -14,6 +15,15 @@ import (
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
+
+// ResumeStore is the storage of resume tokens (stored by hash): logins
+// issue them (group-committed by the token batcher), resume redeems them.
+type ResumeStore interface {
+	SaveResumeToken(ctx context.Context, t db.ResumeToken) error
+	SaveResumeTokens(ctx context.Context, ts []db.ResumeToken) error
+	ResumeTokenUser(ctx context.Context, hash string, now time.Time) (string, error)
+	RevokeResumeTokens(ctx context.Context, userID string) error
+}
 
 // resumeTokenBytes is the entropy of a resume token: 256 bits, base64url
 // encoded (43 characters). maxTokenLen refuses anything longer unhashed.
@@ -66,7 +76,7 @@ func (s *Service) Resume(ctx context.Context, req *pipeline.Request, in *wire.Re
 	if in.Token == "" || len(in.Token) > maxTokenLen {
 		return nil, errBadToken
 	}
-	user, err := s.store.ResumeTokenUser(ctx, hashToken(in.Token), s.now())
+	user, err := s.store.resume.ResumeTokenUser(ctx, hashToken(in.Token), s.now())
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, errBadToken
 	}
@@ -81,5 +91,5 @@ func (s *Service) Resume(ctx context.Context, req *pipeline.Request, in *wire.Re
 // must log in with the password again. For operators (and a future password
 // change); live connections stay logged in.
 func (s *Service) RevokeResumeTokens(ctx context.Context, userID string) error {
-	return s.store.RevokeResumeTokens(ctx, userID)
+	return s.store.resume.RevokeResumeTokens(ctx, userID)
 }

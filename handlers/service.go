@@ -15,38 +15,34 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// Store is the storage the seed protocol needs: exactly the *db.Store methods
-// the handlers call, so a reader sees every query a request can make here.
+// Store is all the storage the handlers use: the union of the interfaces
+// each area declares beside its handlers (AccountStore, FriendStore,
+// ChatStore, MessageStore, SyncStore, ResumeStore), which are the only
+// methods that area can call. *db.Store satisfies it; New hands each area
+// its own narrow view.
 type Store interface {
-	CreateUser(ctx context.Context, u *db.User) error
-	UserByID(ctx context.Context, id string) (*db.User, error)
-	SetPasswordHash(ctx context.Context, id, hash string) error
+	AccountStore
+	FriendStore
+	ChatStore
+	MessageStore
+	SyncStore
+	ResumeStore
+}
 
-	Friends(ctx context.Context, userID string) ([]db.Friend, error)
-	Friend(ctx context.Context, userID, friendID string) (*db.Friend, error)
-	RequestFriend(ctx context.Context, userID, friendID string) error
-	AcceptFriend(ctx context.Context, userID, friendID, greeting string) (*db.Message, error)
-	DeleteFriend(ctx context.Context, userID, friendID string) (bool, error)
-	AreFriends(ctx context.Context, a, b string) (bool, error)
+// *db.Store is the one production Store; this keeps the area interfaces
+// honest when either side changes.
+var _ Store = (*db.Store)(nil)
 
-	ChatList(ctx context.Context, userID string, limit, previewChars int) ([]db.Chat, error)
-	UpdateChat(ctx context.Context, u db.ChatUpdate) error
-
-	SaveMessage(ctx context.Context, m *db.Message) error
-	Undelivered(ctx context.Context, userID string, limit int) ([]db.Message, error)
-	ClaimDelivered(ctx context.Context, ids []int64) ([]int64, error)
-	UnmarkDelivered(ctx context.Context, ids []int64) error
-	SetDelivered(ctx context.Context, id int64, delivered bool) error
-
-	// The sync and ack extensions.
-	MessagesAfter(ctx context.Context, userID string, afterID int64, limit int) ([]db.Message, error)
-	MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64) error
-
-	// Resume tokens (stored by hash).
-	SaveResumeToken(ctx context.Context, t db.ResumeToken) error
-	SaveResumeTokens(ctx context.Context, ts []db.ResumeToken) error
-	ResumeTokenUser(ctx context.Context, hash string, now time.Time) (string, error)
-	RevokeResumeTokens(ctx context.Context, userID string) error
+// stores is the Service's storage, one narrow view per area: a handler in
+// friends.go reaches the database only through s.store.friends, so its
+// interface lists every query a friend request can make.
+type stores struct {
+	accounts AccountStore
+	friends  FriendStore
+	chats    ChatStore
+	messages MessageStore
+	sync     SyncStore
+	resume   ResumeStore
 }
 
 // Binder logs a session in as a user.
@@ -77,7 +73,7 @@ const Greeting = "我们已经是好友了，可以开始聊天了！"
 // use: every method is called on dispatcher workers, one request at a time per
 // session, many sessions at once.
 type Service struct {
-	store    Store
+	store    stores
 	sessions SessionDirectory
 	creds    *credentials
 	// failures limits failed logins per account (accounts.login_failures).
@@ -145,7 +141,10 @@ func New(d Deps) *Service {
 	}
 	accounts := d.Accounts
 	s := &Service{
-		store:     d.Store,
+		store: stores{
+			accounts: d.Store, friends: d.Store, chats: d.Store,
+			messages: d.Store, sync: d.Store, resume: d.Store,
+		},
 		sessions:  d.Sessions,
 		creds:     newCredentials(accounts.HashWorkers, accounts.HashQueue, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
 		resumeTTL: accounts.ResumeTTL,

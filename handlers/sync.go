@@ -5,9 +5,16 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
+
+// SyncStore is the storage the sync and ack extensions use.
+type SyncStore interface {
+	MessagesAfter(ctx context.Context, userID string, afterID int64, limit int) ([]db.Message, error)
+	MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64) error
+}
 
 // Sync page bounds: a page is at most maxSyncPage messages (the client pages
 // on with the last id it got), defaultSyncPage when the client names none,
@@ -48,7 +55,7 @@ func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync
 		limit = maxSyncPage
 	}
 	// One more than the page tells whether another page follows.
-	msgs, err := s.store.MessagesAfter(ctx, me, after, limit+1)
+	msgs, err := s.store.sync.MessagesAfter(ctx, me, after, limit+1)
 	if err != nil {
 		return nil, s.storeErr("sync", err, "", "")
 	}
@@ -110,7 +117,7 @@ func (s *Service) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.MarkDeliveredUpTo(ctx, me, upTo); err != nil {
+	if err := s.store.sync.MarkDeliveredUpTo(ctx, me, upTo); err != nil {
 		return nil, s.storeErr("ack", err, "", "")
 	}
 	return ackOK, nil
