@@ -227,11 +227,11 @@ func validateRegister(in *wire.RegisterRequest) error {
 // SearchUser looks a user up by exact id. The reply is an array of one
 // profile without any password (the seed sent the other user's plaintext
 // password, bug B10), or the seed's null object when there is no such user.
-func (s *Service) SearchUser(ctx context.Context, req *pipeline.Request, in *wire.SearchUserRequest) (any, error) {
+func (s *Service) SearchUser(ctx context.Context, req *pipeline.Request, in *wire.SearchUserRequest) (ListReply, error) {
 	if _, err := self(req, in.UserID); err != nil {
-		return nil, err
+		return ListReply{}, err
 	}
-	none := wire.Null(wire.TypeSearchUser, wire.NullMessages)
+	none := nullList(wire.TypeSearchUser, wire.NullMessages)
 	if in.SearchID == "" || len(in.SearchID) > maxIDLen {
 		return none, nil
 	}
@@ -240,9 +240,9 @@ func (s *Service) SearchUser(ctx context.Context, req *pipeline.Request, in *wir
 		return none, nil
 	}
 	if err != nil {
-		return nil, s.storeErr("search_user", err, "", "")
+		return ListReply{}, s.storeErr("search_user", err, "", "")
 	}
-	return []wire.UserReply{userReply(wire.TypeSearchUser, u)}, nil
+	return listOf([]wire.UserReply{userReply(wire.TypeSearchUser, u)})
 }
 
 // userReply is a user's public profile as the seed renders it.

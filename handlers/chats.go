@@ -27,19 +27,19 @@ type ChatStore interface {
 // messages.chat_preview_max bytes, and no more entries than fit the reply
 // budget (Limits.ReplyBytes) once encoded. The seed client sorts the list
 // itself and cannot page; a chat left out comes back when it has news.
-func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (any, error) {
+func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
-		return nil, err
+		return ListReply{}, err
 	}
 	list, err := s.chatList(ctx, me)
 	if err != nil {
-		return nil, s.storeErr("chatting", err, "", "")
+		return ListReply{}, s.storeErr("chatting", err, "", "")
 	}
 	if len(list) == 0 {
-		return wire.Null(wire.TypeChatting, wire.NullChatting), nil
+		return nullList(wire.TypeChatting, wire.NullChatting), nil
 	}
-	return list, nil
+	return listOf(list)
 }
 
 // chatList is the bounded chat list of userID (see Chatting), each entry

@@ -28,27 +28,27 @@ type FriendStore interface {
 // first, and the reply keeps only as many of those as fit in the byte budget
 // (Limits.ReplyBytes), so it is always delivered, whatever names other
 // users chose. An empty list is the seed's null object, never an empty array.
-func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (any, error) {
+func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
-		return nil, err
+		return ListReply{}, err
 	}
 	list, err := s.friendList(ctx, me)
 	if err != nil {
-		return nil, s.storeErr("friends", err, "", "")
+		return ListReply{}, s.storeErr("friends", err, "", "")
 	}
 	body, n, err := boundedArray(list, s.limits.ReplyBytes)
 	if err != nil {
-		return nil, err
+		return ListReply{}, err
 	}
 	if n < len(list) {
 		s.log.Info("friends reply cut to its byte budget", zap.String("user", me),
 			zap.Int("relations", len(list)), zap.Int("sent", n), zap.Int("budget", s.limits.ReplyBytes))
 	}
 	if n == 0 {
-		return wire.Null(wire.TypeFriends, wire.NullFriends), nil
+		return nullList(wire.TypeFriends, wire.NullFriends), nil
 	}
-	return pipeline.Reply(body), nil
+	return arrayReply(body), nil
 }
 
 func (s *Service) friendList(ctx context.Context, userID string) ([]wire.FriendItem, error) {

@@ -228,35 +228,35 @@ const (
 // to this reply: with nothing to deliver, the answer is the seed's null
 // object. (The seed returned only live-pushed messages, never those sent
 // while the user was offline, bug B12.)
-func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (any, error) {
+func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
-		return nil, err
+		return ListReply{}, err
 	}
 	listCost, err := s.chatListSize(ctx, me)
 	if err != nil {
-		return nil, s.storeErr("get_unread_messages", err, "", "")
+		return ListReply{}, s.storeErr("get_unread_messages", err, "", "")
 	}
 	out := catchUp{typ: wire.TypeGetUnreadMessages, seq: req.Seq, perFrame: listCost, budget: s.limits.ReplyBytes}
 	sent := 0
 	for sent < maxUnreadPerRequest {
 		msgs, err := s.store.messages.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
 		if err != nil {
-			return nil, s.storeErr("get_unread_messages", err, "", "")
+			return ListReply{}, s.storeErr("get_unread_messages", err, "", "")
 		}
 		fetched := len(msgs)
 		// Claim before writing: a live push racing for the same message
 		// (sent while this user was logging in) then skips it.
 		claimed, err := s.store.messages.ClaimDelivered(ctx, messageIDs(msgs))
 		if err != nil {
-			return nil, s.storeErr("get_unread_messages", err, "", "")
+			return ListReply{}, s.storeErr("get_unread_messages", err, "", "")
 		}
 		msgs = onlyIDs(msgs, claimed)
 		ids, err := out.write(req.Session, msgs)
 		// Give back what was claimed but not written (budget, or a dead
 		// connection): the next login delivers it.
 		if uErr := s.store.messages.UnmarkDelivered(ctx, messageIDs(msgs[len(ids):])); uErr != nil {
-			return nil, s.storeErr("get_unread_messages", uErr, "", "")
+			return ListReply{}, s.storeErr("get_unread_messages", uErr, "", "")
 		}
 		sent += len(ids)
 		if err != nil || fetched < unreadBatch && len(ids) == len(msgs) {
@@ -270,9 +270,9 @@ func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, 
 		}
 	}
 	if sent == 0 {
-		return wire.Null(wire.TypeGetUnreadMessages, wire.NullMessages), nil
+		return nullList(wire.TypeGetUnreadMessages, wire.NullMessages), nil
 	}
-	return nil, nil // every frame already went out
+	return ListReply{}, nil // every frame already went out
 }
 
 func messageIDs(msgs []db.Message) []int64 {

@@ -66,6 +66,8 @@ func OnRaw(r *Router, typ string, h pipeline.Handler) {
 // encode turns a handler's result into reply bytes.
 func encode(v any) (pipeline.Reply, error) {
 	switch x := v.(type) {
+	case ListReply:
+		return x.reply()
 	case pipeline.Reply:
 		return x, nil
 	case nil:

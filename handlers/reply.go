@@ -1,0 +1,43 @@
+package handlers
+
+import (
+	"github.com/parley-im/parley/pipeline"
+	"github.com/parley-im/parley/wire"
+)
+
+// ListReply is the reply of a list request (friends, chatting, search_user,
+// get_unread_messages): either a JSON array or, when there is nothing to
+// list, the seed's null object (an array of one {"message", "status":
+// "null", "type"}), which the seed client expects instead of []. The zero
+// ListReply is no reply at all (get_unread_messages, whose frames already
+// went out). It is a typed union so that these handlers need not return any.
+type ListReply struct {
+	// array is the encoded array; nil unless the list has entries.
+	array []byte
+	// null is the seed's null object; nil unless the list is empty.
+	null []wire.NullReply
+}
+
+// arrayReply is a list reply of an already encoded JSON array.
+func arrayReply(array []byte) ListReply { return ListReply{array: array} }
+
+// listOf is a list reply of items, encoded as one JSON array.
+func listOf[T any](items []T) (ListReply, error) {
+	b, err := wire.Marshal(items)
+	if err != nil {
+		return ListReply{}, err
+	}
+	return arrayReply(b), nil
+}
+
+// nullList is the seed's null object of type typ with message msg
+// (wire.NullFriends...).
+func nullList(typ, msg string) ListReply { return ListReply{null: wire.Null(typ, msg)} }
+
+// reply encodes l for the wire; nil for the zero ListReply.
+func (l ListReply) reply() (pipeline.Reply, error) {
+	if l.null != nil {
+		return wire.Marshal(l.null)
+	}
+	return l.array, nil
+}
