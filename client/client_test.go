@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,6 +81,22 @@ func eventually(t *testing.T, what string, f func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// waitParkedIn waits until a goroutine started by this test (its stack
+// names t's function) has reached fn: a call has got to the point where it
+// blocks, which no sleep can promise.
+func waitParkedIn(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	eventually(t, "a goroutine in "+fn, func() bool {
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, fn) && strings.Contains(g, "."+t.Name()+".") {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func ctx5(t *testing.T) context.Context {
@@ -406,7 +424,12 @@ func TestHeartbeat(t *testing.T) {
 func TestNoHeartbeatWhenDisabled(t *testing.T) {
 	srv := newFakeServer(t)
 	login(t, srv.addr(), "1", WithHeartbeat(0, 0))
-	time.Sleep(100 * time.Millisecond)
+	// A positive control instead of a bare sleep: a client with a 10ms
+	// heartbeat, started after the one under test, must have pinged three
+	// times; whatever the load, the client under test had at least as long.
+	control := newFakeServer(t)
+	login(t, control.addr(), "1", WithHeartbeat(10*time.Millisecond, time.Minute))
+	eventually(t, "the control client's pings", func() bool { _, p := control.stat(); return p >= 3 })
 	if _, p := srv.stat(); p != 0 {
 		t.Fatalf("%d pings with heartbeats off", p)
 	}
@@ -424,7 +447,11 @@ func TestSlowReaderLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Each push to b is written before the reply to a's send, so a round
+	// trip on b proves its reader has handled every push already.
+	if _, err := b.Friends(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
 	b.inbox.mu.Lock()
 	held := len(b.inbox.queue)
 	b.inbox.mu.Unlock()
@@ -469,7 +496,9 @@ func TestCloseWhileReconnecting(t *testing.T) {
 		_, err := c.Friends(context.Background())
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	// Close only once the call waits for the reconnect (its goroutine is
+	// parked in current), so it is Close that must release it.
+	waitParkedIn(t, "client.(*Client).current(")
 	c.Close()
 	select {
 	case err := <-done:
