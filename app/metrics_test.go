@@ -43,31 +43,32 @@ func scrape(t *testing.T, srv *apptest.Server) map[string]float64 {
 	return out
 }
 
-// settled scrapes once frames_sent has stopped moving: a frame is counted
-// when the loop has written it, which can be just after the client read it,
-// and the friendship's pushes (lists, the greeting) may still be leaving
-// when the test's last read returns.
-func settled(t *testing.T, srv *apptest.Server) map[string]float64 {
+// sentAtLeast scrapes once frames_sent has reached n: a frame is counted
+// when the loop has written it, which can be just after the client read it.
+// The test counts the frames its clients read, so it knows n; waiting for
+// the counter to go quiet instead guessed at the load.
+func sentAtLeast(t *testing.T, srv *apptest.Server, n int) map[string]float64 {
 	t.Helper()
-	m := scrape(t, srv)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		again := scrape(t, srv)
-		if again[`parley_frames_sent_total`] == m[`parley_frames_sent_total`] {
-			return again
+	var m map[string]float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if m = scrape(t, srv); m[`parley_frames_sent_total`] >= float64(n) {
+			return m
 		}
-		m = again
+		if time.Now().After(deadline) {
+			t.Fatalf("frames_sent %v, want %d", m[`parley_frames_sent_total`], n)
+		}
 	}
-	return m
 }
 
 func TestMetricsAfterRealTraffic(t *testing.T) {
 	srv := apptest.Start(t)
 	alice, bob := srv.Dial(t), srv.Dial(t)
+	reads := 0 // every frame the clients read: each one the server sent
+	read := func(c *apptest.Client) []byte { reads++; return c.Read() }
 	call := func(c *apptest.Client, fields map[string]any) {
 		t.Helper()
 		c.Send(apptest.QtJSON(fields))
-		body := string(c.Read())
+		body := string(read(c))
 		if !strings.Contains(body, `"status":"success"`) {
 			t.Fatalf("%v: %s", fields["type"], body)
 		}
@@ -77,12 +78,20 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	call(alice, map[string]any{"type": "login", "user_id": "111", "user_password": "pw"})
 	call(bob, map[string]any{"type": "login", "user_id": "222", "user_password": "pw"})
 	call(alice, map[string]any{"type": "add_friend", "user_id": "111", "friend_id": "222"})
-	bob.Read() // the friends list pushed to bob
+	read(bob) // the friends list pushed to bob
 	call(bob, map[string]any{"type": "accept_friend", "user_id": "222", "friend_id": "111"})
-	alice.Read() // the greeting
-	alice.Read() // the chat list pushed to alice
+	read(alice) // the greeting
+	read(alice) // the chat list pushed to alice
+	// A ping on each connection: the pong comes after every push the
+	// friendship queued for it, so once both pongs are read, every frame
+	// sent so far has been read (and counted in reads).
+	for _, c := range []*apptest.Client{alice, bob} {
+		c.Send([]byte(`{"type":"ping"}`))
+		for !strings.Contains(string(read(c)), `"type":"pong"`) {
+		}
+	}
 
-	before := settled(t, srv)
+	before := sentAtLeast(t, srv, reads)
 	const sends = 5
 	for i := range sends {
 		call(alice, map[string]any{
@@ -90,15 +99,15 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 			"file_path": " ", "message_type": "text", "message_body": fmt.Sprint("hi ", i),
 			"message_timestamp": "2025-07-14 11:00:00",
 		})
-		if push := string(bob.Read()); !strings.Contains(push, `"type":"receive_message"`) {
+		if push := string(read(bob)); !strings.Contains(push, `"type":"receive_message"`) {
 			t.Fatalf("push: %s", push)
 		}
 	}
 	alice.Send([]byte(`{"type":"friends","user_id":"222"}`)) // someone else's list: forbidden
-	if body := string(alice.Read()); !strings.Contains(body, `"code":"forbidden"`) {
+	if body := string(read(alice)); !strings.Contains(body, `"code":"forbidden"`) {
 		t.Fatalf("want forbidden, got %s", body)
 	}
-	after := settled(t, srv)
+	after := sentAtLeast(t, srv, reads)
 
 	delta := func(name string) float64 { return after[name] - before[name] }
 	for _, c := range []struct {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,6 +83,22 @@ func eventually(t *testing.T, what string, f func() bool) {
 	}
 }
 
+// waitParkedIn waits until a goroutine started by this test (its stack
+// names t's function) has reached fn: a call has got to the point where it
+// blocks, which no sleep can promise.
+func waitParkedIn(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	eventually(t, "a goroutine in "+fn, func() bool {
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, fn) && strings.Contains(g, "."+t.Name()+".") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 func ctx5(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	t.Cleanup(cancel)
@@ -107,9 +125,10 @@ func TestLoginSendReceive(t *testing.T) {
 	}
 	// The batch ack follows the delivery.
 	eventually(t, "ack of message 1", func() bool { return srv.ackOf("2") == 1 })
-	if b.Cursor() != 1 {
-		t.Fatalf("cursor %d, want 1", b.Cursor())
-	}
+	// The server records the ack before it replies and the client moves its
+	// cursor after the reply: wait for that too (failed under load when read
+	// at once).
+	eventually(t, "cursor 1", func() bool { return b.Cursor() == 1 })
 	expectNone(t, b, 50*time.Millisecond)
 }
 
@@ -406,7 +425,12 @@ func TestHeartbeat(t *testing.T) {
 func TestNoHeartbeatWhenDisabled(t *testing.T) {
 	srv := newFakeServer(t)
 	login(t, srv.addr(), "1", WithHeartbeat(0, 0))
-	time.Sleep(100 * time.Millisecond)
+	// A positive control instead of a bare sleep: a client with a 10ms
+	// heartbeat, started after the one under test, must have pinged three
+	// times; whatever the load, the client under test had at least as long.
+	control := newFakeServer(t)
+	login(t, control.addr(), "1", WithHeartbeat(10*time.Millisecond, time.Minute))
+	eventually(t, "the control client's pings", func() bool { _, p := control.stat(); return p >= 3 })
 	if _, p := srv.stat(); p != 0 {
 		t.Fatalf("%d pings with heartbeats off", p)
 	}
@@ -424,7 +448,11 @@ func TestSlowReaderLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Each push to b is written before the reply to a's send, so a round
+	// trip on b proves its reader has handled every push already.
+	if _, err := b.Friends(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
 	b.inbox.mu.Lock()
 	held := len(b.inbox.queue)
 	b.inbox.mu.Unlock()
@@ -469,7 +497,9 @@ func TestCloseWhileReconnecting(t *testing.T) {
 		_, err := c.Friends(context.Background())
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	// Close only once the call waits for the reconnect (its goroutine is
+	// parked in current), so it is Close that must release it.
+	waitParkedIn(t, "client.(*Client).current(")
 	c.Close()
 	select {
 	case err := <-done:

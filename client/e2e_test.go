@@ -67,10 +67,18 @@ func TestHeartbeatEndToEnd(t *testing.T) {
 		client.WithErrorHandler(func(error) { errs.Add(1) }))
 
 	pinger.ExpectClosed(5 * time.Second)
+	// A positive control instead of a sleep: a second pinger whose last frame
+	// comes after legacy's connect. Once the server has closed it, legacy has
+	// been silent longer than the heartbeat timeout too, whatever the load.
+	control := srv.Dial(t)
+	control.Send([]byte(`{"type":"ping","seq":2}`))
+	if m := control.Object(); m["type"] != "pong" {
+		t.Fatalf("reply to ping: %v", m)
+	}
+	control.ExpectClosed(5 * time.Second)
 
-	// Well past the heartbeat timeout: the silent seed-style connection
-	// still answers, and the SDK client never had to reconnect.
-	time.Sleep(600 * time.Millisecond)
+	// Past the heartbeat timeout: the silent seed-style connection still
+	// answers, and the SDK client never had to reconnect.
 	legacy.Send([]byte(`{"type":"ping"}`))
 	if m := legacy.Object(); m["type"] != "pong" {
 		t.Fatalf("legacy connection: %v", m)
@@ -95,6 +103,32 @@ func (l *sendLog) ack(id, body string) {
 	l.mu.Lock()
 	l.acked[id] = body
 	l.mu.Unlock()
+}
+
+// waitAcked waits until at least n messages are acknowledged: progress the
+// test can count on, where a fixed sleep may see none on a loaded machine.
+func (l *sendLog) waitAcked(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l.mu.Lock()
+		got := len(l.acked)
+		l.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages acknowledged in 30s, want %d", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// acks is how many messages have been acknowledged so far.
+func (l *sendLog) acks() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
 }
 
 // startSending runs one sendLoop per pair (bodies tag0-N, tag1-N, ...)
@@ -175,7 +209,8 @@ func TestGracefulShutdownKeepsAcknowledged(t *testing.T) {
 			raw := srv.Dial(t)
 
 			log, stop, wg := startSending(ps, "s")
-			time.Sleep(300 * time.Millisecond)
+			// Stop while messages are flowing: some acknowledged, more in flight.
+			log.waitAcked(t, 2*len(ps))
 			cfg := srv.Config.DB
 			srv.Stop(t)
 			close(stop)

@@ -136,11 +136,17 @@ func testKill9(t *testing.T, driver string) {
 	}
 
 	log, stop, wg := startSending(ps, "k")
-	time.Sleep(500 * time.Millisecond)
+	// Kill while messages are flowing, and stop sending only once the
+	// restarted server has acknowledged more: progress, not durations, so a
+	// loaded machine cannot turn the scenario into "killed before any send".
+	log.waitAcked(t, 2*len(ps))
 	srv.kill()
+	before := log.acks()
+	// The outage itself (scenario, not ordering): clients see failures and
+	// back off while nothing listens.
 	time.Sleep(300 * time.Millisecond)
 	srv.start(t)
-	time.Sleep(500 * time.Millisecond)
+	log.waitAcked(t, before+2*len(ps))
 	close(stop)
 	wg.Wait()
 

@@ -21,7 +21,8 @@ func TestSIGTERMKeepsEveryAcknowledgedMessage(t *testing.T) {
 	srv.start(t)
 	ps := pairs(t, srv.addr, 3, "137", client.WithRequestTimeout(5*time.Second))
 	log, stop, wg := startSending(ps, "t")
-	time.Sleep(400 * time.Millisecond)
+	// Signal while messages are flowing: some acknowledged, more in flight.
+	log.waitAcked(t, 2*len(ps))
 
 	cmd := srv.cmd
 	signalled := time.Now()

@@ -85,8 +85,15 @@ func TestFrameTimeoutWaitsWhileOutputIsPending(t *testing.T) {
 	write(t, c, append(frames([]byte("big")), next[:5]...))
 	sc := serverConn(t, srv, c)
 	eventually(t, 5*time.Second, "the reply to back up", func() bool { return sc.gc.WriteBufferLength() > 0 })
-	// Several frame timeouts with the reply pending and the frame halfway.
-	time.Sleep(5 * cfg.FrameTimeout)
+	// Frame timeouts pass with the reply pending and the frame halfway. A
+	// positive control instead of a sleep: two connections in turn, each
+	// holding half a frame begun after c's and nothing to receive, must be
+	// closed for it; whatever the load, c's half frame is older still.
+	for range 2 {
+		control := dial(t, srv.Addr())
+		write(t, control, next[:5])
+		expectClosed(t, control, 5*time.Second)
+	}
 	if got := readFrame(t, c); len(got) != 4<<20 {
 		t.Fatalf("got %d bytes", len(got))
 	}
@@ -94,8 +101,8 @@ func TestFrameTimeoutWaitsWhileOutputIsPending(t *testing.T) {
 	if got := readFrame(t, c); string(got) != "next" {
 		t.Fatalf("got %s", got)
 	}
-	if st := srv.Stats(); st.FrameTimeout != 0 {
-		t.Fatalf("stats %+v", st)
+	if st := srv.Stats(); st.FrameTimeout != 2 {
+		t.Fatalf("stats %+v (want the two controls' frame timeouts only)", st)
 	}
 }
 

@@ -31,12 +31,18 @@ func TestHeartbeatTimeoutOnlyForClientsThatPinged(t *testing.T) {
 	if waited := time.Since(start); waited < 150*time.Millisecond {
 		t.Fatalf("closed after %v, before the heartbeat timeout", waited)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// A positive control instead of a sleep: a pinger whose last frame comes
+	// after legacy's. Once it is closed, legacy has been silent longer than
+	// the heartbeat timeout too, whatever the load.
+	control := dial(t, srv.Addr())
+	write(t, control, frames([]byte("ping")))
+	readFrame(t, control)
+	expectClosed(t, control, 2*time.Second)
 	write(t, legacy, frames([]byte("still here")))
 	if got := readFrame(t, legacy); string(got) != "still here" {
 		t.Fatalf("got %s", got)
 	}
-	if st := srv.Stats(); st.HeartbeatTimeout != 1 || st.IdleTimeout != 0 {
+	if st := srv.Stats(); st.HeartbeatTimeout != 2 || st.IdleTimeout != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -46,17 +52,26 @@ func TestLegacyIdle(t *testing.T) {
 	cfg.LegacyIdle = 300 * time.Millisecond
 	srv := startServer(t, cfg, pingAware)
 	idle, chatty := dial(t, srv.Addr()), dial(t, srv.Addr())
-	done := make(chan struct{})
+	// The chatty client talks until the idle one is closed, every 10ms
+	// (pacing): only a stall near LegacyIdle could make it look idle, where
+	// a fixed count of 100ms steps left the last one 200ms of slack.
+	done, stop := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		for range 10 {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
 			if _, err := chatty.Write(frames([]byte("hi"))); err != nil {
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 	}()
 	expectClosed(t, idle, 2*time.Second)
+	close(stop)
 	<-done
 	if st := srv.Stats(); st.IdleTimeout != 1 || st.Conns != 1 {
 		t.Fatalf("the chatty client was closed too: %+v", st)
@@ -78,15 +93,16 @@ func TestLegacyIdleCountsOutput(t *testing.T) {
 	reader := dial(t, srv.Addr())
 	write(t, reader, frames([]byte("subscribe")))
 	s := <-pushes
-	// Pushes for 3 x LegacyIdle, the client sending nothing.
-	for range 9 {
+	// Pushes for 3 x LegacyIdle, the client sending nothing; one every 20ms
+	// (pacing), so only a stall near LegacyIdle leaves a quiet gap.
+	for start := time.Now(); time.Since(start) < 3*cfg.LegacyIdle; {
 		if err := s.Send([]byte("push")); err != nil {
 			t.Fatalf("send: %v", err)
 		}
 		if got := readFrame(t, reader); string(got) != "push" {
 			t.Fatalf("got %s", got)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	if st := srv.Stats(); st.IdleTimeout != 0 {
 		t.Fatalf("a client receiving pushes was closed as idle: %+v", st)

@@ -119,11 +119,11 @@ func TestStopIsIdempotent(t *testing.T) {
 // is running has finished, and its context is still live meanwhile.
 func TestStopFinishesInFlightFrames(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	started := make(chan struct{}, 2)
+	started, release := make(chan struct{}, 2), make(chan struct{})
 	var ctxEnded atomic.Bool
 	srv, err := New(testConfig(), "127.0.0.1:0", session.NewRegistry(), serveFunc(func(ctx context.Context, s *session.Session, body []byte) {
 		started <- struct{}{}
-		time.Sleep(300 * time.Millisecond)
+		<-release // held until Stop is draining, not for a guessed duration
 		if ctx.Err() != nil {
 			ctxEnded.Store(true)
 		}
@@ -138,6 +138,9 @@ func TestStopFinishesInFlightFrames(t *testing.T) {
 	<-started
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Stop(context.Background()) }()
+	// The frame still runs when Stop reaches the drain: Stop must wait for it.
+	eventually(t, 5*time.Second, "Stop to start draining", srv.draining.Load)
+	close(release)
 	// Both frames were received before the stop: both run, and both
 	// replies reach the client before the goaway and the close.
 	for _, want := range []string{"done running", "done queued"} {
