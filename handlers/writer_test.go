@@ -30,17 +30,20 @@ func TestSendMessageThroughWriter(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	ids := make(chan int64, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ack := object(t, senders[i%len(senders)].one(sendMsg("1", "2", fmt.Sprint("m", i))))
-			id, err := strconv.ParseInt(fmt.Sprint(ack["message_id"]), 10, 64)
-			if ack["status"] != "success" || err != nil || id <= 0 {
-				t.Errorf("ack %v", ack)
+	// One goroutine per connection, as the dispatcher runs one session's
+	// frames one at a time: a conn's captured frames are taken per request,
+	// so two requests in flight on one conn could take each other's reply.
+	for k, sender := range senders {
+		wg.Go(func() {
+			for i := k; i < n; i += len(senders) {
+				ack := object(t, sender.one(sendMsg("1", "2", fmt.Sprint("m", i))))
+				id, err := strconv.ParseInt(fmt.Sprint(ack["message_id"]), 10, 64)
+				if ack["status"] != "success" || err != nil || id <= 0 {
+					t.Errorf("ack %v", ack)
+				}
+				ids <- id
 			}
-			ids <- id
-		}()
+		})
 	}
 	wg.Wait()
 	close(ids)
