@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -32,39 +31,29 @@ func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.
 	if err != nil {
 		return ListReply{}, err
 	}
-	list, err := s.chatList(ctx, me)
+	body, n, err := s.chatList(ctx, me)
 	if err != nil {
 		return ListReply{}, s.storeErr("chatting", err, "", "")
 	}
-	if len(list) == 0 {
+	if n == 0 {
 		return nullList(wire.TypeChatting, wire.NullChatting), nil
 	}
-	return listOf(list)
+	return arrayReply(body), nil
 }
 
-// chatList is the bounded chat list of userID (see Chatting), each entry
-// already encoded: encoding the slice gives the reply.
-func (s *Service) chatList(ctx context.Context, userID string) ([]json.RawMessage, error) {
+// chatList is the bounded chat list of userID (see Chatting), encoded as the
+// reply's array, and how many chats it holds.
+func (s *Service) chatList(ctx context.Context, userID string) ([]byte, int, error) {
 	lim := s.limits
 	chats, err := s.store.chats.ChatList(ctx, userID, lim.ChatListMax, lim.ChatPreviewMax)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	out := make([]json.RawMessage, 0, len(chats))
-	size := 2 // []
+	items := make([]wire.ChatItem, len(chats))
 	for i := range chats {
-		item, err := encodeJSON(chatItem(&chats[i], lim.ChatPreviewMax))
-		if err != nil {
-			return nil, err
-		}
-		// The first entry always goes: one entry is a few KiB at most.
-		if i > 0 && size+len(item)+1 > lim.ReplyBytes {
-			break
-		}
-		size += len(item) + 1
-		out = append(out, item)
+		items[i] = chatItem(&chats[i], lim.ChatPreviewMax)
 	}
-	return out, nil
+	return boundedArray(items, lim.ReplyBytes)
 }
 
 // chatItem renders one chat for the chatting list, its preview cut to

@@ -71,32 +71,6 @@ func friendItem(f *db.Friend) wire.FriendItem {
 	}
 }
 
-// boundedArray encodes the longest prefix of items that fits in maxBytes as
-// one JSON array, and says how many items it holds.
-func boundedArray[T any](items []T, maxBytes int) ([]byte, int, error) {
-	out := []byte{'['}
-	n := 0
-	for i := range items {
-		b, err := encodeJSON(&items[i])
-		if err != nil {
-			return nil, 0, err
-		}
-		sep := 0
-		if n > 0 {
-			sep = 1
-		}
-		if len(out)+sep+len(b)+1 > maxBytes { // +1: the closing bracket
-			break
-		}
-		if sep > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, b...)
-		n++
-	}
-	return append(out, ']'), n, nil
-}
-
 // AddFriend records a friend request (pending both ways, as the seed did,
 // requested by the sender) and answers with type add_friend (the seed said
 // get_unread_messages, bug B13, which made the client write a junk history
@@ -199,12 +173,9 @@ func (s *Service) pushChats(ctx context.Context, userID string) {
 	if !s.sessions.Online(userID) {
 		return
 	}
-	list, err := s.chatList(ctx, userID)
-	if err == nil && len(list) > 0 {
-		var body []byte
-		if body, err = encodeJSON(list); err == nil {
-			s.push(userID, body)
-		}
+	body, n, err := s.chatList(ctx, userID)
+	if err == nil && n > 0 {
+		s.push(userID, body)
 	}
 	if err != nil {
 		s.log.Warn("chatting push failed", zap.String("user", userID), zap.Error(err))

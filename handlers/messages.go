@@ -297,11 +297,7 @@ func onlyIDs(msgs []db.Message, ids []int64) []db.Message {
 
 // chatListSize is the size of the user's chatting reply.
 func (s *Service) chatListSize(ctx context.Context, userID string) (int, error) {
-	list, err := s.chatList(ctx, userID)
-	if err != nil {
-		return 0, err
-	}
-	b, err := encodeJSON(list)
+	b, _, err := s.chatList(ctx, userID)
 	return len(b), err
 }
 

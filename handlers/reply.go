@@ -30,6 +30,28 @@ func listOf[T any](items []T) (ListReply, error) {
 	return arrayReply(b), nil
 }
 
+// boundedArray encodes the longest prefix of items that fits in maxBytes as
+// one JSON array, and says how many items it holds. The first item always
+// goes, whatever its size: an entry is a few KiB at most, and a list that
+// shows nothing would hide everything behind one long name.
+func boundedArray[T any](items []T, maxBytes int) ([]byte, int, error) {
+	out := []byte{'['}
+	for i := range items {
+		b, err := encodeJSON(&items[i])
+		if err != nil {
+			return nil, 0, err
+		}
+		if i > 0 && len(out)+1+len(b)+1 > maxBytes { // a comma, the item, the closing bracket
+			return append(out, ']'), i, nil
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+	}
+	return append(out, ']'), len(items), nil
+}
+
 // nullList is the seed's null object of type typ with message msg
 // (wire.NullFriends...).
 func nullList(typ, msg string) ListReply { return ListReply{null: wire.Null(typ, msg)} }
