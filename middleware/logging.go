@@ -89,17 +89,13 @@ func newLogging(o loggingOptions, d pipeline.Deps) (pipeline.Middleware, error) 
 			)
 		}
 	}
-	// observe records a parked request when it is answered.
+	// observe records a request when it is answered (later, if parked).
 	observe := func(req *pipeline.Request, _ pipeline.Reply, err error) { record(req, receivedAt(req), err) }
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(ctx context.Context, req *pipeline.Request) (pipeline.Reply, error) {
-			start := receivedAt(req)
+			markReceived(req)
 			reply, err := next(ctx, req)
-			if p := req.Parked(); p != nil {
-				p.Observe(observe) // logged when answered
-				return reply, err
-			}
-			record(req, start, err)
+			pipeline.Finished(req, reply, err, observe)
 			return reply, err
 		}
 	}, nil

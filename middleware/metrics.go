@@ -64,6 +64,10 @@ type typeSeries struct {
 	out      [len(outcomes)]prometheus.Counter
 	seconds  prometheus.Observer
 	refusals []prometheus.Counter // by codeIndex, then "other"
+	// observe records a request when it is answered (later, if parked: a
+	// parked login's outcome and time include its wait for the hash). Built
+	// once per type, so recording allocates nothing.
+	observe func(req *pipeline.Request, reply pipeline.Reply, err error)
 }
 
 // newMetrics builds the middleware that counts frames and times the chain
@@ -155,6 +159,7 @@ func metricsMiddleware(types []string, in, out *prometheus.CounterVec, seconds *
 			s.refusals = append(s.refusals, refusals.WithLabelValues(typ, code))
 		}
 		s.refusals = append(s.refusals, refusals.WithLabelValues(typ, otherType))
+		s.observe = func(req *pipeline.Request, reply pipeline.Reply, err error) { s.record(receivedAt(req), reply, err) }
 		return s
 	}
 	byType := make(map[string]*typeSeries, len(types))
@@ -170,15 +175,9 @@ func metricsMiddleware(types []string, in, out *prometheus.CounterVec, seconds *
 				s = other
 			}
 			s.in.Inc()
-			start := receivedAt(req)
+			markReceived(req)
 			reply, err := next(ctx, req)
-			if p := req.Parked(); p != nil {
-				// Counted when answered: a parked login's outcome and
-				// time include its wait for the password hash.
-				p.Observe(func(req *pipeline.Request, reply pipeline.Reply, err error) { s.record(receivedAt(req), reply, err) })
-				return reply, err
-			}
-			s.record(start, reply, err)
+			pipeline.Finished(req, reply, err, s.observe)
 			return reply, err
 		}
 	}

@@ -63,6 +63,19 @@ func (p *Parked) Observe(fn func(req *Request, reply Reply, err error)) {
 	p.observed = append(p.observed, fn)
 }
 
+// Finished hands a request's result to fn: now, or, when the handler parked
+// the request, once it is answered. Middleware that reports outcomes
+// (logging, metrics, slowlog) calls it after the chain returned, so a parked
+// login is counted and timed with its wait for the hash. fn should be built
+// once, not per request: Finished itself allocates nothing.
+func Finished(req *Request, reply Reply, err error, fn func(req *Request, reply Reply, err error)) {
+	if p := req.Parked(); p != nil {
+		p.Observe(fn)
+		return
+	}
+	fn(req, reply, err)
+}
+
 // Received is when the parked request's frame entered the pipeline.
 func (p *Parked) Received() time.Time { return p.req.Received }
 
