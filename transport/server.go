@@ -186,6 +186,10 @@ type Stats struct {
 	// Connections the server closed, by reason.
 	Oversize, Flood, SlowConsumer, WriteStall, HeartbeatTimeout, IdleTimeout uint64
 	FrameTimeout, PartialBudget                                              uint64
+	// WebSocket only: frames that broke RFC 6455 or Parley's rules (close
+	// codes 1002, 1003, 1007), refused upgrade requests, and handshakes that
+	// did not complete in time. An oversize message counts in Oversize.
+	WSProtocol, HandshakeFailed, HandshakeTimeout uint64
 }
 
 // Stats returns current counters. Any goroutine may call it.
@@ -208,6 +212,9 @@ func (s *Server) Stats() Stats {
 		IdleTimeout:      s.closed[reasonIdle].Load(),
 		FrameTimeout:     s.closed[reasonFrameTimeout].Load(),
 		PartialBudget:    s.closed[reasonPartialBudget].Load(),
+		WSProtocol:       s.closed[reasonWSProtocol].Load(),
+		HandshakeFailed:  s.closed[reasonHandshake].Load(),
+		HandshakeTimeout: s.closed[reasonHandshakeTimeout].Load(),
 	}
 }
 

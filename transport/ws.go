@@ -74,8 +74,9 @@ type wsConn struct {
 	maskPos int    // payload bytes of this frame unmasked so far
 	ctl     []byte // a control frame's payload
 
-	msg   []byte // the data message being assembled
-	msgOp byte   // its opcode (opText), 0 when none is in progress
+	msg     []byte // the data message being assembled
+	msgOp   byte   // its opcode (opText), 0 when none is in progress
+	discard bool   // lingering after our close frame: data payloads are skipped
 
 	counted   int64  // bytes counted in the partial budget
 	closeCode uint16 // the code closeFor sends, when a violation set one
@@ -112,6 +113,10 @@ type wsProtocol struct{ srv *Server }
 func (p wsProtocol) UnPacket(gc *gev.Connection, buf *ringbuffer.RingBuffer) (any, []byte) {
 	c, _ := gc.Context().(*conn)
 	if c == nil || c.dropInput || c.closing.Load() {
+		if c != nil && !c.dropInput && c.ws.lingerSince.Load() != 0 {
+			c.lingerWS(buf)
+			return nil, nil
+		}
 		buf.RetrieveAll()
 		if c != nil && c.ws.midMessage() {
 			c.dropPartial()
@@ -214,10 +219,11 @@ func (c *conn) feedWS(b []byte) (int, []byte, error) {
 			k := int(min(w.left, uint64(len(b)-used)))
 			src := b[used : used+k]
 			var dst []byte
-			if w.op >= opClose {
+			switch {
+			case w.op >= opClose:
 				w.ctl = append(w.ctl, src...)
 				dst = w.ctl[len(w.ctl)-k:]
-			} else {
+			case !w.discard:
 				w.msg = append(w.msg, src...)
 				dst = w.msg[len(w.msg)-k:]
 			}
@@ -240,7 +246,10 @@ func (c *conn) feedWS(b []byte) (int, []byte, error) {
 			}
 			continue
 		}
-		if !w.fin {
+		if !w.fin || w.discard {
+			if w.fin {
+				w.msgOp = 0
+			}
 			continue
 		}
 		msg := w.msg
@@ -327,6 +336,9 @@ func (w *wsConn) startFrame(maxMsg uint64) error {
 		}
 		w.msgOp = w.op
 	}
+	if w.discard {
+		return nil
+	}
 	if uint64(len(w.msg))+n > maxMsg {
 		return violation(closeTooBig, "message larger than max_frame")
 	}
@@ -341,6 +353,12 @@ func (c *conn) controlWS() error {
 	w := c.ws
 	payload := w.ctl
 	w.ctl = w.ctl[:0]
+	if w.discard {
+		if w.op == opClose {
+			_ = c.gc.Close() // the peer answered our close frame (loop goroutine: gc is live)
+		}
+		return nil
+	}
 	switch w.op {
 	case opPing:
 		c.sess.Touch(time.Now())
@@ -368,6 +386,31 @@ func (c *conn) controlWS() error {
 		c.closeFor(reasonPeer)
 	}
 	return nil
+}
+
+// lingerWS reads what the peer sends after our close frame, skipping data,
+// until its close frame arrives, which ends the wait at once: the socket is
+// then closed with nothing unread. Anything unparseable is dropped and the
+// wait ends at EOF or wsLinger. Loop goroutine.
+func (c *conn) lingerWS(buf *ringbuffer.RingBuffer) {
+	w := c.ws
+	if !w.discard {
+		w.discard = true
+		w.msg = nil
+		if w.counted > 0 {
+			c.srv.partial.release(c)
+			w.counted = 0
+		}
+	}
+	for !buf.IsEmpty() {
+		first, _ := buf.PeekAll()
+		n, _, err := c.feedWS(first)
+		buf.Retrieve(n)
+		if err != nil {
+			c.dropInput = true
+			buf.RetrieveAll()
+		}
+	}
 }
 
 // validCloseCode reports whether a peer may send code (RFC 6455 §7.4).
@@ -413,9 +456,11 @@ func wsCloseFor(r closeReason) uint16 {
 }
 
 // wsLinger bounds how long a connection that sent its close frame waits for
-// the peer to close: the peer answers with its own close frame and closes
-// (or we close on its close frame), so the socket is not closed with unread
-// input, whose RST could destroy the close frame before the peer reads it.
+// the peer to close. Closing a socket with unread input sends an RST, which
+// can destroy the close frame before the peer reads it; so after the close
+// frame the server shuts its side down (the peer reads the frame, then EOF),
+// keeps reading and discarding, and closes at the peer's close frame, its
+// EOF, or after wsLinger, whichever comes first.
 const wsLinger = time.Second
 
 // wsCloseFrame queues the close frame for r on an upgraded connection and
@@ -439,6 +484,14 @@ func (c *conn) wsCloseFrame(r closeReason) bool {
 		return false
 	}
 	w.lingerSince.Store(time.Now().UnixNano())
+	gc := c.gc
+	connQueueInLoop(gc, func() {
+		// After the flush task that carries the close frame. With output
+		// still pending (a slow reader) the linger's end closes instead.
+		if gc.Connected() && connOutLength(gc) == 0 {
+			_ = gc.ShutdownWrite()
+		}
+	})
 	return true
 }
 
