@@ -101,6 +101,7 @@ func withService(cfgPath string, f func(context.Context, *handlers.Areas) error)
 	}
 	defer bdb.Close()
 	svc := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
+	defer svc.Close()
 	if err := f(ctx, svc); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {

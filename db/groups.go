@@ -72,8 +72,8 @@ type Membership struct {
 	GroupID                     int64
 	UserID, Role                string
 	JoinedSeq, LeftSeq, ReadSeq int64
-	// Name and Avatar are the user's, filled by GroupMembers.
-	Name, Avatar string
+	// UserName and UserAvatar are the user's, filled by GroupMembers.
+	UserName, UserAvatar string
 }
 
 // MyGroup is a group as one member sees it: the group and its membership.
@@ -523,23 +523,47 @@ func (s *Store) DissolveGroup(ctx context.Context, id int64, actor string) (Grou
 	return msg, members, err
 }
 
-// GroupMemberIDs returns the active members of group id, sorted, and the
-// group's member_seq they are current for: the fan-out's recipient list.
-func (s *Store) GroupMemberIDs(ctx context.Context, id int64) ([]string, int64, error) {
-	var (
-		ids []string
-		g   groupRow
-	)
-	err := s.read(ctx, "GroupMemberIDs", func(ctx context.Context) error {
-		return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			if err := tx.NewSelect().Model(&g).Column("member_seq").Where("id = ?", id).Scan(ctx); err != nil {
-				return err
-			}
-			return tx.NewSelect().Model((*memberRow)(nil)).Column("user_id").
-				Where("group_id = ? AND left_seq = 0", id).Order("user_id").Scan(ctx, &ids)
-		})
+// Recipients are a group's active members, sorted by id, with the seq each
+// joined at, as of the group's MemberSeq: the fan-out's recipient list.
+type Recipients struct {
+	MemberSeq int64
+	IDs       []string
+	Joined    []int64
+	// MaxJoined is the highest of Joined.
+	MaxJoined int64
+}
+
+// GroupRecipients reads group id's Recipients with one statement, so the
+// list and its MemberSeq are one snapshot. ErrNotFound if there is no such
+// group.
+func (s *Store) GroupRecipients(ctx context.Context, id int64) (Recipients, error) {
+	var rows []struct {
+		MemberSeq int64          `bun:"member_seq"`
+		UserID    sql.NullString `bun:"user_id"`
+		JoinedSeq sql.NullInt64  `bun:"joined_seq"`
+	}
+	err := s.read(ctx, "GroupRecipients", func(ctx context.Context) error {
+		return s.db.NewSelect().Model((*groupRow)(nil)).
+			ColumnExpr("g.member_seq, gm.user_id, gm.joined_seq").
+			Join("LEFT JOIN group_members AS gm ON gm.group_id = g.id AND gm.left_seq = 0").
+			Where("g.id = ?", id).OrderExpr("gm.user_id").Scan(ctx, &rows)
 	})
-	return ids, g.MemberSeq, err
+	if err == nil && len(rows) == 0 {
+		err = s.fail("GroupRecipients", sql.ErrNoRows)
+	}
+	if err != nil {
+		return Recipients{}, err
+	}
+	out := Recipients{MemberSeq: rows[0].MemberSeq}
+	for _, r := range rows {
+		if !r.UserID.Valid {
+			continue // a group without members (dissolved)
+		}
+		out.IDs = append(out.IDs, r.UserID.String)
+		out.Joined = append(out.Joined, r.JoinedSeq.Int64)
+		out.MaxJoined = max(out.MaxJoined, r.JoinedSeq.Int64)
+	}
+	return out, nil
 }
 
 // GroupFor returns group id as userID sees it; ErrNotMember unless userID
@@ -623,7 +647,7 @@ func (s *Store) GroupMembers(ctx context.Context, id int64, userID, after string
 	out := make([]Membership, len(rows))
 	for i := range rows {
 		out[i] = rows[i].membership()
-		out[i].Name, out[i].Avatar = rows[i].Name, rows[i].Avatar
+		out[i].UserName, out[i].UserAvatar = rows[i].Name, rows[i].Avatar
 	}
 	return out, nil
 }

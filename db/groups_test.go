@@ -167,7 +167,7 @@ func TestGroupLifecycle(t *testing.T) {
 			t.Fatalf("members page 1: %+v, %v", page, err)
 		}
 		page, err = s.GroupMembers(ctx, g.ID, "4", "2", 2)
-		if err != nil || len(page) != 1 || page[0].UserID != "4" || page[0].Name != "n4" {
+		if err != nil || len(page) != 1 || page[0].UserID != "4" || page[0].UserName != "n4" {
 			t.Fatalf("members page 2: %+v, %v", page, err)
 		}
 

@@ -88,10 +88,12 @@ type GroupAdd struct {
 }
 
 // GroupUser names one member: group_remove, and group_set_role with Role.
+// Not "user_id": in a request that field names the caller (the auth
+// middleware refuses any other value).
 type GroupUser struct {
-	GroupID string `json:"group_id"`
-	UserID  string `json:"user_id"`
-	Role    string `json:"role,omitempty"`
+	GroupID  string `json:"group_id"`
+	MemberID string `json:"member_id"`
+	Role     string `json:"role,omitempty"`
 }
 
 // GroupMembersRequest pages the members by user id: those after After, at
