@@ -105,6 +105,7 @@ func newConn(srv *Server, gc *gev.Connection, id uint64) *conn {
 	c := &conn{srv: srv, gc: gc, id: id, fd: connFD(gc)}
 	c.sendOpt = gev.SendInLoop(c.afterSend)
 	c.sess = session.New(id, gc.PeerAddr(), c)
+	c.sess.Touch(srv.now()) // on the policies' clock (session.New uses time.Now)
 	return c
 }
 

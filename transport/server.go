@@ -42,6 +42,12 @@ type Server struct {
 
 	acceptCheck func(ip string) bool // set before Start, read on loops
 
+	// now is the clock of the time policies (frame timeout, write stall,
+	// idle): when a frame arrived, a partial frame began, a sweep ran.
+	// time.Now; a test sets its own before Start and sweeps on demand
+	// (sweepReq), so the policies are tested without waiting for them.
+	now func() time.Time
+
 	// ctx is passed to FrameServer.Serve; Stop cancels it once it stops
 	// waiting for in-flight frames.
 	ctx    context.Context
@@ -63,6 +69,7 @@ type Server struct {
 	startDone chan struct{} // closed when gev's Start returns
 	sweepStop chan struct{}
 	sweepDone chan struct{}
+	sweepReq  chan chan struct{} // a sweep now, closing the channel when done
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -91,6 +98,8 @@ func New(cfg config.Transport, listen string, reg *session.Registry, fs FrameSer
 		startDone: make(chan struct{}),
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		sweepReq:  make(chan chan struct{}),
+		now:       time.Now,
 	}
 	s.partial.limit = set.maxPartial
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -193,7 +202,7 @@ func (s *Server) serve(c *conn, body []byte) {
 				zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
 		}
 	}()
-	c.sess.Touch(time.Now())
+	c.sess.Touch(s.now())
 	s.fs.Serve(s.ctx, c.sess, body)
 }
 
