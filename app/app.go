@@ -127,10 +127,15 @@ var (
 				return nil, err
 			}
 			srv.SetAcceptCheck(gate.Allow)
+			if cfg.Web.WSListen != "" {
+				if err := srv.ListenWebSocket(cfg.Web); err != nil {
+					return nil, err
+				}
+			}
 			lc.Append(fx.Hook{
 				OnStart: func(context.Context) error {
 					srv.Start()
-					log.Info("parley listening", zap.String("addr", srv.Addr()))
+					log.Info("parley listening", zap.String("addr", srv.Addr()), zap.String("ws", srv.WSAddr()))
 					return nil
 				},
 				OnStop: func(ctx context.Context) error {
