@@ -38,12 +38,15 @@ const (
 	reasonFrameTimeout                     // a started frame not completed within FrameTimeout
 	reasonPartialBudget                    // oldest holder of incomplete frames over MaxPartialBytes
 	reasonShutdown                         // Server.Stop
+	reasonProxyHeader                      // a trusted balancer's PROXY header missing, bad or late
+	reasonRefused                          // the accept check refused the client a PROXY header named
 	reasonCount
 )
 
 var reasonNames = [reasonCount]string{"peer", "server", "frame too large", "flood",
 	"slow consumer", "write stalled", "heartbeat timeout", "idle timeout",
-	"frame timeout", "partial frame budget", "shutdown"}
+	"frame timeout", "partial frame budget", "shutdown", "bad proxy header",
+	"refused by policy"}
 
 func (r closeReason) String() string { return reasonNames[r] }
 
@@ -88,7 +91,11 @@ type conn struct {
 	asm          assembler
 	hold         partialHold
 	partialSince atomic.Int64
-	dropInput    bool   // discard all further input (oversize, flood)
+	dropInput    bool // discard all further input (oversize, flood)
+	// proxy is the PROXY header still to read from a trusted balancer
+	// (proxy.go); nil otherwise. proxyPending mirrors it for the sweep.
+	proxy        *proxyHeader
+	proxyPending atomic.Bool
 	outWasEmpty  bool   // set by Packet for afterSend
 	flushed      []byte // what the running flush task gave gev, recycled by afterSend
 

@@ -146,7 +146,7 @@ type Stats struct {
 	LoginWorkers int
 
 	Accepted uint64 // connections accepted since New, refused ones included
-	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check
+	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check (after a PROXY header: its client)
 	Frames   uint64 // frames received
 
 	// MaxConns is the connection cap in force (config, or derived from the
@@ -158,6 +158,9 @@ type Stats struct {
 	// Connections the server closed, by reason.
 	Oversize, Flood, SlowConsumer, WriteStall, HeartbeatTimeout, IdleTimeout uint64
 	FrameTimeout, PartialBudget                                              uint64
+	// ProxyHeader: a trusted balancer's connection without a valid PROXY
+	// header within FrameTimeout.
+	ProxyHeader uint64
 }
 
 // Stats returns current counters. Any goroutine may call it.
@@ -180,6 +183,7 @@ func (s *Server) Stats() Stats {
 		IdleTimeout:      s.closed[reasonIdle].Load(),
 		FrameTimeout:     s.closed[reasonFrameTimeout].Load(),
 		PartialBudget:    s.closed[reasonPartialBudget].Load(),
+		ProxyHeader:      s.closed[reasonProxyHeader].Load(),
 	}
 }
 
@@ -247,7 +251,7 @@ func (s *Server) logClose(c *conn, r closeReason, fields []zap.Field) {
 		fields = append(fields, zap.String("user", u))
 	}
 	switch r {
-	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget:
+	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget, reasonProxyHeader:
 		s.log.Warn("closing connection", fields...)
 	case reasonHeartbeat, reasonIdle:
 		s.log.Info("closing connection", fields...)
