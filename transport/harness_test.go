@@ -82,6 +82,12 @@ func startServerWith(t *testing.T, cfg config.Transport, reg *session.Registry, 
 		t.Fatal(err)
 	}
 	srv.Start()
+	stopAtCleanup(t, srv)
+	return srv
+}
+
+// stopAtCleanup stops srv, checking the result, when the test ends.
+func stopAtCleanup(t *testing.T, srv *Server) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -89,7 +95,6 @@ func startServerWith(t *testing.T, cfg config.Transport, reg *session.Registry, 
 			t.Errorf("Stop: %v", err)
 		}
 	})
-	return srv
 }
 
 func dial(t *testing.T, addr string) net.Conn {

@@ -225,13 +225,7 @@ func startProxyServer(t *testing.T, trusted []string, mutate func(*config.Transp
 	}
 	srv.SetAcceptCheck(func(ip string) bool { ps.asked <- ip; return ip != ps.refuse })
 	srv.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	stopAtCleanup(t, srv)
 	ps.Server = srv
 	return ps
 }
