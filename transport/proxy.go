@@ -133,8 +133,15 @@ func (h *proxyHeader) parseV1(line []byte) error {
 		h.done = true
 		return nil
 	}
-	f := bytes.Split(line, []byte(" "))
-	if len(f) != 5 {
+	var f [5][]byte
+	rest, more := line, true
+	for i := range f {
+		if !more {
+			return fmt.Errorf("PROXY v1: want 5 fields after PROXY, got %q", line)
+		}
+		f[i], rest, more = bytes.Cut(rest, []byte(" "))
+	}
+	if more {
 		return fmt.Errorf("PROXY v1: want 5 fields after PROXY, got %q", line)
 	}
 	var v6 bool
