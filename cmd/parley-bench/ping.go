@@ -17,8 +17,9 @@ type pingOpts struct {
 	conns    int
 	window   int // pings in flight per connection
 	duration time.Duration
-	loops    int // echo server loops (match the server's transport.loops)
-	rounds   int // alternate parley and echo this many times
+	loops    int  // echo server loops (match the server's transport.loops)
+	rounds   int  // alternate parley and echo this many times
+	ws       bool // compare WebSocket with TCP instead of parley with echo
 	out      string
 	profile  string
 }
@@ -100,20 +101,34 @@ func pingRun(name, addr string, o pingOpts) (pingResult, error) {
 // alternating -rounds times (parley, echo, parley, echo, ...) so that load
 // from other processes on a shared machine hits both alike; the ratio
 // reported is the median of the per-round ratios.
+//
+// With -ws the pair is parley over WebSocket against parley over TCP: the
+// same server, chain and handlers, only the framing and its listener differ.
 func runPing(srv *server, o pingOpts) error {
 	if err := srv.run(); err != nil {
 		return err
 	}
-	echo, err := transport.NewEchoServer("127.0.0.1:0", o.loops)
-	if err != nil {
-		return err
+	names := [2]string{"parley (default chain)", "bare gev echo"}
+	addrs := [2]string{srv.addr, ""}
+	if o.ws {
+		if srv.ws == "" {
+			return fmt.Errorf("-ws needs the server's WebSocket address (-ws-addr with -addr)")
+		}
+		names = [2]string{"parley over WebSocket", "parley over TCP"}
+		addrs = [2]string{wsURL(srv.ws), srv.addr}
+	} else {
+		echo, err := transport.NewEchoServer("127.0.0.1:0", o.loops)
+		if err != nil {
+			return err
+		}
+		echo.Start()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = echo.Stop(ctx)
+		}()
+		addrs[1] = echo.Addr()
 	}
-	echo.Start()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = echo.Stop(ctx)
-	}()
 	rounds := max(1, o.rounds)
 	var fulls, bares []pingResult
 	var ratios []float64
@@ -123,7 +138,7 @@ func runPing(srv *server, o pingOpts) error {
 			prof = make(chan error, 1)
 			go func() { time.Sleep(o.duration / 10); prof <- srv.profile(o.duration, o.profile) }()
 		}
-		full, err := pingRun("parley (default chain)", srv.addr, o)
+		full, err := pingRun(names[0], addrs[0], o)
 		if err != nil {
 			return err
 		}
@@ -132,14 +147,14 @@ func runPing(srv *server, o pingOpts) error {
 				fmt.Println("profile:", err)
 			}
 		}
-		bare, err := pingRun("bare gev echo", echo.Addr(), o)
+		bare, err := pingRun(names[1], addrs[1], o)
 		if err != nil {
 			return err
 		}
 		fulls, bares = append(fulls, full), append(bares, bare)
 		ratios = append(ratios, 100*full.rate/bare.rate)
 		if rounds > 1 {
-			fmt.Printf("round %d: parley %.0f/s echo %.0f/s ratio %.1f%%\n", r+1, full.rate, bare.rate, 100*full.rate/bare.rate)
+			fmt.Printf("round %d: %s %.0f/s, %s %.0f/s, ratio %.1f%%\n", r+1, names[0], full.rate, names[1], bare.rate, 100*full.rate/bare.rate)
 		}
 	}
 	fmt.Printf("\nping: %d connections x %d in flight, %s each, %d round(s)\n", o.conns, o.window, o.duration, rounds)
@@ -167,6 +182,11 @@ func runPing(srv *server, o pingOpts) error {
 		return out
 	}
 	full, bare := fulls[0], bares[0]
+	if o.ws {
+		fmt.Printf("SUMMARY ping-ws websocket=%.0f frames/s tcp=%.0f frames/s ratio=%.1f%% (median of %d rounds; min %.1f%% max %.1f%%) websocket p99=%sms tcp p99=%sms\n",
+			med(rate(fulls)), med(rate(bares)), med(ratios), rounds, slices.Min(ratios), slices.Max(ratios), ms(full.lat.P99), ms(bare.lat.P99))
+		return nil
+	}
 	fmt.Printf("SUMMARY ping parley=%.0f frames/s echo=%.0f frames/s ratio=%.1f%% (median of %d rounds; min %.1f%% max %.1f%%; target >= 75%%) parley p99=%sms echo p99=%sms\n",
 		med(rate(fulls)), med(rate(bares)), med(ratios), rounds, slices.Min(ratios), slices.Max(ratios), ms(full.lat.P99), ms(bare.lat.P99))
 	if o.out != "" {
