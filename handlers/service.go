@@ -17,7 +17,7 @@ import (
 
 // Store is all the storage the handlers use: the union of the interfaces
 // each area declares beside its handlers (AccountStore, FriendStore,
-// ChatStore, MessageStore, SyncStore, ResumeStore), which are the only
+// ChatStore, MessageStore, SyncStore, HistoryStore, ResumeStore), which are the only
 // methods that area can call. *db.Store satisfies it; New hands each area
 // its own narrow view.
 type Store interface {
@@ -26,6 +26,7 @@ type Store interface {
 	ChatStore
 	MessageStore
 	SyncStore
+	HistoryStore
 	ResumeStore
 }
 
@@ -42,6 +43,7 @@ type stores struct {
 	chats    ChatStore
 	messages MessageStore
 	sync     SyncStore
+	history  HistoryStore
 	resume   ResumeStore
 }
 
@@ -143,7 +145,7 @@ func New(d Deps) *Service {
 	s := &Service{
 		store: stores{
 			accounts: d.Store, friends: d.Store, chats: d.Store,
-			messages: d.Store, sync: d.Store, resume: d.Store,
+			messages: d.Store, sync: d.Store, history: d.Store, resume: d.Store,
 		},
 		sessions:  d.Sessions,
 		creds:     newCredentials(accounts.HashWorkers, accounts.HashQueue, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
@@ -180,6 +182,7 @@ func (s *Service) Register(r *Router) {
 	On(r, wire.TypeResume, s.Resume)
 	On(r, wire.TypeSync, s.Sync)
 	On(r, wire.TypeAck, s.Ack)
+	On(r, wire.TypeHistory, s.History)
 }
 
 // Limits on client input. Ids are the seed's VARCHAR(20); bodies and chat
