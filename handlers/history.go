@@ -4,14 +4,29 @@ import (
 	"context"
 	"encoding/json"
 
+	"go.uber.org/zap"
+
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
 
-// HistoryStore is the storage the history extension uses.
+// HistoryStore is the storage the history area uses.
 type HistoryStore interface {
 	Conversation(ctx context.Context, userID, peerID string, beforeID int64, limit int) ([]db.Message, error)
+}
+
+// History answers the history extension (docs/PROTOCOL.md 6.5): it only
+// reads, so it needs nothing of the other areas.
+type History struct {
+	store      HistoryStore
+	replyBytes int // Limits.ReplyBytes
+	log        *zap.Logger
+}
+
+// Register adds history to r.
+func (h *History) Register(r *Router) {
+	On(r, wire.TypeHistory, h.History)
 }
 
 // History page bounds: a page is at most maxHistoryPage messages,
@@ -49,7 +64,7 @@ type historyPage struct {
 // A page holds at most limit messages (capped at maxHistoryPage) and ends
 // early at the reply budget (Limits.ReplyBytes), like sync: "more" then says
 // to page on, and a page always holds at least one message when there is one.
-func (s *Service) History(ctx context.Context, req *pipeline.Request, in *wire.History) (pipeline.Reply, error) {
+func (h *History) History(ctx context.Context, req *pipeline.Request, in *wire.History) (pipeline.Reply, error) {
 	me, err := self(req, "")
 	if err != nil {
 		return nil, err
@@ -71,15 +86,15 @@ func (s *Service) History(ctx context.Context, req *pipeline.Request, in *wire.H
 		limit = maxHistoryPage
 	}
 	// One more than the page tells whether an older page follows.
-	msgs, err := s.store.history.Conversation(ctx, me, in.PeerID, before, limit+1)
+	msgs, err := h.store.Conversation(ctx, me, in.PeerID, before, limit+1)
 	if err != nil {
-		return nil, s.storeErr("history", err, "", "")
+		return nil, storeErr(h.log, "history", err, "", "")
 	}
 	more := len(msgs) > limit
 	if more {
 		msgs = msgs[:limit]
 	}
-	raw, cut, err := s.messagePage(msgs, historyPageOverhead)
+	raw, cut, err := messagePage(msgs, historyPageOverhead, h.replyBytes)
 	if err != nil {
 		return nil, err
 	}

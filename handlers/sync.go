@@ -10,12 +10,6 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// SyncStore is the storage the sync and ack extensions use.
-type SyncStore interface {
-	MessagesAfter(ctx context.Context, userID string, afterID int64, limit int) ([]db.Message, error)
-	MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64) error
-}
-
 // Sync page bounds: a page is at most maxSyncPage messages (the client pages
 // on with the last id it got), defaultSyncPage when the client names none,
 // and at most Limits.ReplyBytes once encoded (see Sync).
@@ -36,7 +30,7 @@ const (
 // (Limits.ReplyBytes), so other users' long messages cannot make a page too
 // big to deliver (issue 11); "more" then says to page on. A page always holds
 // at least one message when there is one, so paging always progresses.
-func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync) (pipeline.Reply, error) {
+func (s *Messages) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync) (pipeline.Reply, error) {
 	me, err := self(req, "")
 	if err != nil {
 		return nil, err
@@ -55,15 +49,15 @@ func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync
 		limit = maxSyncPage
 	}
 	// One more than the page tells whether another page follows.
-	msgs, err := s.store.sync.MessagesAfter(ctx, me, after, limit+1)
+	msgs, err := s.store.MessagesAfter(ctx, me, after, limit+1)
 	if err != nil {
-		return nil, s.storeErr("sync", err, "", "")
+		return nil, storeErr(s.log, "sync", err, "", "")
 	}
 	more := len(msgs) > limit
 	if more {
 		msgs = msgs[:limit]
 	}
-	raw, cut, err := s.messagePage(msgs, syncPageOverhead)
+	raw, cut, err := messagePage(msgs, syncPageOverhead, s.limits.ReplyBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +66,10 @@ func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync
 
 // messagePage renders msgs as the receive_message push renders them (so a
 // client handles a page's messages and live ones the same way), keeping the
-// longest prefix that fits in the reply budget beside overhead bytes of
-// envelope. The first message always goes, so paging always progresses; cut
+// longest prefix that fits in budget bytes (the reply budget) beside
+// overhead bytes of envelope. The first message always goes, so paging always progresses; cut
 // says some were left out.
-func (s *Service) messagePage(msgs []db.Message, overhead int) (page []json.RawMessage, cut bool, err error) {
+func messagePage(msgs []db.Message, overhead, budget int) (page []json.RawMessage, cut bool, err error) {
 	page = make([]json.RawMessage, 0, len(msgs))
 	size := overhead
 	for i := range msgs {
@@ -83,7 +77,7 @@ func (s *Service) messagePage(msgs []db.Message, overhead int) (page []json.RawM
 		if err != nil {
 			return nil, false, err
 		}
-		if i > 0 && size+len(b)+1 > s.limits.ReplyBytes {
+		if i > 0 && size+len(b)+1 > budget {
 			return page, true, nil
 		}
 		size += len(b) + 1
@@ -117,7 +111,7 @@ var ackOK = &ackReply{Type: wire.TypeAck, Status: wire.StatusSuccess}
 // message_id as delivered, so get_unread_messages (the seed client's
 // catch-up, perhaps on another device) does not offer them again. Acking an
 // id twice, or an id below an earlier ack, is harmless.
-func (s *Service) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) (*ackReply, error) {
+func (s *Messages) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) (*ackReply, error) {
 	me, err := self(req, "")
 	if err != nil {
 		return nil, err
@@ -126,8 +120,8 @@ func (s *Service) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.sync.MarkDeliveredUpTo(ctx, me, upTo); err != nil {
-		return nil, s.storeErr("ack", err, "", "")
+	if err := s.store.MarkDeliveredUpTo(ctx, me, upTo); err != nil {
+		return nil, storeErr(s.log, "ack", err, "", "")
 	}
 	return ackOK, nil
 }
