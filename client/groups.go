@@ -8,7 +8,7 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// Group is a group as the logged-in user sees it (docs/PROTOCOL.md §6.5).
+// Group is a group as the logged-in user sees it (docs/PROTOCOL.md §6.6).
 type Group struct {
 	ID, Name, Owner string
 	Role            string // the user's: owner, admin or member

@@ -21,7 +21,7 @@
 //     sends none), so every ON CONFLICT names that predicate
 //     (clientMsgIDConflict); the chat list reads the owner's rows by primary
 //     key and sorts them. TestIndexPlans checks the plans.
-//     Group chats (migration 0006, groups.go) are stored by read diffusion:
+//     Group chats (migration 0007, groups.go) are stored by read diffusion:
 //     chat_groups (GROUPS is an SQL keyword), group_members (role, joined,
 //     left and read seqs) and group_messages, one row per message whatever
 //     the group's size, keyed (group_id, seq).

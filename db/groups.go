@@ -13,7 +13,7 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// Group chats by read diffusion (migration 0006): a group message is stored
+// Group chats by read diffusion (migration 0007): a group message is stored
 // once, numbered by its group's seq; each member has a read cursor and a
 // visible range [joined_seq, left_seq]. Every seq is drawn under the group
 // row's lock (FOR UPDATE on PostgreSQL; SQLite has one writer), inside the

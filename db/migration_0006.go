@@ -2,110 +2,39 @@ package db
 
 import (
 	"context"
-	"time"
 
 	"github.com/uptrace/bun"
 )
 
-// Migration 0006: group chats stored by read diffusion (issue 15). A group
-// message is one row whatever the group's size, numbered by a per-group
-// sequence (chat_groups.last_seq, advanced under the group row's lock inside the
-// writer's transaction); each member keeps a read cursor instead of a copy.
-//
-//   - chat_groups: one row per group. last_seq is the seq of its newest message
-//     (0 before the first); member_seq is the seq of the newest membership
-//     change, so a cached member list can tell it is stale; members counts
-//     the active members (the members-per-group cap reads it under the row
-//     lock). last_* summarise the newest message for the chat list.
-//   - group_members: one row per (group, user) ever a member. joined_seq is
-//     the seq of the system message that added the user (it sees messages
-//     from there on), left_seq that of the one that removed it (0 while a
-//     member: it sees none after), read_seq its read cursor (unread =
-//     last_seq - read_seq).
-//   - group_messages: (group_id, seq) is the key; client_msg_id is unique per
-//     sender and group among the rows that carry one (the partial index, as
-//     for messages since migration 0004).
-//
-// Frozen structs, like every migration's.
-type m0006Group struct {
-	bun.BaseModel `bun:"table:chat_groups"`
-
-	ID         int64     `bun:"id,pk,autoincrement"`
-	Name       string    `bun:"name,notnull"`
-	OwnerID    string    `bun:"owner_id,notnull"`
-	CreatedAt  time.Time `bun:"created_at,notnull"`
-	LastSeq    int64     `bun:"last_seq,notnull,default:0"`
-	MemberSeq  int64     `bun:"member_seq,notnull,default:0"`
-	Members    int       `bun:"members,notnull,default:0"`
-	Dissolved  bool      `bun:"dissolved,notnull,default:false"`
-	LastTime   time.Time `bun:"last_time,notnull"`
-	LastSender string    `bun:"last_sender,notnull,default:''"`
-	LastBody   string    `bun:"last_body,type:text,notnull,default:''"`
-	LastType   string    `bun:"last_type,notnull,default:'text'"`
-}
-
-type m0006GroupMember struct {
-	bun.BaseModel `bun:"table:group_members"`
-
-	GroupID   int64     `bun:"group_id,pk"`
-	UserID    string    `bun:"user_id,pk"`
-	Role      string    `bun:"role,notnull"`
-	JoinedSeq int64     `bun:"joined_seq,notnull"`
-	LeftSeq   int64     `bun:"left_seq,notnull,default:0"`
-	ReadSeq   int64     `bun:"read_seq,notnull"`
-	JoinedAt  time.Time `bun:"joined_at,notnull"`
-}
-
-type m0006GroupMessage struct {
-	bun.BaseModel `bun:"table:group_messages"`
-
-	GroupID     int64     `bun:"group_id,pk"`
-	Seq         int64     `bun:"seq,pk"`
-	SenderID    string    `bun:"sender_id,notnull"`
-	Body        string    `bun:"body,type:text,notnull"`
-	MessageType string    `bun:"message_type,notnull"`
-	SentAt      time.Time `bun:"sent_at,notnull"`
-	ClientMsgID *string   `bun:"client_msg_id"`
-}
-
-const m0006ClientMsgIdx = "group_messages_client_msg_id_key"
-
-// groupClientMsgIDConflict is the conflict target of the idempotent group
-// message insert: the columns and predicate of m0006ClientMsgIdx.
-const groupClientMsgIDConflict = `("group_id", "sender_id", "client_msg_id") WHERE client_msg_id IS NOT NULL`
-
-var m0006Indexes = []m0001Index{
-	// MyGroups: WHERE user_id = ? AND left_seq = 0; and the FK to users.
-	{"group_members_user_id_idx", "group_members", []string{"user_id", "left_seq"}},
-}
+// Migration 0006: the history extension pages back through one
+// conversation, newest first (Store.Conversation: WHERE sender_id = ? AND
+// receiver_id = ? AND id < ? ORDER BY id DESC LIMIT n, once per direction).
+// The index (sender_id, receiver_id) of migration 0001 becomes (sender_id,
+// receiver_id, id), so a page is a backward seek of n entries on PostgreSQL
+// too, instead of a sort of every message of the conversation. (SQLite's
+// index already ended in the rowid, which is id, but the two databases keep
+// one schema.) It still serves what the old one did (UpdateChat marks
+// peer->owner read, DeleteFriend hides both directions): they filter on
+// its first two columns. Replaced rather than added, so a stored message
+// updates no more b-trees than before.
+const (
+	m0006OldIdx = "messages_sender_id_receiver_id_idx"
+	m0006Idx    = "messages_sender_id_receiver_id_id_idx"
+)
 
 func m0006Up(ctx context.Context, tx bun.Tx) error {
-	tables := []*bun.CreateTableQuery{
-		fk(tx.NewCreateTable().Model((*m0006Group)(nil)), "owner_id", "users", "id"),
-		fk(fk(tx.NewCreateTable().Model((*m0006GroupMember)(nil)),
-			"group_id", "chat_groups", "id"), "user_id", "users", "id"),
-		fk(fk(tx.NewCreateTable().Model((*m0006GroupMessage)(nil)),
-			"group_id", "chat_groups", "id"), "sender_id", "users", "id"),
-	}
-	for _, q := range tables {
-		if _, err := q.IfNotExists().Exec(ctx); err != nil {
-			return err
-		}
-	}
-	if err := createIndexes(ctx, tx, m0006Indexes); err != nil {
+	// Create before dropping (one transaction anyway, on both databases).
+	if err := createIndexes(ctx, tx, []m0001Index{{m0006Idx, "messages", []string{"sender_id", "receiver_id", "id"}}}); err != nil {
 		return err
 	}
-	_, err := tx.NewCreateIndex().IfNotExists().Unique().
-		Index(m0006ClientMsgIdx).Table("group_messages").Column("group_id", "sender_id", "client_msg_id").
-		Where("client_msg_id IS NOT NULL").Exec(ctx)
+	_, err := tx.NewDropIndex().IfExists().Index(m0006OldIdx).Exec(ctx)
 	return err
 }
 
 func m0006Down(ctx context.Context, tx bun.Tx) error {
-	for _, model := range []any{(*m0006GroupMessage)(nil), (*m0006GroupMember)(nil), (*m0006Group)(nil)} {
-		if _, err := tx.NewDropTable().Model(model).IfExists().Exec(ctx); err != nil {
-			return err
-		}
+	if err := createIndexes(ctx, tx, []m0001Index{{m0006OldIdx, "messages", []string{"sender_id", "receiver_id"}}}); err != nil {
+		return err
 	}
-	return nil
+	_, err := tx.NewDropIndex().IfExists().Index(m0006Idx).Exec(ctx)
+	return err
 }

@@ -48,7 +48,7 @@ type saveGroupFunc func(ctx context.Context, m *db.GroupMessage) error
 
 func (f saveGroupFunc) SaveGroup(ctx context.Context, m *db.GroupMessage) error { return f(ctx, m) }
 
-// Groups answers the group chat extension (docs/PROTOCOL.md §6.5) and
+// Groups answers the group chat extension (docs/PROTOCOL.md §6.6) and
 // chat_list, the chat list with groups for Parley clients.
 type Groups struct {
 	store  GroupStore

@@ -1,6 +1,6 @@
 package wire
 
-// Group chats, a Parley extension (docs/PROTOCOL.md §6.5). The seed client
+// Group chats, a Parley extension (docs/PROTOCOL.md §6.6). The seed client
 // never sends these types and no group frame ever reaches it: pushes go only
 // to the members of a group, and only a Parley client can become one.
 //

@@ -11,7 +11,7 @@ import (
 	"github.com/parley-im/parley/config"
 )
 
-// groupTables counts the tables of migration 0006 that exist.
+// groupTables counts the tables of migration 0007 that exist.
 func groupTables(t *testing.T, bdb *bun.DB) int {
 	t.Helper()
 	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('chat_groups', 'group_members', 'group_messages')`
@@ -26,23 +26,23 @@ func groupTables(t *testing.T, bdb *bun.DB) int {
 	return n
 }
 
-// Migration 0006 on a database at 0005 with users, friends and messages:
+// Migration 0007 on a database at 0006 with users, friends and messages:
 // up adds the three group tables, which work (a group, a message, a
 // client_msg_id retry through the partial index); down drops them and
 // leaves every older row alone; Open brings them back.
-func TestMigration0006UpDown(t *testing.T) {
+func TestMigration0007UpDown(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, driver string, cfg config.DB) {
 		ctx := ctxT(t)
 		bdb, migrator := unmigrated(t, driver, cfg)
-		at0005, all := migrator("20250101000005"), migrator("20250101000006")
-		if err := at0005.Init(ctx); err != nil {
+		at0006, all := migrator("20250101000006"), migrator("20250101000007")
+		if err := at0006.Init(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := at0005.Migrate(ctx); err != nil {
-			t.Fatalf("migrate to 0005: %v", err)
+		if _, err := at0006.Migrate(ctx); err != nil {
+			t.Fatalf("migrate to 0006: %v", err)
 		}
 		if n := groupTables(t, bdb); n != 0 {
-			t.Fatalf("%d group tables at 0005", n)
+			t.Fatalf("%d group tables at 0006", n)
 		}
 		s := NewStore(bdb, 10*time.Second)
 		mustUsers(t, s, "1", "2")
@@ -50,10 +50,10 @@ func TestMigration0006UpDown(t *testing.T) {
 		mustSend(t, s, "1", "2", "before groups")
 
 		if _, err := all.Migrate(ctx); err != nil {
-			t.Fatalf("migrate 0005 -> 0006: %v", err)
+			t.Fatalf("migrate 0006 -> 0007: %v", err)
 		}
 		if n := groupTables(t, bdb); n != 3 {
-			t.Fatalf("%d group tables after 0006, want 3", n)
+			t.Fatalf("%d group tables after 0007, want 3", n)
 		}
 		g, _, err := s.CreateGroup(ctx, "1", "g", []string{"2"})
 		if err != nil {
@@ -62,12 +62,12 @@ func TestMigration0006UpDown(t *testing.T) {
 		for range 2 {
 			m := GroupMessage{GroupID: g.ID, SenderID: "2", Body: "x", ClientMsgID: "c"}
 			if err := s.SaveGroupMessage(ctx, &m); err != nil || m.Seq != 2 {
-				t.Fatalf("group message after 0006: %+v, %v", m, err)
+				t.Fatalf("group message after 0007: %+v, %v", m, err)
 			}
 		}
 
 		if _, err := all.Rollback(ctx); err != nil {
-			t.Fatalf("roll back 0006: %v", err)
+			t.Fatalf("roll back 0007: %v", err)
 		}
 		if n := groupTables(t, bdb); n != 0 {
 			t.Fatalf("%d group tables after the rollback", n)
