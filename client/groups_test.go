@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/parley-im/parley/app/apptest"
 	"github.com/parley-im/parley/client"
@@ -14,16 +13,7 @@ import (
 // nextGroup waits for the next group push on c.
 func nextGroup(t *testing.T, c *client.Client) client.GroupMessage {
 	t.Helper()
-	select {
-	case m, ok := <-c.GroupMessages():
-		if !ok {
-			t.Fatal("group messages closed")
-		}
-		return m
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s: no group message within 20s", c.UserID())
-	}
-	return client.GroupMessage{}
+	return receive(t, c.GroupMessages(), c.UserID())
 }
 
 // Groups through the SDK and a real server on real sockets, on SQLite and

@@ -622,10 +622,7 @@ func (s *Store) MyGroups(ctx context.Context, userID string, limit int) ([]MyGro
 // above after, in id order, at most limit (<= 0: DefaultBatch; at most
 // MaxBatch), with their names and avatars; userID must be a member.
 func (s *Store) GroupMembers(ctx context.Context, id int64, userID, after string, limit int) ([]Membership, error) {
-	if limit <= 0 {
-		limit = DefaultBatch
-	}
-	limit = min(limit, MaxBatch)
+	limit = batchLimit(limit)
 	var rows []struct {
 		memberRow `bun:",extend"`
 		Name      string `bun:"name"`
@@ -686,10 +683,7 @@ func (s *Store) GroupHistory(ctx context.Context, id int64, userID string, befor
 }
 
 func (s *Store) groupMessages(ctx context.Context, op string, id int64, userID string, limit int, where func(*bun.SelectQuery) *bun.SelectQuery) ([]GroupMessage, error) {
-	if limit <= 0 {
-		limit = DefaultBatch
-	}
-	limit = min(limit, MaxBatch)
+	limit = batchLimit(limit)
 	var rows []groupMessageRow
 	err := s.read(ctx, op, func(ctx context.Context) error {
 		from, to, err := s.visible(ctx, id, userID)
@@ -894,4 +888,12 @@ func (s *Store) saveGroupBatchTx(ctx context.Context, tx bun.Tx, batch []*writeR
 type groupUser struct {
 	g    int64
 	user string
+}
+
+// batchLimit applies DefaultBatch to a limit <= 0 and caps it at MaxBatch.
+func batchLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultBatch
+	}
+	return min(limit, MaxBatch)
 }

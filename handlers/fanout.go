@@ -42,9 +42,9 @@ type fanout struct {
 	mu    sync.Mutex
 	cache map[int64]*db.Recipients
 
-	// copies counts sessions reached; dropped counts messages not pushed
-	// (no room before the sender's deadline, or members unreadable).
-	copies, dropped atomic.Int64
+	// dropped counts messages not pushed (no room before the sender's
+	// deadline, or members unreadable); they are reached by group_sync.
+	dropped atomic.Int64
 }
 
 // fanJob is one message to push: body to every member that joined at or
@@ -113,11 +113,10 @@ func (f *fanout) push(j fanJob) {
 		f.dropped.Add(1)
 		f.log.Warn("group fan-out: members unreadable, message left to sync", zap.Int64("group", j.group), zap.Error(err))
 	}
-	n := f.deliver.DeliverMany(ids, j.body)
+	f.deliver.DeliverMany(ids, j.body)
 	if len(j.extra) > 0 {
-		n += f.deliver.DeliverMany(j.extra, j.body)
+		f.deliver.DeliverMany(j.extra, j.body)
 	}
-	f.copies.Add(int64(n))
 }
 
 // members returns who gets j: the group's active members as of j's

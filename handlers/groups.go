@@ -83,9 +83,6 @@ func (s *Groups) Register(r *Router) {
 // close stops the fan-out once the messages queued are pushed.
 func (s *Groups) close() { s.fan.close() }
 
-// FanoutCopies is how many sessions group messages have been pushed to.
-func (s *Groups) FanoutCopies() int64 { return s.fan.copies.Load() }
-
 // groupErr turns a store error of a group call into the client's answer:
 // the refusals carry the store's reason (which member, which role).
 func (s *Groups) groupErr(op string, err error) error {

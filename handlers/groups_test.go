@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
@@ -270,3 +272,36 @@ func TestGroupSendDoesNotWaitForFanout(t *testing.T) {
 // *db.MessageWriter is the production GroupSaver: group messages share its
 // group commit.
 var _ GroupSaver = (*db.MessageWriter)(nil)
+
+// A message stored before a membership change but pushed after it goes to
+// the members of its time: not to whoever joined since (their join is a
+// later seq), and the cached list is reloaded for a newer member_seq.
+func TestFanoutMembersAtMessageTime(t *testing.T) {
+	e, c1, _, _, _, gid := groupEnv(t)
+	id := mustParse(t, gid)
+	// Seq 2, stored at member_seq 1 ("1", "2", "3").
+	want(t, call(t, c1, map[string]any{"type": "group_send", "group_id": gid, "body": "before 4"}),
+		map[string]string{"group_seq": "2"})
+	// "4" joins at seq 3.
+	want(t, call(t, c1, map[string]any{"type": "group_add", "group_id": gid, "members": []string{"4"}}),
+		map[string]string{"group_seq": "3"})
+	f := newFanout(1, 1, e.store, e.reg, zap.NewNop())
+	defer f.close()
+	ids, err := f.members(fanJob{group: id, seq: 3, memberSeq: 3}) // loads the list at member_seq 3
+	if err != nil || len(ids) != 4 {
+		t.Fatalf("members at seq 3: %v, %v", ids, err)
+	}
+	ids, err = f.members(fanJob{group: id, seq: 2, memberSeq: 1}) // the older message, from the cache
+	if err != nil || len(ids) != 3 || ids[2] != "3" {
+		t.Fatalf("members for seq 2 (before 4 joined): %v, %v", ids, err)
+	}
+}
+
+func mustParse(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := groupID(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
