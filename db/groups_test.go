@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/wire"
@@ -390,7 +391,11 @@ func benchGroupWrite(b *testing.B, open func(*testing.B) *Store) {
 // benchGroup creates a group of size members (user "1", the owner of
 // benchStore's users, and size-1 more), written in bulk: users and
 // friendships straight into their tables, then CreateGroup.
-func benchGroup(b *testing.B, s *Store, size int) int64 {
+func benchGroup(b *testing.B, s *Store, size int) int64 { return benchGroupFrom(b, s, size, 0) }
+
+// benchGroupFrom is benchGroup with the new users numbered from first on,
+// so several groups can share a store.
+func benchGroupFrom(b *testing.B, s *Store, size, first int) int64 {
 	b.Helper()
 	ctx := context.Background()
 	at := now()
@@ -398,7 +403,7 @@ func benchGroup(b *testing.B, s *Store, size int) int64 {
 	var rel []friendshipRow
 	var ids []string
 	for i := range size - 1 {
-		id := fmt.Sprint(1000 + i)
+		id := fmt.Sprint(1000 + first + i)
 		ids = append(ids, id)
 		users = append(users, userRow{ID: id, Phone: id, Name: "n", Avatar: "a", Status: "inactive", CreatedAt: at})
 		rel = append(rel, friendshipRow{UserID: "1", FriendID: id, Relation: wire.RelationAccepted, CreatedAt: at},
@@ -418,4 +423,49 @@ func benchGroup(b *testing.B, s *Store, size int) int64 {
 		b.Fatalf("group of %d, want %d", g.Members, size)
 	}
 	return g.ID
+}
+
+// The three sizes side by side, interleaved message by message in one
+// store (one group of each size), so a shared, loaded machine slows them
+// alike: the mean time of one SaveGroup through the writer (each save its
+// own commit, nothing else queued) per group size, as µs/save-N metrics.
+//
+//	go test -run '^$' -bench 'GroupWriteInterleaved' -benchtime 3000x ./db/
+func BenchmarkGroupWriteInterleavedSQLite(b *testing.B) {
+	benchGroupInterleaved(b, benchStore(b, config.DB{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "bench.db")}))
+}
+
+func BenchmarkGroupWriteInterleavedPostgres(b *testing.B) {
+	benchGroupInterleaved(b, benchStore(b, postgresConfig(b)))
+}
+
+func benchGroupInterleaved(b *testing.B, s *Store) {
+	sizes := []int{10, 100, 1000}
+	gids := make([]int64, len(sizes))
+	first := 0
+	for i, n := range sizes {
+		gids[i] = benchGroupFrom(b, s, n, first)
+		first += n
+	}
+	w := NewMessageWriter(s, WriterOptions{})
+	w.Start()
+	b.Cleanup(func() { _ = w.Close(context.Background()) })
+	ctx := context.Background()
+	spent := make([]time.Duration, len(sizes))
+	b.ResetTimer()
+	for i := range b.N {
+		k := i % len(sizes)
+		m := GroupMessage{GroupID: gids[k], SenderID: "1", Body: "benchmark message body"}
+		t0 := time.Now()
+		if err := w.SaveGroup(ctx, &m); err != nil {
+			b.Fatal(err)
+		}
+		spent[k] += time.Since(t0)
+	}
+	for k, n := range sizes {
+		saves := (b.N + len(sizes) - 1 - k) / len(sizes)
+		if saves > 0 {
+			b.ReportMetric(float64(spent[k].Microseconds())/float64(saves), fmt.Sprintf("µs/save-%d", n))
+		}
+	}
 }
