@@ -220,4 +220,3 @@ func BenchmarkHandlerGroupSend(b *testing.B) {
 		b.Fatalf("%d pushes reached members, want at least %d", got, want)
 	}
 }
-
