@@ -123,6 +123,10 @@ func (p wsProtocol) UnPacket(gc *gev.Connection, buf *ringbuffer.RingBuffer) (an
 		}
 		return nil, nil
 	}
+	// A trusted balancer's PROXY header precedes the upgrade request.
+	if c.proxy != nil && !c.readProxyHeader(buf) {
+		return nil, nil
+	}
 	w := c.ws
 	if !w.upgraded.Load() {
 		if !p.srv.handshake(c, buf) {
