@@ -414,6 +414,10 @@ func TestWSShutdownSendsGoawayThenClose(t *testing.T) {
 	srv := startWSServer(t, testConfig(), config.Web{}, echo)
 	w := upgradeRaw(t, srv.WSAddr())
 	w.echoOK("hi")
+	// A peer that never answers the close frame holds the stop for at most
+	// wsLinger.
+	mute := upgradeRaw(t, srv.WSAddr())
+	mute.echoOK("hi")
 	stopped := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -427,6 +431,13 @@ func TestWSShutdownSendsGoawayThenClose(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
+	if got := mute.readText(); !strings.Contains(got, `"type":"goaway"`) {
+		t.Fatalf("got %s", got)
+	}
+	if op, p, err := mute.readFrame(); err != nil || op != opClose || closeCodeOf(p) != closeGoingAway {
+		t.Fatalf("got op %x %v (%v), want close 1001", op, p, err)
+	}
+	mute.expectEOF()
 }
 
 // TestWSSlowReaderIsClosed: the slow-consumer and write-stall rules hold
