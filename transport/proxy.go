@@ -320,9 +320,11 @@ func (c *conn) readProxyHeader(buf *ringbuffer.RingBuffer) bool {
 		buf.RetrieveAll()
 		refusal := wire.EncodeError("error", wire.CodeOverloaded, refusedByPolicy, 0)
 		if c.ws != nil {
-			refusal = httpRefusal(refusal) // before the upgrade: an HTTP answer
+			// Before the upgrade: an HTTP answer, written as it is.
+			_ = c.send(outRaw, httpRefusal(refusal))
+		} else {
+			_ = c.Send(refusal)
 		}
-		_ = c.Send(refusal)
 		c.closeFor(reasonRefused)
 		return false
 	}
