@@ -178,7 +178,7 @@ func (c *conn) settleWS() {
 		return
 	}
 	if c.partialSince.Load() == 0 {
-		c.partialSince.Store(time.Now().UnixNano())
+		c.partialSince.Store(c.srv.now().UnixNano())
 	}
 	if held := int64(cap(w.msg) + cap(w.ctl)); held > w.counted {
 		delta := held - w.counted
@@ -365,10 +365,10 @@ func (c *conn) controlWS() error {
 	}
 	switch w.op {
 	case opPing:
-		c.sess.Touch(time.Now())
+		c.sess.Touch(c.srv.now())
 		_ = c.send(outPong, payload)
 	case opPong:
-		c.sess.Touch(time.Now())
+		c.sess.Touch(c.srv.now())
 	case opClose:
 		code := uint16(closeNormal)
 		switch {
@@ -486,7 +486,7 @@ func (c *conn) wsCloseFrame(r closeReason) bool {
 	if err := c.enqueue(outClose, c.framed(outClose, len(body)), body); err != nil || r == reasonPeer {
 		return false
 	}
-	w.lingerSince.Store(time.Now().UnixNano())
+	w.lingerSince.Store(c.srv.now().UnixNano())
 	gc := c.gc
 	connQueueInLoop(gc, func() {
 		// After the flush task that carries the close frame. With output
