@@ -24,6 +24,7 @@ type Config struct {
 	Accounts  Accounts     `yaml:"accounts"`
 	Friends   Friends      `yaml:"friends"`
 	Messages  Messages     `yaml:"messages"`
+	Web       Web          `yaml:"web"`
 
 	// Source is the file the configuration was read from, or "" for the
 	// built-in defaults. It prefixes every file:line in error messages.
@@ -198,6 +199,31 @@ type Admin struct {
 	// Token, when set, is the bearer token /debug/pprof/ and every mutating
 	// endpoint require. A Listen that is not loopback needs one.
 	Token string `yaml:"token"`
+}
+
+// Web is the browser client: its page and assets served over HTTP.
+type Web struct {
+	// Listen is the HTTP address that serves the web client's page; ""
+	// disables it.
+	Listen string `yaml:"listen"`
+	// AllowedOrigins are the browser origins ("https://chat.example.com",
+	// scheme://host[:port]) allowed to open a WebSocket besides the same
+	// origin; "*" allows any. The same origin is always allowed: an Origin
+	// whose host:port is the request's Host header, or whose host is the
+	// Host header's host and whose port is web.listen's port (web.listen
+	// with a concrete host: that host:port exactly). A request without
+	// Origin (not a browser) is allowed: Origin is a browser's promise,
+	// never an identity.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// WSListen is the TCP address of the WebSocket endpoint (path /ws),
+	// served by the transport's gev reactors; "" disables it.
+	WSListen string `yaml:"ws_listen"`
+	// WSHandshakeTimeout closes a WebSocket connection whose HTTP upgrade
+	// request has not completed this long after it connected.
+	WSHandshakeTimeout time.Duration `yaml:"ws_handshake_timeout"`
+	// WSMaxHeader caps the bytes of the HTTP upgrade request (request line
+	// and headers); a longer one is answered 431 and closed.
+	WSMaxHeader int `yaml:"ws_max_header"`
 }
 
 // Accounts configures password hashing and credential caching.

@@ -109,6 +109,13 @@ func Default() Config {
 		Admin: Admin{
 			Listen: "127.0.0.1:9090",
 		},
+		Web: Web{
+			Listen:             ":8080",
+			AllowedOrigins:     []string{}, // same origin only
+			WSListen:           ":8081",
+			WSHandshakeTimeout: 10 * time.Second,
+			WSMaxHeader:        8 * kib,
+		},
 		Accounts: Accounts{
 			HashWorkers:         0, // one per CPU but one
 			HashQueue:           0, // 256 per hash worker

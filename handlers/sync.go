@@ -5,16 +5,9 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
-
-// SyncStore is the storage the sync and ack extensions use.
-type SyncStore interface {
-	MessagesAfter(ctx context.Context, userID string, afterID int64, limit int) ([]db.Message, error)
-	MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64) error
-}
 
 // Sync page bounds: a page is at most maxSyncPage messages (the client pages
 // on with the last id it got), defaultSyncPage when the client names none,
@@ -36,7 +29,7 @@ const (
 // (Limits.ReplyBytes), so other users' long messages cannot make a page too
 // big to deliver (issue 11); "more" then says to page on. A page always holds
 // at least one message when there is one, so paging always progresses.
-func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync) (pipeline.Reply, error) {
+func (s *Messages) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync) (pipeline.Reply, error) {
 	me, err := self(req, "")
 	if err != nil {
 		return nil, err
@@ -55,9 +48,9 @@ func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync
 		limit = maxSyncPage
 	}
 	// One more than the page tells whether another page follows.
-	msgs, err := s.store.sync.MessagesAfter(ctx, me, after, limit+1)
+	msgs, err := s.store.MessagesAfter(ctx, me, after, limit+1)
 	if err != nil {
-		return nil, s.storeErr("sync", err, "", "")
+		return nil, storeErr(s.log, "sync", err, "", "")
 	}
 	more := len(msgs) > limit
 	if more {
@@ -108,7 +101,7 @@ var ackOK = &ackReply{Type: wire.TypeAck, Status: wire.StatusSuccess}
 // message_id as delivered, so get_unread_messages (the seed client's
 // catch-up, perhaps on another device) does not offer them again. Acking an
 // id twice, or an id below an earlier ack, is harmless.
-func (s *Service) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) (*ackReply, error) {
+func (s *Messages) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) (*ackReply, error) {
 	me, err := self(req, "")
 	if err != nil {
 		return nil, err
@@ -117,8 +110,8 @@ func (s *Service) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.sync.MarkDeliveredUpTo(ctx, me, upTo); err != nil {
-		return nil, s.storeErr("ack", err, "", "")
+	if err := s.store.MarkDeliveredUpTo(ctx, me, upTo); err != nil {
+		return nil, storeErr(s.log, "ack", err, "", "")
 	}
 	return ackOK, nil
 }

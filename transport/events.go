@@ -13,7 +13,10 @@ import (
 // goroutine and must never block: a blocked loop stalls every connection on
 // it. gev guarantees OnConnect runs before any UnPacket, OnMessage or OnClose
 // of the same connection (the fd is registered with epoll after OnConnect).
-type events struct{ *Server }
+type events struct {
+	*Server
+	ws bool // the WebSocket listener's: its connections speak ws.go
+}
 
 // OnConnect admits or refuses a new connection. A refused one gets an error
 // frame and is closed; its OnClose still follows, with no context set.
@@ -31,11 +34,15 @@ func (e events) OnConnect(gc *gev.Connection) {
 		if s.stopping.Load() {
 			code = wire.CodeGoingAway
 		}
-		_ = gc.Send(wire.EncodeError("error", code, why, 0))
+		refusal := wire.EncodeError("error", code, why, 0)
+		if e.ws {
+			refusal = httpRefusal(refusal)
+		}
+		_ = gc.Send(refusal)
 		_ = gc.Close()
 		return
 	}
-	c := newConn(s, gc, s.nextID.Add(1))
+	c := newConn(s, gc, s.nextID.Add(1), e.ws)
 	if proxied {
 		c.awaitProxyHeader()
 	}

@@ -105,6 +105,9 @@ func (c *conn) nextFrameFrom(buf *ringbuffer.RingBuffer, maxFrame uint32) (any, 
 // is closing) and returns its bytes to the budget. Loop goroutine only.
 func (c *conn) dropPartial() {
 	c.asm.reset()
+	if c.ws != nil {
+		c.ws.reset()
+	}
 	c.partialSince.Store(0)
 	c.srv.partial.release(c)
 }

@@ -318,7 +318,12 @@ func (c *conn) readProxyHeader(buf *ringbuffer.RingBuffer) bool {
 		c.srv.refused.Add(1)
 		c.dropInput = true
 		buf.RetrieveAll()
-		_ = c.Send(wire.EncodeError("error", wire.CodeOverloaded, refusedByPolicy, 0))
+		refusal := wire.EncodeError("error", wire.CodeOverloaded, refusedByPolicy, 0)
+		if c.ws != nil {
+			_ = c.send(outRaw, httpRefusal(refusal)) // as OnConnect refuses a WebSocket
+		} else {
+			_ = c.Send(refusal)
+		}
 		c.closeFor(reasonRefused)
 		return false
 	}

@@ -35,10 +35,9 @@ type Server struct {
 
 	partial partialBudget // bytes of incomplete frames, all connections
 
-	gev   *gev.Server
-	ln    gevListener
-	loops []*eventloop.EventLoop
-	addr  string
+	tcp engine  // the seed protocol's listener and loops
+	ws  *engine // the WebSocket listener and loops (ListenWebSocket), or nil
+	wsc wsSettings
 
 	acceptCheck func(ip string) bool // set before Start, read on loops
 
@@ -60,7 +59,6 @@ type Server struct {
 	stopping  atomic.Bool
 	draining  atomic.Bool // Stop is finishing the frames it has: new ones are dropped
 	startOnce sync.Once
-	startDone chan struct{} // closed when gev's Start returns
 	sweepStop chan struct{}
 	sweepDone chan struct{}
 	stopOnce  sync.Once
@@ -88,32 +86,60 @@ func New(cfg config.Transport, listen string, reg *session.Registry, fs FrameSer
 		cfg: set, reg: reg, fs: fs, log: log,
 		conns:     make(map[uint64]*conn),
 		drained:   make(chan struct{}, 1),
-		startDone: make(chan struct{}),
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
 	s.partial.limit = set.maxPartial
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.disp = newDispatcher(s.serve)
-	s.gev, err = gev.NewServer(events{s},
+	if err := s.tcp.listen(listen, set.loops, events{s, false}, protocol{s}); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	return s, nil
+}
+
+// engine is one gev server: a listener on its main reactor and its sub
+// reactors. All engines of a Server share its dispatcher, connection table,
+// limits and sweep; only framing differs (events.ws picks it per
+// connection).
+type engine struct {
+	gev       *gev.Server
+	ln        gevListener
+	loops     []*eventloop.EventLoop
+	addr      string
+	startDone chan struct{} // closed when gev's Start returns
+}
+
+func (e *engine) listen(addr string, loops int, h gev.Handler, p gev.Protocol) error {
+	g, err := gev.NewServer(h,
 		gev.Network("tcp"),
-		gev.Address(listen),
-		gev.NumLoops(set.loops),
-		gev.CustomProtocol(protocol{s}),
+		gev.Address(addr),
+		gev.NumLoops(loops),
+		gev.CustomProtocol(p),
 	)
 	if err != nil {
-		s.cancel()
-		return nil, fmt.Errorf("transport: listen on %q: %w", listen, err)
+		return fmt.Errorf("transport: listen on %q: %w", addr, err)
 	}
-	s.ln = listenerOf(s.gev)
-	s.loops = workLoopsOf(s.gev)
-	s.addr = s.ln.net.Addr().String()
-	return s, nil
+	e.gev = g
+	e.ln = listenerOf(g)
+	e.loops = workLoopsOf(g)
+	e.addr = e.ln.net.Addr().String()
+	e.startDone = make(chan struct{})
+	return nil
+}
+
+// engines lists the running gev servers (fixed once Start ran).
+func (s *Server) engines() []*engine {
+	if s.ws == nil {
+		return []*engine{&s.tcp}
+	}
+	return []*engine{&s.tcp, s.ws}
 }
 
 // Addr is the bound address, "host:port", with the real port when listen
 // was ":0". gev has no API for it; it comes from gev's own listener.
-func (s *Server) Addr() string { return s.addr }
+func (s *Server) Addr() string { return s.tcp.addr }
 
 // SetAcceptCheck installs f, asked with the peer IP for every new
 // connection; false closes it at once. Call before Start. f runs on a loop
@@ -128,10 +154,12 @@ func (s *Server) Start() {
 		s.log.Info("transport limits", zap.Int64("max_conns", s.cfg.maxConns),
 			zap.Int64("max_partial_bytes", s.cfg.maxPartial), zap.Duration("frame_timeout", s.cfg.frameTimeout))
 		s.disp.start(s.cfg.workers, s.cfg.loginWorkers)
-		go func() {
-			defer close(s.startDone)
-			s.gev.Start()
-		}()
+		for _, e := range s.engines() {
+			go func() {
+				defer close(e.startDone)
+				e.gev.Start()
+			}()
+		}
 		go s.sweepLoop()
 	})
 }
@@ -158,6 +186,10 @@ type Stats struct {
 	// Connections the server closed, by reason.
 	Oversize, Flood, SlowConsumer, WriteStall, HeartbeatTimeout, IdleTimeout uint64
 	FrameTimeout, PartialBudget                                              uint64
+	// WebSocket only: frames that broke RFC 6455 or Parley's rules (close
+	// codes 1002, 1003, 1007), refused upgrade requests, and handshakes that
+	// did not complete in time. An oversize message counts in Oversize.
+	WSProtocol, HandshakeFailed, HandshakeTimeout uint64
 	// ProxyHeader: a trusted balancer's connection without a valid PROXY
 	// header within FrameTimeout.
 	ProxyHeader uint64
@@ -184,6 +216,9 @@ func (s *Server) Stats() Stats {
 		FrameTimeout:     s.closed[reasonFrameTimeout].Load(),
 		PartialBudget:    s.closed[reasonPartialBudget].Load(),
 		ProxyHeader:      s.closed[reasonProxyHeader].Load(),
+		WSProtocol:       s.closed[reasonWSProtocol].Load(),
+		HandshakeFailed:  s.closed[reasonHandshake].Load(),
+		HandshakeTimeout: s.closed[reasonHandshakeTimeout].Load(),
 	}
 }
 

@@ -42,6 +42,9 @@ func (s *Server) sweepLoop() {
 // (pushes arriving, nothing typed) is not idle. A peer that stopped reading
 // is the write-stall policy's, and a vanished one TCP keepalive's.
 func (s *Server) sweepConn(c *conn, now time.Time) {
+	if c.ws != nil && s.sweepWS(c, now) {
+		return
+	}
 	if c.closing.Load() {
 		return
 	}
