@@ -123,6 +123,7 @@ func newConn(srv *Server, gc *gev.Connection, id uint64, ws bool) *conn {
 	}
 	c.sendOpt = gev.SendInLoop(c.afterSend)
 	c.sess = session.New(id, gc.PeerAddr(), c)
+	c.sess.Touch(srv.now()) // on the policies' clock (session.New uses time.Now)
 	return c
 }
 

@@ -320,7 +320,8 @@ func (c *conn) readProxyHeader(buf *ringbuffer.RingBuffer) bool {
 		buf.RetrieveAll()
 		refusal := wire.EncodeError("error", wire.CodeOverloaded, refusedByPolicy, 0)
 		if c.ws != nil {
-			_ = c.send(outRaw, httpRefusal(refusal)) // as OnConnect refuses a WebSocket
+			// Before the upgrade: an HTTP answer, written as it is.
+			_ = c.send(outRaw, httpRefusal(refusal))
 		} else {
 			_ = c.Send(refusal)
 		}

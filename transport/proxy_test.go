@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -210,12 +209,6 @@ type proxyServer struct {
 }
 
 func startProxyServer(t *testing.T, trusted []string, mutate func(*config.Transport)) *proxyServer {
-	return startProxyServerWS(t, trusted, mutate, false)
-}
-
-// startProxyServerWS is startProxyServer, with a WebSocket listener too
-// when ws is set.
-func startProxyServerWS(t *testing.T, trusted []string, mutate func(*config.Transport), ws bool) *proxyServer {
 	t.Helper()
 	cfg := testConfig()
 	cfg.ProxyTrusted = trusted
@@ -231,11 +224,6 @@ func startProxyServerWS(t *testing.T, trusted []string, mutate func(*config.Tran
 		t.Fatal(err)
 	}
 	srv.SetAcceptCheck(func(ip string) bool { ps.asked <- ip; return ip != ps.refuse })
-	if ws {
-		if err := srv.ListenWebSocket(config.Web{WSListen: "127.0.0.1:0"}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	srv.Start()
 	stopAtCleanup(t, srv)
 	ps.Server = srv
@@ -401,43 +389,6 @@ func TestProxyHeaderClientRefused(t *testing.T) {
 	ps.expectAsked(t, ok.Addr().String())
 	ps.expectServed(t, c2, "fine", ok.String())
 	if st := ps.Stats(); st.Refused != 1 || st.Frames != 1 {
-		t.Fatalf("stats %+v", st)
-	}
-}
-
-// TestProxyHeaderOnWebSocket: the WebSocket listener reads a trusted
-// balancer's PROXY header before the upgrade request, in the same write or
-// not; the client it names is the session's peer and what the accept check
-// is asked about; a refused client gets the HTTP 503 a refusal at accept
-// gets; a connection without a header is closed without a response.
-func TestProxyHeaderOnWebSocket(t *testing.T) {
-	ps := startProxyServerWS(t, []string{"127.0.0.1"}, nil, true)
-	addr := ps.WSAddr()
-	src := netip.MustParseAddrPort("[2001:db8::1]:40001")
-	w, resp := dialRawWS(t, addr, string(proxyV2(v2Proxy, src, netip.MustParseAddrPort("[2001:db8::2]:443"), someTLVs))+upgradeRequest(addr, ""))
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %s", resp.Status)
-	}
-	ps.expectAsked(t, src.Addr().String())
-	w.write(text("hello"))
-	if got := w.readText(); got != "hello" {
-		t.Fatalf("echo %q", got)
-	}
-	if got := <-ps.peers; got != src.String() {
-		t.Fatalf("served with peer %s, want %s", got, src)
-	}
-
-	bad := netip.AddrPortFrom(netip.MustParseAddr(ps.refuse), 1)
-	_, resp = dialRawWS(t, addr, string(proxyV1(bad, balancer))+upgradeRequest(addr, ""))
-	ps.expectAsked(t, ps.refuse)
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("refused client: %s", resp.Status)
-	}
-
-	c := dial(t, addr)
-	write(t, c, []byte(upgradeRequest(addr, "")))
-	expectClosed(t, c, 5*time.Second)
-	if st := ps.Stats(); st.ProxyHeader != 1 || st.Refused != 1 || st.HandshakeFailed != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }

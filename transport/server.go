@@ -41,6 +41,12 @@ type Server struct {
 
 	acceptCheck func(ip string) bool // set before Start, read on loops
 
+	// now is the clock of the time policies (frame timeout, write stall,
+	// idle): when a frame arrived, a partial frame began, a sweep ran.
+	// time.Now; a test sets its own before Start and sweeps on demand
+	// (sweepReq), so the policies are tested without waiting for them.
+	now func() time.Time
+
 	// ctx is passed to FrameServer.Serve; Stop cancels it once it stops
 	// waiting for in-flight frames.
 	ctx    context.Context
@@ -61,6 +67,7 @@ type Server struct {
 	startOnce sync.Once
 	sweepStop chan struct{}
 	sweepDone chan struct{}
+	sweepReq  chan chan struct{} // a sweep now, closing the channel when done
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -88,6 +95,8 @@ func New(cfg config.Transport, listen string, reg *session.Registry, fs FrameSer
 		drained:   make(chan struct{}, 1),
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		sweepReq:  make(chan chan struct{}),
+		now:       time.Now,
 	}
 	s.partial.limit = set.maxPartial
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -215,10 +224,10 @@ func (s *Server) Stats() Stats {
 		IdleTimeout:      s.closed[reasonIdle].Load(),
 		FrameTimeout:     s.closed[reasonFrameTimeout].Load(),
 		PartialBudget:    s.closed[reasonPartialBudget].Load(),
-		ProxyHeader:      s.closed[reasonProxyHeader].Load(),
 		WSProtocol:       s.closed[reasonWSProtocol].Load(),
 		HandshakeFailed:  s.closed[reasonHandshake].Load(),
 		HandshakeTimeout: s.closed[reasonHandshakeTimeout].Load(),
+		ProxyHeader:      s.closed[reasonProxyHeader].Load(),
 	}
 }
 
@@ -232,7 +241,7 @@ func (s *Server) serve(c *conn, body []byte) {
 				zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
 		}
 	}()
-	c.sess.Touch(time.Now())
+	c.sess.Touch(s.now())
 	s.fs.Serve(s.ctx, c.sess, body)
 }
 

@@ -17,11 +17,21 @@ func (s *Server) sweepLoop() {
 		select {
 		case <-s.sweepStop:
 			return
-		case now := <-t.C:
-			for _, c := range s.snapshot() {
-				s.sweepConn(c, now)
-			}
+		case <-t.C:
+			s.sweep()
+		case done := <-s.sweepReq:
+			s.sweep()
+			close(done)
 		}
+	}
+}
+
+// sweep applies the policies to every connection, at s.now(). It runs only
+// on the sweep goroutine, which owns the per-connection sweep state.
+func (s *Server) sweep() {
+	now := s.now()
+	for _, c := range s.snapshot() {
+		s.sweepConn(c, now)
 	}
 }
 

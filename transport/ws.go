@@ -54,12 +54,12 @@ const maxControlPayload = 125
 var wsOpcodeOf = [...]byte{outData: opText, outPong: opPong, outClose: opClose}
 
 // wsConn is a connection's WebSocket state. Loop goroutine only, except
-// upgraded and lingerSince (atomics, read by the sweep) and closeCode
-// (written before closeFor, which reads it on the same goroutine).
+// the atomics: upgraded and lingerSince (read by the sweep) and closeCode
+// (set on the loop before its closeFor, which may lose to a closeFor on
+// another goroutine that reads it).
 type wsConn struct {
 	upgraded    atomic.Bool  // the 101 response is queued: frames follow
 	lingerSince atomic.Int64 // unix ns when our close frame was queued; 0 before
-	pingSent    atomic.Int64 // unix ns of the sweep's last ping, 0 when answered (sweep only)
 
 	hs []byte // the upgrade request so far
 
@@ -78,8 +78,8 @@ type wsConn struct {
 	msgOp   byte   // its opcode (opText), 0 when none is in progress
 	discard bool   // lingering after our close frame: data payloads are skipped
 
-	counted   int64  // bytes counted in the partial budget
-	closeCode uint16 // the code closeFor sends, when a violation set one
+	counted   int64         // bytes counted in the partial budget
+	closeCode atomic.Uint32 // the code closeFor sends, when a violation or the peer's close set one
 }
 
 // reset forgets all input state (the connection completed a message, or
@@ -123,8 +123,9 @@ func (p wsProtocol) UnPacket(gc *gev.Connection, buf *ringbuffer.RingBuffer) (an
 		}
 		return nil, nil
 	}
+	// A trusted balancer's PROXY header precedes the upgrade request.
 	if c.proxy != nil && !c.readProxyHeader(buf) {
-		return nil, nil // a trusted balancer's PROXY header comes first (proxy.go)
+		return nil, nil
 	}
 	w := c.ws
 	if !w.upgraded.Load() {
@@ -368,7 +369,6 @@ func (c *conn) controlWS() error {
 		_ = c.send(outPong, payload)
 	case opPong:
 		c.sess.Touch(time.Now())
-		w.pingSent.Store(0)
 	case opClose:
 		code := uint16(closeNormal)
 		switch {
@@ -384,7 +384,7 @@ func (c *conn) controlWS() error {
 			}
 		}
 		// Echo the peer's code (RFC 6455 §5.5.1) and close.
-		w.closeCode = code
+		w.closeCode.Store(uint32(code))
 		c.dropInput = true
 		c.closeFor(reasonPeer)
 	}
@@ -435,7 +435,7 @@ func (c *conn) failWS(err error) {
 	if !ok {
 		e = violation(closeInternal, err.Error())
 	}
-	c.ws.closeCode = e.code
+	c.ws.closeCode.Store(uint32(e.code))
 	r := reasonWSProtocol
 	if e.code == closeTooBig {
 		r = reasonOversize
@@ -476,7 +476,7 @@ func (c *conn) wsCloseFrame(r closeReason) bool {
 	if !w.upgraded.Load() || r == reasonSlow || r == reasonStall {
 		return false
 	}
-	code := w.closeCode
+	code := uint16(w.closeCode.Load())
 	if code == 0 {
 		code = wsCloseFor(r)
 	}
@@ -498,8 +498,8 @@ func (c *conn) wsCloseFrame(r closeReason) bool {
 	return true
 }
 
-// sweepWS applies the WebSocket deadlines: the handshake timeout, the end
-// of a close's linger, and the heartbeat ping. It reports whether the
+// sweepWS applies the WebSocket deadlines: the handshake timeout and the
+// end of a close's linger. It reports whether the
 // connection is done with (closed or closing). Sweep goroutine.
 func (s *Server) sweepWS(c *conn, now time.Time) bool {
 	w := c.ws

@@ -428,3 +428,34 @@ func TestWSShutdownSendsGoawayThenClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWSSlowReaderIsClosed: the slow-consumer and write-stall rules hold
+// for WebSocket too: a client that asks for a lot and reads nothing is
+// closed (without a close frame: it reads nothing), and another client
+// keeps chatting.
+func TestWSSlowReaderIsClosed(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxPending = 256 << 10
+	cfg.WriteStall = 500 * time.Millisecond
+	reply := bytes.Repeat([]byte{'r'}, 60<<10)
+	flood := serveFunc(func(_ context.Context, s *session.Session, body []byte) {
+		if string(body) != "flood" {
+			_ = s.Send(body)
+			return
+		}
+		for range 200 {
+			if s.Send(reply) != nil {
+				return
+			}
+		}
+	})
+	srv := startWSServer(t, cfg, config.Web{}, flood)
+	other := dialCoder(t, srv)
+	w := upgradeRaw(t, srv.WSAddr())
+	w.write(text("flood"))
+	eventually(t, 10*time.Second, "the slow reader closed", func() bool {
+		st := srv.Stats()
+		return st.Conns == 1 && st.SlowConsumer+st.WriteStall == 1
+	})
+	coderEcho(t, other, []byte("unaffected"))
+}
