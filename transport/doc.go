@@ -78,7 +78,7 @@
 //     missing or bad header closes the connection. From other peers the
 //     header is never read: its bytes are a frame length like any other.
 //
-// # WebSocket (ws.go, wshandshake.go)
+// # WebSocket (ws.go, wshandshake.go, wsclose.go)
 //
 // ListenWebSocket adds a second gev server (its own main reactor and
 // cfg.Loops sub reactors) whose connections speak RFC 6455 with Parley's own
