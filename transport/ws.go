@@ -3,7 +3,6 @@ package transport
 import (
 	"encoding/binary"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	"github.com/Allenxuxu/gev"
@@ -164,7 +163,7 @@ func (c *conn) settleWS() {
 		return
 	}
 	if c.partialSince.Load() == 0 {
-		c.partialSince.Store(time.Now().UnixNano())
+		c.partialSince.Store(c.srv.now().UnixNano())
 	}
 	if held := int64(cap(w.msg) + cap(w.ctl)); held > w.counted {
 		delta := held - w.counted
@@ -351,10 +350,10 @@ func (c *conn) controlWS() error {
 	}
 	switch w.op {
 	case opPing:
-		c.sess.Touch(time.Now())
+		c.sess.Touch(c.srv.now())
 		_ = c.send(outPong, payload)
 	case opPong:
-		c.sess.Touch(time.Now())
+		c.sess.Touch(c.srv.now())
 	case opClose:
 		code := uint16(closeNormal)
 		switch {

@@ -119,7 +119,7 @@ func (c *conn) wsCloseFrame(r closeReason) bool {
 	if err := c.enqueue(outClose, c.framed(outClose, len(body)), body); err != nil || r == reasonPeer {
 		return false
 	}
-	w.lingerSince.Store(time.Now().UnixNano())
+	w.lingerSince.Store(c.srv.now().UnixNano())
 	gc := c.gc
 	connQueueInLoop(gc, func() {
 		// After the flush task that carries the close frame. With output

@@ -130,7 +130,7 @@ func (s *Server) handshake(c *conn, buf *ringbuffer.RingBuffer) bool {
 		return false
 	}
 	w.upgraded.Store(true)
-	c.sess.Touch(time.Now())
+	c.sess.Touch(s.now())
 	_ = c.send(outRaw, resp)
 	return true
 }
