@@ -17,7 +17,7 @@ import (
 
 // Store is all the storage the handlers use: the union of the interfaces
 // each area declares beside its handlers (AccountStore, ResumeStore,
-// FriendStore, ChatStore, MessageStore), which list every method that area
+// FriendStore, ChatStore, MessageStore, HistoryStore), which list every method that area
 // can call, directly or through a shared collaborator. *db.Store satisfies
 // it; New hands each area and collaborator only its own narrow view.
 type Store interface {
@@ -26,6 +26,7 @@ type Store interface {
 	FriendStore
 	ChatStore
 	MessageStore
+	HistoryStore
 }
 
 // *db.Store is the one production Store; this keeps the area interfaces
@@ -107,6 +108,7 @@ type Areas struct {
 	Friends  *Friends  // friends, add_friend, accept_friend, delete_friend
 	Chats    *Chats    // chatting, update_chat
 	Messages *Messages // send_message, get_unread_messages, sync, ack
+	History  *History  // history
 }
 
 // New builds the handlers from d.
@@ -138,6 +140,7 @@ func New(d Deps) *Areas {
 			friendship: &friendship{cache: friendships, store: d.Store, log: log},
 			deliver:    deliver, lists: lists, limits: limits, now: time.Now, log: log,
 		},
+		History: &History{store: d.Store, replyBytes: limits.ReplyBytes, log: log},
 	}
 }
 
@@ -149,6 +152,7 @@ func (a *Areas) Register(r *Router) {
 	a.Friends.Register(r)
 	a.Chats.Register(r)
 	a.Messages.Register(r)
+	a.History.Register(r)
 	OnRaw(r, wire.TypePing, func(ctx context.Context, req *pipeline.Request) (pipeline.Reply, error) {
 		return Ping(ctx, req, nil) // a ping has nothing to decode beyond its envelope
 	})

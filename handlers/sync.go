@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
 )
@@ -56,24 +57,33 @@ func (s *Messages) Sync(ctx context.Context, req *pipeline.Request, in *wire.Syn
 	if more {
 		msgs = msgs[:limit]
 	}
-	page := syncPage{Type: wire.TypeSync, Status: wire.StatusSuccess, Messages: make([]json.RawMessage, 0, len(msgs))}
-	size := syncPageOverhead
+	raw, cut, err := messagePage(msgs, syncPageOverhead, s.limits.ReplyBytes)
+	if err != nil {
+		return nil, err
+	}
+	return encodeJSON(&syncPage{Type: wire.TypeSync, Status: wire.StatusSuccess, Messages: raw, More: more || cut})
+}
+
+// messagePage renders msgs as the receive_message push renders them (so a
+// client handles a page's messages and live ones the same way), keeping the
+// longest prefix that fits in budget bytes (the reply budget) beside
+// overhead bytes of envelope. The first message always goes, so paging always progresses; cut
+// says some were left out.
+func messagePage(msgs []db.Message, overhead, budget int) (page []json.RawMessage, cut bool, err error) {
+	page = make([]json.RawMessage, 0, len(msgs))
+	size := overhead
 	for i := range msgs {
-		// Rendered exactly as the push renders it, so a client handles
-		// both the same way.
 		b, err := encodeJSON(wireMessage(wire.TypeReceiveMessage, &msgs[i]))
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if i > 0 && size+len(b)+1 > s.limits.ReplyBytes {
-			more = true
-			break
+		if i > 0 && size+len(b)+1 > budget {
+			return page, true, nil
 		}
 		size += len(b) + 1
-		page.Messages = append(page.Messages, b)
+		page = append(page, b)
 	}
-	page.More = more
-	return encodeJSON(&page)
+	return page, false, nil
 }
 
 // syncPage is wire.SyncReply with its messages already encoded (each one

@@ -86,6 +86,12 @@ func startServerWith(t *testing.T, cfg config.Transport, reg *session.Registry, 
 		f(srv)
 	}
 	srv.Start()
+	stopAtCleanup(t, srv)
+	return srv
+}
+
+// stopAtCleanup stops srv, checking the result, when the test ends.
+func stopAtCleanup(t *testing.T, srv *Server) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -93,7 +99,6 @@ func startServerWith(t *testing.T, cfg config.Transport, reg *session.Registry, 
 			t.Errorf("Stop: %v", err)
 		}
 	})
-	return srv
 }
 
 func dial(t *testing.T, addr string) net.Conn {

@@ -183,7 +183,7 @@ type Stats struct {
 	LoginWorkers int
 
 	Accepted uint64 // connections accepted since New, refused ones included
-	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check
+	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check (after a PROXY header: its client)
 	Frames   uint64 // frames received
 
 	// MaxConns is the connection cap in force (config, or derived from the
@@ -199,6 +199,9 @@ type Stats struct {
 	// codes 1002, 1003, 1007), refused upgrade requests, and handshakes that
 	// did not complete in time. An oversize message counts in Oversize.
 	WSProtocol, HandshakeFailed, HandshakeTimeout uint64
+	// ProxyHeader: a trusted balancer's connection without a valid PROXY
+	// header within FrameTimeout.
+	ProxyHeader uint64
 }
 
 // Stats returns current counters. Any goroutine may call it.
@@ -224,6 +227,7 @@ func (s *Server) Stats() Stats {
 		WSProtocol:       s.closed[reasonWSProtocol].Load(),
 		HandshakeFailed:  s.closed[reasonHandshake].Load(),
 		HandshakeTimeout: s.closed[reasonHandshakeTimeout].Load(),
+		ProxyHeader:      s.closed[reasonProxyHeader].Load(),
 	}
 }
 
@@ -291,7 +295,7 @@ func (s *Server) logClose(c *conn, r closeReason, fields []zap.Field) {
 		fields = append(fields, zap.String("user", u))
 	}
 	switch r {
-	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget:
+	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget, reasonProxyHeader:
 		s.log.Warn("closing connection", fields...)
 	case reasonHeartbeat, reasonIdle:
 		s.log.Info("closing connection", fields...)

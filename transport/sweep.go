@@ -65,7 +65,11 @@ func (s *Server) sweepConn(c *conn, now time.Time) {
 			// write stall's; one that reads slowly stays under the budget).
 			c.partialSince.CompareAndSwap(since, now.UnixNano())
 		} else if now.Sub(time.Unix(0, since)) >= s.cfg.frameTimeout {
-			c.closeFor(reasonFrameTimeout, zap.Duration("for", now.Sub(time.Unix(0, since))))
+			r := reasonFrameTimeout
+			if c.proxyPending.Load() {
+				r = reasonProxyHeader // a trusted balancer's header, same deadline
+			}
+			c.closeFor(r, zap.Duration("for", now.Sub(time.Unix(0, since))))
 			return
 		}
 	}
