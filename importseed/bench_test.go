@@ -93,7 +93,7 @@ func BenchmarkImport(b *testing.B) {
 	for _, c := range []struct {
 		driver  string
 		workers int
-	}{{"sqlite", 1}, {"sqlite", 2}, {"postgres", 2}} {
+	}{{"sqlite", 2}, {"postgres", 2}, {"sqlite", 1}} {
 		b.Run(fmt.Sprintf("%s/workers=%d", c.driver, c.workers), func(b *testing.B) {
 			if c.driver == "postgres" && len(apptest.Drivers(b)) < 2 {
 				b.Skip("PostgreSQL unreachable")
