@@ -49,8 +49,8 @@ func AddUserCommand(cfgPath string, args []string, stdin io.Reader, stdout, stde
 }
 
 func addUser(cfgPath, phone, name, password string) (id string, err error) {
-	err = withService(cfgPath, func(ctx context.Context, svc *handlers.Service) error {
-		reply, err := svc.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
+	err = withService(cfgPath, func(ctx context.Context, svc *handlers.Areas) error {
+		reply, err := svc.Accounts.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
 		if err != nil {
 			return err
 		}
@@ -74,8 +74,8 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "revoke: -id is required")
 		return 2
 	}
-	err := withService(cfgPath, func(ctx context.Context, svc *handlers.Service) error {
-		return svc.RevokeResumeTokens(ctx, *user)
+	err := withService(cfgPath, func(ctx context.Context, svc *handlers.Areas) error {
+		return svc.Accounts.RevokeResumeTokens(ctx, *user)
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "revoke:", err)
@@ -88,7 +88,7 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 // withService opens the configured database and runs f with the handlers'
 // service over it, so operator commands take the same code paths (and rules)
 // as requests do. A refusal comes back as "code: message".
-func withService(cfgPath string, f func(context.Context, *handlers.Service) error) error {
+func withService(cfgPath string, f func(context.Context, *handlers.Areas) error) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -100,9 +100,7 @@ func withService(cfgPath string, f func(context.Context, *handlers.Service) erro
 		return err
 	}
 	defer bdb.Close()
-	svc := handlers.New(handlers.Deps{
-		Store: db.NewStore(bdb, cfg.DB.QueryTimeout), Sessions: session.NewRegistry(), Accounts: cfg.Accounts,
-	})
+	svc := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
 	if err := f(ctx, svc); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {
