@@ -29,21 +29,9 @@ func (im *importer) chatBatch(rows *sql.Rows) ([]any, int, writeFn, error) {
 		n++
 		last = []any{string(owner), string(peer)}
 		key := keyOf("user_id", owner, "comm_id", peer)
-		o, why := seedID(owner)
-		if why != "" {
-			im.skip(StepChats, key, "user_id "+why)
-			continue
-		}
-		p, why := seedID(peer)
+		o, p, ok := im.twoUsers(StepChats, key, "user_id", owner, "comm_id", peer)
 		switch {
-		case why != "":
-			im.skip(StepChats, key, "comm_id "+why)
-			continue
-		case !im.known(o):
-			im.skip(StepChats, key, "user_id names no imported user (missing from m_user, or skipped)")
-			continue
-		case !im.known(p):
-			im.skip(StepChats, key, "comm_id names no imported user (missing from m_user, or skipped)")
+		case !ok:
 			continue
 		case string(typ) == "group":
 			im.skip(StepChats, key, "group chat (groups are not carried over)")

@@ -233,6 +233,29 @@ func (im *importer) fixer(step, key string) *fixer {
 	return &fixer{r: im.rep, step: step, key: key, loc: im.opts.Location}
 }
 
+// twoUsers returns the two user ids a chat or message row names (columns
+// aCol and bCol), or reports why the row is skipped: an id that is not one,
+// or names no imported user.
+func (im *importer) twoUsers(step, key, aCol string, a []byte, bCol string, b []byte) (string, string, bool) {
+	ids := [2]string{}
+	for i, c := range []struct {
+		col string
+		raw []byte
+	}{{aCol, a}, {bCol, b}} {
+		id, why := seedID(c.raw)
+		switch {
+		case why != "":
+			im.skip(step, key, c.col+" "+why)
+			return "", "", false
+		case !im.known(id):
+			im.skip(step, key, c.col+" names no imported user (missing from m_user, or skipped)")
+			return "", "", false
+		}
+		ids[i] = id
+	}
+	return ids[0], ids[1], true
+}
+
 func (im *importer) known(id string) bool {
 	_, ok := im.users[id]
 	return ok

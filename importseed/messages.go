@@ -57,21 +57,9 @@ func (im *importer) messageBatch(rows *sql.Rows) ([]any, int, writeFn, error) {
 		n++
 		last = []any{id}
 		key := keyOf("message_id", id)
-		s, why := seedID(sender)
-		if why != "" {
-			im.skip(StepMessages, key, "sender_id "+why)
-			continue
-		}
-		r, why := seedID(receiver)
+		s, r, ok := im.twoUsers(StepMessages, key, "sender_id", sender, "receiver_id", receiver)
 		switch {
-		case why != "":
-			im.skip(StepMessages, key, "receiver_id "+why)
-			continue
-		case !im.known(s):
-			im.skip(StepMessages, key, "sender_id names no imported user (missing from m_user, or skipped)")
-			continue
-		case !im.known(r):
-			im.skip(StepMessages, key, "receiver_id names no imported user (missing from m_user, or skipped)")
+		case !ok:
 			continue
 		case string(chatType) == "group":
 			im.skip(StepMessages, key, "group message (groups are not carried over)")
