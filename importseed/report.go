@@ -59,8 +59,10 @@ type Summary struct {
 	Hashed             int64
 	HashWall, HashCPU  time.Duration
 	WriteWall, Elapsed time.Duration
-	Workers            int
-	Interrupted        bool
+	// WouldHash counts, in a dry run, the passwords a real run would hash.
+	WouldHash   int64
+	Workers     int
+	Interrupted bool
 }
 
 func newSummary(dry bool, workers int) *Summary {
@@ -103,6 +105,10 @@ func (s *Summary) Write(w io.Writer) {
 			s.Hashed, s.Workers, s.HashWall.Round(time.Millisecond), s.HashCPU.Round(time.Millisecond),
 			s.WriteWall.Round(time.Millisecond))
 	}
+	if s.WouldHash > 0 {
+		fmt.Fprintf(w, "  passwords to hash: %d (about %s on %d workers at %s a hash)\n", s.WouldHash,
+			(time.Duration(s.WouldHash) * hashCost / time.Duration(s.Workers)).Round(time.Second), s.Workers, hashCost)
+	}
 	if len(s.Problems) == 0 {
 		fmt.Fprintln(w, "  dirty data: none")
 		return
@@ -122,6 +128,10 @@ func (s *Summary) Write(w io.Writer) {
 		fmt.Fprintf(w, "    %-9s %7d %-8s %s\n", p.Step, s.Problems[p], p.Decision, p.What)
 	}
 }
+
+// hashCost is about one argon2id hash with passhash.Current on one core
+// of an unloaded machine (docs/PERFORMANCE.md), for a dry run's estimate.
+const hashCost = 40 * time.Millisecond
 
 // maxLoggedPerProblem bounds the log lines of one kind of problem: the
 // counts stay exact, the log stays readable when one bad user has 100,000

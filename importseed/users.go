@@ -151,7 +151,14 @@ func (im *importer) userBatch(batch []*candidate) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	if !im.opts.DryRun {
+	if im.opts.DryRun {
+		for _, c := range fresh {
+			if c.hash {
+				im.sum.WouldHash++
+			}
+			c.password = ""
+		}
+	} else {
 		im.hash(fresh)
 	}
 	users := make([]db.User, len(fresh))
