@@ -103,9 +103,9 @@ var (
 			lc.Append(fx.StopHook(a.Close))
 			return a
 		}),
-		fx.Provide(func(svc *handlers.Areas) *handlers.Router {
+		fx.Provide(func(h *handlers.Areas) *handlers.Router {
 			r := handlers.NewRouter()
-			svc.Register(r)
+			h.Register(r)
 			return r
 		}),
 	)
