@@ -131,7 +131,7 @@ func startServer(f serverFlags) (*server, error) {
 	s.cmd = exec.Command(bin, "-config", cfgPath)
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(),
-		"PARLEY_SERVER_LISTEN="+s.addr, "PARLEY_ADMIN_LISTEN="+s.admin,
+		"PARLEY_SERVER_LISTEN="+s.addr, "PARLEY_ADMIN_LISTEN="+s.admin, "PARLEY_WEB_LISTEN=",
 		"PARLEY_DB_DRIVER="+s.db.Driver, "PARLEY_DB_DSN="+s.db.DSN, "PARLEY_LOG_LEVEL=warn")
 	s.cmd.Env = append(s.cmd.Env, f.env...)
 	logf, err := os.Create(filepath.Join(dir, "parleyd.log"))
