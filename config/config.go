@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -118,6 +120,27 @@ type Transport struct {
 	// 0 means the process's open-file limit minus 256 descriptors kept for
 	// the database, logs and admin port.
 	MaxConns int `yaml:"max_conns"`
+	// ProxyTrusted lists the load balancers (CIDR prefixes, or single
+	// addresses) whose connections must begin with a PROXY protocol header
+	// (v1 or v2); the client address it names replaces the balancer's for
+	// everything per address. Empty turns the PROXY protocol off; from any
+	// other peer a header is never honoured.
+	ProxyTrusted []string `yaml:"proxy_trusted"`
+}
+
+// ParsePrefix reads a CIDR prefix ("10.0.0.0/8", "2001:db8::/32") or a
+// single address (a /32 or /128), masked, without zone. It is the one
+// reading of transport.proxy_trusted: Validate reports what it refuses and
+// the transport builds its trusted set with it.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("want a CIDR prefix such as \"10.0.0.0/8\" or an address such as \"192.0.2.7\", got %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // DB selects and sizes the store.

@@ -83,7 +83,8 @@ func Default() Config {
 			HeartbeatTimeout: 45 * time.Second,
 			LegacyIdle:       6 * time.Hour,
 			KeepAlive:        30 * time.Second,
-			MaxConns:         0, // open-file limit minus 256
+			MaxConns:         0,          // open-file limit minus 256
+			ProxyTrusted:     []string{}, // PROXY protocol off
 		},
 		Pipeline: defaultPipeline(),
 		DB: DB{

@@ -158,6 +158,12 @@ func (v *validator) transport() {
 	if t.MaxConns < 0 {
 		v.add(fmt.Sprintf("must be 0 (derived from the open-file limit) or more, got %d", t.MaxConns), "transport.max_conns")
 	}
+	for i, s := range t.ProxyTrusted {
+		if _, err := ParsePrefix(s); err != nil {
+			key := fmt.Sprintf("transport.proxy_trusted[%d]", i)
+			v.add(err.Error(), key, "transport.proxy_trusted")
+		}
+	}
 }
 
 // pipeline checks the shape of the list. Entries are located by their Pos,

@@ -41,13 +41,16 @@ const (
 	reasonWSProtocol                          // a WebSocket frame broke RFC 6455 or Parley's rules (ws.go)
 	reasonHandshake                           // a bad WebSocket upgrade request, answered with an HTTP error
 	reasonHandshakeTimeout                    // no complete upgrade request within ws_handshake_timeout
+	reasonProxyHeader                         // a trusted balancer's PROXY header missing, bad or late
+	reasonRefused                             // the accept check refused the client a PROXY header named
 	reasonCount
 )
 
 var reasonNames = [reasonCount]string{"peer", "server", "frame too large", "flood",
 	"slow consumer", "write stalled", "heartbeat timeout", "idle timeout",
 	"frame timeout", "partial frame budget", "shutdown", "websocket protocol error",
-	"bad websocket handshake", "websocket handshake timeout"}
+	"bad websocket handshake", "websocket handshake timeout", "bad proxy header",
+	"refused by policy"}
 
 func (r closeReason) String() string { return reasonNames[r] }
 
@@ -92,7 +95,11 @@ type conn struct {
 	asm          assembler
 	hold         partialHold
 	partialSince atomic.Int64
-	dropInput    bool   // discard all further input (oversize, flood)
+	dropInput    bool // discard all further input (oversize, flood)
+	// proxy is the PROXY header still to read from a trusted balancer
+	// (proxy.go); nil otherwise. proxyPending mirrors it for the sweep.
+	proxy        *proxyHeader
+	proxyPending atomic.Bool
 	outWasEmpty  bool   // set by Packet for afterSend
 	flushed      []byte // what the running flush task gave gev, recycled by afterSend
 
@@ -116,6 +123,7 @@ func newConn(srv *Server, gc *gev.Connection, id uint64, ws bool) *conn {
 	}
 	c.sendOpt = gev.SendInLoop(c.afterSend)
 	c.sess = session.New(id, gc.PeerAddr(), c)
+	c.sess.Touch(srv.now()) // on the policies' clock (session.New uses time.Now)
 	return c
 }
 

@@ -24,7 +24,10 @@ func (e events) OnConnect(gc *gev.Connection) {
 	s := e.Server
 	s.accepted.Add(1)
 	s.open.Add(1)
-	if why := s.refusal(gc.PeerAddr()); why != "" {
+	// A trusted balancer's connection is checked per address once its
+	// PROXY header names the client (readProxyHeader), not as the balancer.
+	proxied := s.trusted(gc.PeerAddr())
+	if why := s.refusal(gc.PeerAddr(), !proxied); why != "" {
 		s.refused.Add(1)
 		s.log.Debug("refusing connection", zap.String("peer", gc.PeerAddr()), zap.String("reason", why))
 		code := wire.CodeOverloaded
@@ -40,31 +43,44 @@ func (e events) OnConnect(gc *gev.Connection) {
 		return
 	}
 	c := newConn(s, gc, s.nextID.Add(1), e.ws)
+	if proxied {
+		c.awaitProxyHeader()
+	}
 	setSocketOptions(c.fd, s.cfg.keepAlive, s.log)
 	gc.SetContext(c)
 	s.addConn(c)
 }
 
-// refusal says why a new connection may not stay, or "" to admit it. On
-// admission it has counted the connection in live.
-func (s *Server) refusal(peer string) string {
+// refusedByPolicy is the refusal message of the accept check.
+const refusedByPolicy = "connection refused by policy"
+
+// refusal says why a new connection may not stay, or "" to admit it; the
+// accept check is asked only with checkAddr. On admission it has counted
+// the connection in live.
+func (s *Server) refusal(peer string, checkAddr bool) string {
 	if s.stopping.Load() {
 		return "server shutting down"
 	}
-	if s.acceptCheck != nil {
-		ip, _, err := net.SplitHostPort(peer)
-		if err != nil {
-			ip = peer
-		}
-		if !s.acceptCheck(ip) {
-			return "connection refused by policy"
-		}
+	if checkAddr && !s.accepts(peer) {
+		return refusedByPolicy
 	}
 	if n := s.live.Add(1); s.cfg.maxConns > 0 && n > s.cfg.maxConns {
 		s.live.Add(-1)
 		return "too many connections"
 	}
 	return ""
+}
+
+// accepts asks the accept check, if any, about the client "ip:port".
+func (s *Server) accepts(peer string) bool {
+	if s.acceptCheck == nil {
+		return true
+	}
+	ip, _, err := net.SplitHostPort(peer)
+	if err != nil {
+		ip = peer
+	}
+	return s.acceptCheck(ip)
 }
 
 // OnMessage hands a frame copied out by UnPacket to the dispatcher. It

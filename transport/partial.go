@@ -3,7 +3,6 @@ package transport
 import (
 	"container/list"
 	"sync"
-	"time"
 
 	"github.com/Allenxuxu/ringbuffer"
 
@@ -53,7 +52,7 @@ func (c *conn) nextFrameFrom(buf *ringbuffer.RingBuffer, maxFrame uint32) (any, 
 		if ctx != nil || err != nil || buf.IsEmpty() {
 			return ctx, body, err
 		}
-		c.partialSince.Store(time.Now().UnixNano())
+		c.partialSince.Store(c.srv.now().UnixNano())
 	}
 	a := &c.asm
 	if a.nhdr < wire.HeaderSize {

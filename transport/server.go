@@ -41,6 +41,12 @@ type Server struct {
 
 	acceptCheck func(ip string) bool // set before Start, read on loops
 
+	// now is the clock of the time policies (frame timeout, write stall,
+	// idle): when a frame arrived, a partial frame began, a sweep ran.
+	// time.Now; a test sets its own before Start and sweeps on demand
+	// (sweepReq), so the policies are tested without waiting for them.
+	now func() time.Time
+
 	// ctx is passed to FrameServer.Serve; Stop cancels it once it stops
 	// waiting for in-flight frames.
 	ctx    context.Context
@@ -61,6 +67,7 @@ type Server struct {
 	startOnce sync.Once
 	sweepStop chan struct{}
 	sweepDone chan struct{}
+	sweepReq  chan chan struct{} // a sweep now, closing the channel when done
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -88,6 +95,8 @@ func New(cfg config.Transport, listen string, reg *session.Registry, fs FrameSer
 		drained:   make(chan struct{}, 1),
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		sweepReq:  make(chan chan struct{}),
+		now:       time.Now,
 	}
 	s.partial.limit = set.maxPartial
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -174,7 +183,7 @@ type Stats struct {
 	LoginWorkers int
 
 	Accepted uint64 // connections accepted since New, refused ones included
-	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check
+	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check (after a PROXY header: its client)
 	Frames   uint64 // frames received
 
 	// MaxConns is the connection cap in force (config, or derived from the
@@ -190,6 +199,9 @@ type Stats struct {
 	// codes 1002, 1003, 1007), refused upgrade requests, and handshakes that
 	// did not complete in time. An oversize message counts in Oversize.
 	WSProtocol, HandshakeFailed, HandshakeTimeout uint64
+	// ProxyHeader: a trusted balancer's connection without a valid PROXY
+	// header within FrameTimeout.
+	ProxyHeader uint64
 }
 
 // Stats returns current counters. Any goroutine may call it.
@@ -215,6 +227,7 @@ func (s *Server) Stats() Stats {
 		WSProtocol:       s.closed[reasonWSProtocol].Load(),
 		HandshakeFailed:  s.closed[reasonHandshake].Load(),
 		HandshakeTimeout: s.closed[reasonHandshakeTimeout].Load(),
+		ProxyHeader:      s.closed[reasonProxyHeader].Load(),
 	}
 }
 
@@ -228,7 +241,7 @@ func (s *Server) serve(c *conn, body []byte) {
 				zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
 		}
 	}()
-	c.sess.Touch(time.Now())
+	c.sess.Touch(s.now())
 	s.fs.Serve(s.ctx, c.sess, body)
 }
 
@@ -282,7 +295,7 @@ func (s *Server) logClose(c *conn, r closeReason, fields []zap.Field) {
 		fields = append(fields, zap.String("user", u))
 	}
 	switch r {
-	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget:
+	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget, reasonProxyHeader:
 		s.log.Warn("closing connection", fields...)
 	case reasonHeartbeat, reasonIdle:
 		s.log.Info("closing connection", fields...)
