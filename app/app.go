@@ -44,6 +44,7 @@ func FromConfig(cfg *config.Config, extra ...fx.Option) *fx.App {
 		pipelineModule,
 		transportModule,
 		adminModule,
+		webModule,
 	}
 	return fx.New(append(opts, extra...)...)
 }

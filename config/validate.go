@@ -280,6 +280,11 @@ func (v *validator) web() {
 	w := v.c.Web
 	if w.Listen != "" {
 		v.listen("web.listen", w.Listen)
+		for _, o := range []struct{ key, addr string }{{"server.listen", v.c.Server.Listen}, {"admin.listen", v.c.Admin.Listen}} {
+			if o.addr != "" && sameSocket(w.Listen, o.addr) {
+				v.add(fmt.Sprintf("web.listen %q and %s %q would bind the same port", w.Listen, o.key, o.addr), "web.listen", o.key)
+			}
+		}
 	}
 	for _, o := range w.AllowedOrigins {
 		if o == "*" {
