@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/parley-im/parley/app/apptest"
+	"github.com/parley-im/parley/client"
 	"github.com/parley-im/parley/config"
 )
 
@@ -372,4 +373,87 @@ func TestBrowserChat(t *testing.T) {
 	bob.waitJS(`getComputedStyle(document.querySelector(".side")).display === "none" && getComputedStyle(document.getElementById("conv-back")).display !== "none"`)
 	bob.screenshot(filepath.Join(shots, "web-phone.png"))
 	t.Logf("screenshots in %s", shots)
+}
+
+// TestBrowserGroups: a browser user creates a group with a friend (an SDK
+// client over TCP), sees its unread count in the group list when the friend
+// writes, opens it (history, marked read), and writes back; the friend gets
+// the push.
+func TestBrowserGroups(t *testing.T) {
+	b := browser(t)
+	webAddr := freePort(t)
+	srv := apptest.Start(t, apptest.WithConfig(func(c *config.Config) { c.Web.Listen = webAddr }))
+	base := "http://" + srv.WebAddr() + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	alice := newUser(t, b, "Alice 爱丽丝", "13800000011")
+	alice.open(base)
+	alice.register()
+	alice.login()
+
+	bob, err := client.Dial(ctx, srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if _, err := bob.Register(ctx, "13800000012", "Bob", "pw-bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Login(ctx, "13800000012", "pw-bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.AddFriend(ctx, alice.phone); err != nil {
+		t.Fatal(err)
+	}
+	alice.click("#tab-friends")
+	alice.click(`#request-list .request[data-peer="13800000012"] .accept`)
+	alice.waitJS(`document.getElementById("request-badge").hidden`)
+
+	// Alice creates the group from the page; it opens.
+	alice.click("#tab-chats")
+	alice.run(
+		chromedp.SendKeys(chromedp.CSS("#group-name"), "Team 团队"),
+		chromedp.SendKeys(chromedp.CSS("#group-members"), "13800000012"),
+		chromedp.Click(chromedp.CSS(`#group-form button[type="submit"]`)),
+	)
+	alice.waitJS(`document.getElementById("conv-title").textContent === "Team 团队"`)
+	var gid string
+	for gid == "" {
+		select {
+		case m := <-bob.GroupMessages():
+			if ev, ok := m.Event(); ok && ev.Event == "create" {
+				gid = m.GroupID
+			}
+		case <-ctx.Done():
+			t.Fatal("bob got no create event")
+		}
+	}
+
+	// Alice leaves the group; Bob writes twice: the list counts 2 unread.
+	alice.click("#conv-back")
+	for _, body := range []string{"大家好 👋", "second"} {
+		if _, err := bob.SendGroup(ctx, gid, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.waitJS(`(document.querySelector('#group-list button[data-group="` + gid + `"] .badge') || {}).textContent === "2"`)
+	alice.click(`#group-list button[data-group="` + gid + `"]`)
+	alice.waitMessage("大家好 👋")
+	alice.waitMessage("second")
+	alice.waitJS(`document.querySelector('#group-list button[data-group="` + gid + `"] .badge') === null`)
+
+	// Alice answers from the page; Bob gets the push.
+	alice.send("hi Bob 🙂")
+	for {
+		select {
+		case m := <-bob.GroupMessages():
+			if m.Body == "hi Bob 🙂" && m.From == alice.phone {
+				alice.noInjection()
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("bob got no push of alice's message")
+		}
+	}
 }

@@ -16,13 +16,20 @@ const state = {
   me: null, // {id, name, token}
   friends: new Map(), // id -> {id, name, relation, incoming}
   chats: [], // chatting rows, newest first
-  open: null, // peer id of the open conversation
+  groups: [], // group_list items, most recent message first
+  open: null, // the open conversation: a peer id, or "g:" + a group id
   convs: new Map(), // peer -> {msgs: Map id -> msg, more, oldest, loaded}
   outbox: [], // {cmid, to, body, status: "sending"|"failed", error}
   cursor: "0", // highest message_id synced or received (sync's after_id)
   ackTimer: 0,
   chatsTimer: 0,
+  groupsTimer: 0,
 };
+
+// A group's conversation key is "g:" + its id; a 1:1 conversation's is the
+// peer's id (ids are digits, so the two never collide).
+const groupKey = (gid) => "g:" + gid;
+const groupOf = (key) => (key && key.startsWith("g:") ? key.slice(2) : null);
 
 const wsURL = document.querySelector('meta[name="parley-websocket"]').content;
 const conn = new Connection(wsURL);
@@ -176,7 +183,7 @@ async function afterLogin() {
   try {
     state.cursor = store.getItem(cursorKey()) || "0";
     await catchUp();
-    await Promise.all([loadFriends(), loadChats()]);
+    await Promise.all([loadFriends(), loadChats(), loadGroups()]);
     if (state.open) await loadNewest(state.open);
     flushOutbox();
   } catch (e) {
@@ -239,6 +246,18 @@ function scheduleChats() {
 }
 
 async function markRead(peer) {
+  const gid = groupOf(peer);
+  if (gid) {
+    const c = state.convs.get(peer);
+    const last = c ? [...c.msgs.keys()].reduce(maxID, "0") : "0";
+    try {
+      await conn.request("group_read", { group_id: gid, group_seq: last });
+    } catch (e) {
+      // not_member: the next list shows the truth
+    }
+    scheduleGroups();
+    return;
+  }
   try {
     await conn.request("update_chat", { comm_id: peer, unread_count: 0, chat_status: "chatting" });
   } catch (e) {
@@ -267,10 +286,14 @@ async function trySend(item) {
   if (item.inFlight) return;
   item.inFlight = true;
   try {
-    const r = await conn.request("send_message", {
-      receiver_id: item.to, message_body: item.body, chat_type: "friend",
-      message_type: "text", file_path: " ", client_msg_id: item.cmid,
-    });
+    const gid = groupOf(item.to);
+    const r = gid
+      ? await conn.request("group_send", { group_id: gid, body: item.body, message_type: "text", client_msg_id: item.cmid })
+      : await conn.request("send_message", {
+        receiver_id: item.to, message_body: item.body, chat_type: "friend",
+        message_type: "text", file_path: " ", client_msg_id: item.cmid,
+      });
+    if (gid) r.message_id = r.group_seq;
     state.outbox = state.outbox.filter((x) => x !== item);
     const c = state.convs.get(item.to);
     if (c && c.loaded && !c.msgs.has(r.message_id)) {
@@ -279,7 +302,8 @@ async function trySend(item) {
         message_body: item.body, message_timestamp: localTime(), message_type: "text",
       });
     }
-    scheduleChats();
+    if (gid) scheduleGroups();
+    else scheduleChats();
   } catch (e) {
     if (!(e instanceof ConnLost)) {
       item.status = "failed";
@@ -326,6 +350,82 @@ async function loadChats() {
   setChats(rows);
 }
 
+// ---- groups -----------------------------------------------------------------
+
+async function loadGroups() {
+  const r = await conn.request("group_list", {});
+  state.groups = r.groups || [];
+  renderGroups();
+  if (state.open) renderConvHead();
+}
+
+function scheduleGroups() {
+  clearTimeout(state.groupsTimer);
+  state.groupsTimer = setTimeout(() => loadGroups().catch(() => {}), 200);
+}
+
+function renderGroups() {
+  $("group-list").replaceChildren(...state.groups.map((g) => {
+    const unread = Number(g.unread) || 0;
+    const key = groupKey(g.group_id);
+    const btn = el("button", { type: "button", class: "item", "data-group": g.group_id, "aria-current": key === state.open ? "true" : null },
+      el("span", { class: "item-name" }, g.name),
+      unread > 0 ? el("span", { class: "badge", "aria-label": unread + " unread" }, String(unread)) : null,
+      el("span", { class: "item-last" }, g.last_message_type === "system" ? "" : g.last_message || ""),
+      el("span", { class: "item-time" }, g.last_time || ""));
+    btn.addEventListener("click", () => openConv(key));
+    return el("li", {}, btn);
+  }));
+}
+
+// groupRow renders a group message in the shape of a 1:1 message (the
+// conversation view shows both); a system message's body says what
+// happened, as text.
+function groupRow(m) {
+  let body = m.body;
+  if (m.message_type === "system") {
+    try {
+      const ev = JSON.parse(m.body);
+      body = [nameOf(ev.actor), ev.event, (ev.users || []).map(nameOf).join(", "), ev.name || "", ev.role || ""]
+        .filter((x) => x).join(" ");
+    } catch (e) {
+      body = "";
+    }
+  }
+  return {
+    message_id: m.group_seq, send_id: m.sender_id, message_body: body,
+    message_timestamp: m.time, message_type: m.message_type,
+  };
+}
+
+conn.addEventListener("group-message", (e) => {
+  if (!state.me) return;
+  const m = e.detail;
+  const key = groupKey(m.group_id);
+  const c = state.convs.get(key);
+  if (c && c.loaded && !c.msgs.has(m.group_seq)) {
+    c.msgs.set(m.group_seq, groupRow(m));
+    if (key === state.open) renderMessages(false);
+  }
+  if (key === state.open && document.visibilityState === "visible") markRead(key);
+  else scheduleGroups();
+});
+
+$("group-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  text($("group-error"), "");
+  const members = $("group-members").value.split(",").map((x) => x.trim()).filter((x) => x);
+  try {
+    const r = await conn.request("group_create", { name: $("group-name").value, members });
+    $("group-name").value = "";
+    $("group-members").value = "";
+    await loadGroups();
+    openConv(groupKey(r.group.group_id));
+  } catch (e) {
+    text($("group-error"), errorText(e));
+  }
+});
+
 function setChats(rows) {
   state.chats = rows.filter((r) => r.status === "success" && r.chat_status !== "close");
   renderChats();
@@ -349,6 +449,12 @@ conn.addEventListener("friend-request", (e) => {
 });
 
 function nameOf(id) {
+  const gid = groupOf(id);
+  if (gid) {
+    const g = state.groups.find((x) => x.group_id === gid);
+    return g ? g.name : "group " + gid;
+  }
+  if (id === (state.me && state.me.id)) return state.me.name || id;
   const f = state.friends.get(id);
   if (f && f.name) return f.name;
   const c = state.chats.find((x) => x.comm_id === id);
@@ -479,9 +585,11 @@ async function openConv(peer) {
   $("conversation").hidden = false;
   $("placeholder").hidden = true;
   $("conv-delete").dataset.state = "";
+  $("conv-delete").hidden = groupOf(peer) !== null;
   text($("conv-delete"), "Delete friend");
   renderConvHead();
   renderChats();
+  renderGroups();
   renderMessages(true);
   $("composer-text").focus();
   try {
@@ -498,6 +606,7 @@ function closeConv() {
   $("conversation").hidden = true;
   $("placeholder").hidden = false;
   renderChats();
+  renderGroups();
 }
 
 $("conv-back").addEventListener("click", closeConv);
@@ -509,7 +618,7 @@ function renderConvHead() {
 // loadNewest (re)loads the newest page of a conversation, merging it into
 // what is shown.
 async function loadNewest(peer) {
-  const r = await conn.request("history", { peer_id: peer, limit: HISTORY_PAGE });
+  const r = await historyPage(peer, "");
   let c = state.convs.get(peer);
   if (!c) {
     c = { msgs: new Map(), more: r.more, oldest: "" };
@@ -518,8 +627,22 @@ async function loadNewest(peer) {
   if (!c.loaded) c.more = r.more;
   c.loaded = true;
   for (const m of r.messages) c.msgs.set(m.message_id, m);
-  if (!c.oldest && r.messages.length) c.oldest = r.messages[r.messages.length - 1].message_id;
+  if (!c.oldest && r.messages.length) c.oldest = r.oldest;
   if (peer === state.open) renderMessages(true);
+}
+
+// historyPage is one page of a conversation before id before ("" for the
+// newest): history for a friend, group_history for a group (whose rows
+// become 1:1-shaped); oldest is the id to page on from.
+async function historyPage(peer, before) {
+  const gid = groupOf(peer);
+  if (gid) {
+    const r = await conn.request("group_history", { group_id: gid, before_seq: before, limit: HISTORY_PAGE });
+    const messages = r.messages.map(groupRow);
+    return { messages, more: r.more, oldest: messages.length ? messages[0].message_id : "" };
+  }
+  const r = await conn.request("history", { peer_id: peer, before_id: before, limit: HISTORY_PAGE });
+  return { messages: r.messages, more: r.more, oldest: r.messages.length ? r.messages[r.messages.length - 1].message_id : "" };
 }
 
 $("older").addEventListener("click", async () => {
@@ -529,9 +652,9 @@ $("older").addEventListener("click", async () => {
   const box = $("messages");
   const fromBottom = box.scrollHeight - box.scrollTop;
   try {
-    const r = await conn.request("history", { peer_id: peer, before_id: c.oldest, limit: HISTORY_PAGE });
+    const r = await historyPage(peer, c.oldest);
     for (const m of r.messages) c.msgs.set(m.message_id, m);
-    if (r.messages.length) c.oldest = r.messages[r.messages.length - 1].message_id;
+    if (r.messages.length) c.oldest = r.oldest;
     c.more = r.more;
   } catch (e) {
     return;
@@ -553,7 +676,7 @@ function renderMessages(toBottom) {
     const mine = m.send_id === state.me.id;
     return el("li", { class: mine ? "msg mine" : "msg theirs", "data-id": m.message_id },
       el("p", { class: "msg-body" }, m.message_body),
-      el("span", { class: "msg-meta" }, (mine ? "me" : nameOf(peer)) + (m.message_timestamp ? " · " + m.message_timestamp : "")));
+      el("span", { class: "msg-meta" }, (mine ? "me" : nameOf(groupOf(peer) ? m.send_id : peer)) + (m.message_timestamp ? " · " + m.message_timestamp : "")));
   });
   for (const o of state.outbox) {
     if (o.to !== peer) continue;

@@ -31,7 +31,8 @@ export class ConnLost extends Error {
 }
 
 // Connection events: "state" (detail: {state, retryIn}), "open", "close",
-// "message" (detail: a receive_message), "friend-request" (detail: the pushed
+// "message" (detail: a receive_message), "group-message" (detail: a
+// group_message push), "friend-request" (detail: the pushed
 // friends rows), "chat-list" (detail: a chatting list nobody asked for).
 export class Connection extends EventTarget {
   constructor(url) {
@@ -214,6 +215,9 @@ export class Connection extends EventTarget {
     switch (v.type) {
       case "receive_message":
         this.dispatchEvent(new CustomEvent("message", { detail: v }));
+        return;
+      case "group_message":
+        this.dispatchEvent(new CustomEvent("group-message", { detail: v }));
         return;
       case "pong":
         return;

@@ -8,7 +8,7 @@
 const SAFE_ATTRS = new Set([
   "class", "id", "type", "role", "hidden", "title", "tabindex", "disabled",
   "aria-label", "aria-live", "aria-current", "aria-selected", "aria-controls",
-  "data-id", "data-peer", "data-state", "data-pending", "datetime",
+  "data-id", "data-peer", "data-group", "data-state", "data-pending", "datetime",
 ]);
 
 // el creates an element; attrs values are set as attributes (names outside
