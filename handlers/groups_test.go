@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -87,11 +88,18 @@ func noPushes(t *testing.T, c *conn) {
 // "1" with "2" and "3"; each member has seen the create push.
 func groupEnv(t *testing.T, opts ...func(*env, *Deps)) (e *env, c1, c2, c3, c4 *conn, gid string) {
 	e = newEnv(t, opts...)
-	for _, id := range []string{"1", "2", "3", "4"} {
-		e.register(id, "n"+id, "666")
+	// Users made in the store and sessions bound directly: a login's
+	// password hash is not what these tests are about, and four of them
+	// per test cost seconds under -race.
+	logged := func(id string) *conn {
+		if err := e.store.CreateUser(context.Background(), &db.User{Phone: id, Name: "n" + id}); err != nil {
+			t.Fatal(err)
+		}
+		c := e.dial()
+		e.reg.Bind(c.s, id)
+		return c
 	}
-	c1 = e.login("1", "666")
-	c2, c3, c4 = e.login("2", "666"), e.login("3", "666"), e.login("4", "666")
+	c1, c2, c3, c4 = logged("1"), logged("2"), logged("3"), logged("4")
 	for _, c := range []*conn{c2, c3, c4} {
 		e.befriend(c1, c)
 		c.cap.take()
