@@ -11,6 +11,7 @@ import (
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
 
+	"github.com/parley-im/parley/cluster"
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/handlers"
@@ -83,8 +84,37 @@ var (
 		}),
 	)
 
+	// Sessions: a single node pushes through its registry; a cluster node
+	// (cluster.nats_url set) through a cluster.Directory that wraps the
+	// registry and reaches the other nodes over NATS. Handlers see only a
+	// handlers.SessionDirectory either way.
 	sessionModule = fx.Module("session",
-		fx.Provide(session.NewRegistry),
+		fx.Provide(func(cfg *config.Config, log *zap.Logger) (*session.Registry, *cluster.Directory, handlers.SessionDirectory) {
+			if cfg.Cluster.NATSURL == "" {
+				reg := session.NewRegistry()
+				return reg, nil, reg
+			}
+			dir := cluster.New(cfg.Cluster, log.Named("cluster"))
+			return dir.Local(), dir, dir
+		}),
+		// The directory connects before the transport accepts anyone and
+		// disconnects after the last session is gone (fx stops in reverse).
+		// Its hooks reach the handlers, which are built on the directory.
+		fx.Invoke(func(dir *cluster.Directory, svc *handlers.Service, lc fx.Lifecycle) {
+			if dir == nil {
+				return
+			}
+			hooks := cluster.Hooks{
+				Resync: func(ctx context.Context, userID string) {
+					_, _ = svc.Redeliver(ctx, userID)
+				},
+				Revoke: svc.ForgetUser,
+			}
+			lc.Append(fx.Hook{
+				OnStart: func(context.Context) error { return dir.Start(hooks) },
+				OnStop:  dir.Stop,
+			})
+		}),
 	)
 
 	handlersModule = fx.Module("handlers",
@@ -100,9 +130,9 @@ var (
 			lc.Append(fx.Hook{OnStart: func(context.Context) error { w.Start(); return nil }, OnStop: w.Close})
 			return w
 		}),
-		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Service {
+		fx.Provide(func(st *db.Store, w *db.MessageWriter, dir handlers.SessionDirectory, cfg *config.Config, log *zap.Logger) *handlers.Service {
 			return handlers.New(handlers.Deps{
-				Store: st, Messages: w, Sessions: reg, Accounts: cfg.Accounts,
+				Store: st, Messages: w, Sessions: dir, Accounts: cfg.Accounts,
 				Limits: handlers.LimitsFrom(cfg), Log: log.Named("handlers"),
 			})
 		}),

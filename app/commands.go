@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/parley-im/parley/cluster"
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/handlers"
@@ -49,7 +50,7 @@ func AddUserCommand(cfgPath string, args []string, stdin io.Reader, stdout, stde
 }
 
 func addUser(cfgPath, phone, name, password string) (id string, err error) {
-	err = withService(cfgPath, func(ctx context.Context, svc *handlers.Service) error {
+	err = withService(cfgPath, func(ctx context.Context, svc *handlers.Service, _ *config.Config) error {
 		reply, err := svc.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
 		if err != nil {
 			return err
@@ -62,7 +63,10 @@ func addUser(cfgPath, phone, name, password string) (id string, err error) {
 
 // RevokeCommand implements `parleyd revoke -id USER`: every resume token of
 // the user stops working at once (their next reconnect needs the password).
-// Live connections are not closed.
+// On a single node live connections are not closed (this command is another
+// process). With cluster.nats_url set, the revocation is also announced over
+// NATS: every running node closes the user's sessions and forgets their
+// cached credentials at once (docs/CLUSTER.md).
 func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -74,21 +78,35 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "revoke: -id is required")
 		return 2
 	}
-	err := withService(cfgPath, func(ctx context.Context, svc *handlers.Service) error {
-		return svc.RevokeResumeTokens(ctx, *user)
+	clustered := false
+	err := withService(cfgPath, func(ctx context.Context, svc *handlers.Service, cfg *config.Config) error {
+		if err := svc.RevokeResumeTokens(ctx, *user); err != nil {
+			return err
+		}
+		if cfg.Cluster.NATSURL == "" {
+			return nil
+		}
+		clustered = true
+		if err := cluster.AnnounceRevoke(ctx, cfg.Cluster, *user); err != nil {
+			return fmt.Errorf("tokens revoked in the database, but the nodes were not told (live sessions stay open): %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "revoke:", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, "revoked every resume token of", *user)
+	if clustered {
+		fmt.Fprintln(stdout, "every node was told to close the user's sessions")
+	}
 	return 0
 }
 
 // withService opens the configured database and runs f with the handlers'
 // service over it, so operator commands take the same code paths (and rules)
 // as requests do. A refusal comes back as "code: message".
-func withService(cfgPath string, f func(context.Context, *handlers.Service) error) error {
+func withService(cfgPath string, f func(context.Context, *handlers.Service, *config.Config) error) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -103,7 +121,7 @@ func withService(cfgPath string, f func(context.Context, *handlers.Service) erro
 	svc := handlers.New(handlers.Deps{
 		Store: db.NewStore(bdb, cfg.DB.QueryTimeout), Sessions: session.NewRegistry(), Accounts: cfg.Accounts,
 	})
-	if err := f(ctx, svc); err != nil {
+	if err := f(ctx, svc, cfg); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {
 			return fmt.Errorf("%s: %s", pe.Code, pe.Message)

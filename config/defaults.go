@@ -127,6 +127,12 @@ func Default() Config {
 			ChatListMax:    200,
 			ChatPreviewMax: 256,
 		},
+		Cluster: Cluster{
+			NATSURL:        "", // a single node
+			Node:           "", // the host name
+			SubjectPrefix:  "parley",
+			DeliverTimeout: 2 * time.Second,
+		},
 	}
 }
 

@@ -32,7 +32,7 @@ var layers = [][]string{
 	{"wire"},
 	{"session", "db"},
 	{"pipeline"},
-	{"transport", "middleware", "handlers"},
+	{"transport", "middleware", "handlers", "cluster"},
 	{"app", "client"},
 	{"app/apptest", "cmd/parleyd", "cmd/parley-bench", "cmd/parley-try"},
 }
