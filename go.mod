@@ -6,6 +6,7 @@ require (
 	github.com/Allenxuxu/gev v0.5.0
 	github.com/Allenxuxu/ringbuffer v0.0.11
 	github.com/Allenxuxu/toolkit v0.0.1
+	github.com/coder/websocket v1.8.15
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0

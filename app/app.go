@@ -77,11 +77,7 @@ var (
 			return bdb, nil
 		}),
 		fx.Provide(func(b *bun.DB) *sql.DB { return b.DB }),
-		fx.Provide(func(b *bun.DB, cfg *config.Config) *db.Store {
-			return db.NewStore(b, cfg.DB.QueryTimeout, db.WithFriendLimits(db.FriendLimits{
-				MaxPending: cfg.Friends.MaxPendingRequests, MaxFriends: cfg.Friends.MaxFriends, MaxList: cfg.Friends.ListLimit,
-			}))
-		}),
+		fx.Provide(newStore),
 	)
 
 	// Sessions: a single node pushes through its registry; a cluster node
@@ -100,15 +96,15 @@ var (
 		// The directory connects before the transport accepts anyone and
 		// disconnects after the last session is gone (fx stops in reverse).
 		// Its hooks reach the handlers, which are built on the directory.
-		fx.Invoke(func(dir *cluster.Directory, svc *handlers.Service, lc fx.Lifecycle) {
+		fx.Invoke(func(dir *cluster.Directory, svc *handlers.Areas, lc fx.Lifecycle) {
 			if dir == nil {
 				return
 			}
 			hooks := cluster.Hooks{
 				Resync: func(ctx context.Context, userID string) {
-					_, _ = svc.Redeliver(ctx, userID)
+					_, _ = svc.Messages.Redeliver(ctx, userID)
 				},
-				Revoke: svc.ForgetUser,
+				Revoke: svc.Accounts.ForgetUser,
 			}
 			lc.Append(fx.Hook{
 				OnStart: func(context.Context) error { return dir.Start(hooks) },
@@ -130,13 +126,10 @@ var (
 			lc.Append(fx.Hook{OnStart: func(context.Context) error { w.Start(); return nil }, OnStop: w.Close})
 			return w
 		}),
-		fx.Provide(func(st *db.Store, w *db.MessageWriter, dir handlers.SessionDirectory, cfg *config.Config, log *zap.Logger) *handlers.Service {
-			return handlers.New(handlers.Deps{
-				Store: st, Messages: w, Sessions: dir, Accounts: cfg.Accounts,
-				Limits: handlers.LimitsFrom(cfg), Log: log.Named("handlers"),
-			})
+		fx.Provide(func(st *db.Store, w *db.MessageWriter, dir handlers.SessionDirectory, cfg *config.Config, log *zap.Logger) *handlers.Areas {
+			return newHandlers(st, w, dir, cfg, log)
 		}),
-		fx.Provide(func(svc *handlers.Service) *handlers.Router {
+		fx.Provide(func(svc *handlers.Areas) *handlers.Router {
 			r := handlers.NewRouter()
 			svc.Register(r)
 			return r
@@ -164,10 +157,15 @@ var (
 				return nil, err
 			}
 			srv.SetAcceptCheck(gate.Allow)
+			if cfg.Web.WSListen != "" {
+				if err := srv.ListenWebSocket(cfg.Web); err != nil {
+					return nil, err
+				}
+			}
 			lc.Append(fx.Hook{
 				OnStart: func(context.Context) error {
 					srv.Start()
-					log.Info("parley listening", zap.String("addr", srv.Addr()))
+					log.Info("parley listening", zap.String("addr", srv.Addr()), zap.String("ws", srv.WSAddr()))
 					return nil
 				},
 				OnStop: func(ctx context.Context) error {
@@ -193,4 +191,23 @@ func transportConfig(cfg *config.Config) config.Transport {
 		t.Workers = config.WorkersPerCPUPostgres * runtime.NumCPU()
 	}
 	return t
+}
+
+// newStore is the store over b, configured from cfg: the server and the
+// operator commands (commands.go) build it here, so both apply the same
+// rules (friend caps included).
+func newStore(b *bun.DB, cfg *config.Config) *db.Store {
+	return db.NewStore(b, cfg.DB.QueryTimeout, db.WithFriendLimits(db.FriendLimits{
+		MaxPending: cfg.Friends.MaxPendingRequests, MaxFriends: cfg.Friends.MaxFriends, MaxList: cfg.Friends.ListLimit,
+	}))
+}
+
+// newHandlers builds the handlers from cfg, for the server and the operator
+// commands alike. messages may be nil (each message is then stored with
+// st.SaveMessage, as the commands, which send none, do).
+func newHandlers(st *db.Store, messages handlers.MessageSaver, dir handlers.SessionDirectory, cfg *config.Config, log *zap.Logger) *handlers.Areas {
+	return handlers.New(handlers.Deps{
+		Store: st, Messages: messages, Sessions: dir, Accounts: cfg.Accounts,
+		Limits: handlers.LimitsFrom(cfg), Log: log.Named("handlers"),
+	})
 }

@@ -50,8 +50,8 @@ func AddUserCommand(cfgPath string, args []string, stdin io.Reader, stdout, stde
 }
 
 func addUser(cfgPath, phone, name, password string) (id string, err error) {
-	err = withService(cfgPath, func(ctx context.Context, svc *handlers.Service, _ *config.Config) error {
-		reply, err := svc.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
+	err = withService(cfgPath, func(ctx context.Context, svc *handlers.Areas, _ *config.Config) error {
+		reply, err := svc.Accounts.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
 		if err != nil {
 			return err
 		}
@@ -79,8 +79,8 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	clustered := false
-	err := withService(cfgPath, func(ctx context.Context, svc *handlers.Service, cfg *config.Config) error {
-		if err := svc.RevokeResumeTokens(ctx, *user); err != nil {
+	err := withService(cfgPath, func(ctx context.Context, svc *handlers.Areas, cfg *config.Config) error {
+		if err := svc.Accounts.RevokeResumeTokens(ctx, *user); err != nil {
 			return err
 		}
 		if cfg.Cluster.NATSURL == "" {
@@ -106,7 +106,7 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 // withService opens the configured database and runs f with the handlers'
 // service over it, so operator commands take the same code paths (and rules)
 // as requests do. A refusal comes back as "code: message".
-func withService(cfgPath string, f func(context.Context, *handlers.Service, *config.Config) error) error {
+func withService(cfgPath string, f func(context.Context, *handlers.Areas, *config.Config) error) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -118,9 +118,7 @@ func withService(cfgPath string, f func(context.Context, *handlers.Service, *con
 		return err
 	}
 	defer bdb.Close()
-	svc := handlers.New(handlers.Deps{
-		Store: db.NewStore(bdb, cfg.DB.QueryTimeout), Sessions: session.NewRegistry(), Accounts: cfg.Accounts,
-	})
+	svc := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
 	if err := f(ctx, svc, cfg); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {

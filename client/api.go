@@ -387,3 +387,38 @@ func (c *Client) syncPage(cn *conn, after int64) ([]wire.Message, bool, error) {
 	}
 	return r.Messages, r.More, nil
 }
+
+// historyPayload is the history request without "type" (encodeRequest
+// writes it).
+type historyPayload struct {
+	PeerID   string `json:"peer_id"`
+	BeforeID string `json:"before_id,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
+}
+
+// History returns one page of the conversation with peer, both directions,
+// newest first: the messages with an id below beforeID ("" for the newest),
+// at most limit (0: the server's default, 50; it caps at 200 and at its
+// reply budget). more says older messages follow: call again with the ID of
+// the page's last message. It reads what the server stored and changes
+// nothing: it does not deliver, acknowledge or mark anything read.
+func (c *Client) History(ctx context.Context, peer, beforeID string, limit int) (page []Message, more bool, err error) {
+	body, err := c.do(ctx, wire.TypeHistory, historyPayload{PeerID: peer, BeforeID: beforeID, Limit: limit}, true)
+	if err != nil {
+		return nil, false, err
+	}
+	var r struct {
+		Messages []wire.Message `json:"messages"`
+		More     bool           `json:"more"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, false, &ServerError{Type: wire.TypeHistory, Code: wire.CodeInternal, Message: "unreadable history reply"}
+	}
+	page = make([]Message, 0, len(r.Messages))
+	for _, w := range r.Messages {
+		if m, ok := fromWire(w); ok {
+			page = append(page, m)
+		}
+	}
+	return page, r.More, nil
+}

@@ -53,6 +53,7 @@ func buildParleyd(t *testing.T, driver string) *parleyd {
 	}
 	yaml := fmt.Sprintf(`server: {listen: %q, shutdown_timeout: 5s}
 admin: {listen: ""}
+web: {listen: ""}
 db: {driver: %s, dsn: %q}
 log: {level: error}
 pipeline:

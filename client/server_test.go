@@ -143,8 +143,32 @@ func testRealChat(t *testing.T, addr string) {
 		t.Fatalf("got %+v, want %s", m, first)
 	}
 
+	// History: newest first, both directions, paged back to the greeting.
+	if _, err := b.Send(ctx, a.UserID(), "reply"); err != nil {
+		t.Fatal(err)
+	}
+	next(t, a)
+	hist, more, err := a.History(ctx, b.UserID(), "", 2)
+	if err != nil || !more || len(hist) != 2 || hist[0].Body != "reply" || hist[0].From != b.UserID() || hist[1].ID != first {
+		t.Fatalf("history page 1: %+v more=%v %v", hist, more, err)
+	}
+	var all []client.Message
+	for before := hist[1].ID; ; {
+		page, more, err := a.History(ctx, b.UserID(), before, 2)
+		if err != nil || len(page) == 0 {
+			t.Fatalf("history after %s: %+v %v", before, page, err)
+		}
+		all = append(all, page...)
+		if before = page[len(page)-1].ID; !more {
+			break
+		}
+	}
+	if len(all) != len(ids)+1 || all[0].ID != ids[4] || all[len(ids)-1].ID != ids[0] || all[len(ids)].From != b.UserID() {
+		t.Fatalf("history back to the greeting: %+v", all)
+	}
+
 	chats, err := b.Chats(ctx)
-	if err != nil || len(chats) != 1 || chats[0].Peer != a.UserID() || chats[0].LastMessage != "once" {
+	if err != nil || len(chats) != 1 || chats[0].Peer != a.UserID() || chats[0].LastMessage != "reply" {
 		t.Fatalf("b's chats: %+v %v", chats, err)
 	}
 	u, err := a.SearchUser(ctx, b.UserID())

@@ -208,6 +208,10 @@ func (d *Directory) Start(hooks Hooks) error {
 		nc.Close()
 		return fmt.Errorf("cluster: subscribing to control events: %w", err)
 	}
+	if _, err := nc.Subscribe(d.subject("many"), d.many); err != nil {
+		nc.Close()
+		return fmt.Errorf("cluster: subscribing to fan-outs: %w", err)
+	}
 	d.mu.Lock()
 	d.nc = nc
 	d.mu.Unlock()
@@ -323,6 +327,24 @@ func (d *Directory) Deliver(userID string, body []byte) int {
 	return remote
 }
 
+// DeliverMany queues body to the sessions of every user in userIDs on this
+// node, then publishes it once, with the list, for the other nodes (prefix.many):
+// each delivers it to those of the users it holds. One publish per fan-out,
+// not one per member, and no per-member round trip; so the count is this
+// node's sessions only: other nodes' deliveries are not confirmed (a group
+// message is stored for everyone and read back with sync, never claimed).
+func (d *Directory) DeliverMany(userIDs []string, body []byte) int {
+	n := d.local.DeliverMany(userIDs, body)
+	nc := d.conn()
+	if nc == nil || len(userIDs) == 0 {
+		return n
+	}
+	if err := nc.Publish(d.subject("many"), encodeMany(userIDs, body)); err != nil {
+		d.countErr(err)
+	}
+	return n
+}
+
 // countErr classifies a failed publish or request for the metrics. "No
 // responders" is the normal answer for a user online nowhere else.
 func (d *Directory) countErr(err error) {
@@ -410,6 +432,19 @@ func (d *Directory) handle(m *nats.Msg) {
 		if d.local.Online(userID) && m.Reply != "" {
 			_ = m.Respond([]byte{'1'})
 		}
+	}
+}
+
+// many serves prefix.many: another node's fan-out, delivered to the listed
+// users this node holds.
+func (d *Directory) many(m *nats.Msg) {
+	ids, body, ok := decodeMany(m.Data)
+	if !ok {
+		d.log.Warn("cluster: malformed fan-out", zap.Int("bytes", len(m.Data)))
+		return
+	}
+	if d.local.DeliverMany(ids, body) > 0 {
+		d.stats.remotePushes.Add(1)
 	}
 }
 

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
 )
@@ -46,4 +47,39 @@ func tokenUser(tok string) (string, bool) {
 	}
 	b, err := hex.DecodeString(h)
 	return string(b), err == nil
+}
+
+// encodeMany lays out a fan-out: uvarint(count), then uvarint(len) + id for
+// each user, then the body, which is copied once whatever the count.
+func encodeMany(ids []string, body []byte) []byte {
+	size := binary.MaxVarintLen64 * (1 + len(ids))
+	for _, id := range ids {
+		size += len(id)
+	}
+	out := make([]byte, 0, size+len(body))
+	out = binary.AppendUvarint(out, uint64(len(ids)))
+	for _, id := range ids {
+		out = binary.AppendUvarint(out, uint64(len(id)))
+		out = append(out, id...)
+	}
+	return append(out, body...)
+}
+
+// decodeMany reverses encodeMany. The body aliases b.
+func decodeMany(b []byte) (ids []string, body []byte, ok bool) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, nil, false
+	}
+	b = b[k:]
+	ids = make([]string, 0, n)
+	for range n {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return nil, nil, false
+		}
+		ids = append(ids, string(b[k:k+int(l)]))
+		b = b[k+int(l):]
+	}
+	return ids, b, true
 }

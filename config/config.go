@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -23,6 +25,7 @@ type Config struct {
 	Friends   Friends      `yaml:"friends"`
 	Messages  Messages     `yaml:"messages"`
 	Cluster   Cluster      `yaml:"cluster"`
+	Web       Web          `yaml:"web"`
 
 	// Source is the file the configuration was read from, or "" for the
 	// built-in defaults. It prefixes every file:line in error messages.
@@ -118,6 +121,27 @@ type Transport struct {
 	// 0 means the process's open-file limit minus 256 descriptors kept for
 	// the database, logs and admin port.
 	MaxConns int `yaml:"max_conns"`
+	// ProxyTrusted lists the load balancers (CIDR prefixes, or single
+	// addresses) whose connections must begin with a PROXY protocol header
+	// (v1 or v2); the client address it names replaces the balancer's for
+	// everything per address. Empty turns the PROXY protocol off; from any
+	// other peer a header is never honoured.
+	ProxyTrusted []string `yaml:"proxy_trusted"`
+}
+
+// ParsePrefix reads a CIDR prefix ("10.0.0.0/8", "2001:db8::/32") or a
+// single address (a /32 or /128), masked, without zone. It is the one
+// reading of transport.proxy_trusted: Validate reports what it refuses and
+// the transport builds its trusted set with it.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("want a CIDR prefix such as \"10.0.0.0/8\" or an address such as \"192.0.2.7\", got %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // DB selects and sizes the store.
@@ -176,6 +200,31 @@ type Admin struct {
 	// Token, when set, is the bearer token /debug/pprof/ and every mutating
 	// endpoint require. A Listen that is not loopback needs one.
 	Token string `yaml:"token"`
+}
+
+// Web is the browser client: its page and assets served over HTTP.
+type Web struct {
+	// Listen is the HTTP address that serves the web client's page; ""
+	// disables it.
+	Listen string `yaml:"listen"`
+	// AllowedOrigins are the browser origins ("https://chat.example.com",
+	// scheme://host[:port]) allowed to open a WebSocket besides the same
+	// origin; "*" allows any. The same origin is always allowed: an Origin
+	// whose host:port is the request's Host header, or whose host is the
+	// Host header's host and whose port is web.listen's port (web.listen
+	// with a concrete host: that host:port exactly). A request without
+	// Origin (not a browser) is allowed: Origin is a browser's promise,
+	// never an identity.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// WSListen is the TCP address of the WebSocket endpoint (path /ws),
+	// served by the transport's gev reactors; "" disables it.
+	WSListen string `yaml:"ws_listen"`
+	// WSHandshakeTimeout closes a WebSocket connection whose HTTP upgrade
+	// request has not completed this long after it connected.
+	WSHandshakeTimeout time.Duration `yaml:"ws_handshake_timeout"`
+	// WSMaxHeader caps the bytes of the HTTP upgrade request (request line
+	// and headers); a longer one is answered 431 and closed.
+	WSMaxHeader int `yaml:"ws_max_header"`
 }
 
 // Accounts configures password hashing and credential caching.

@@ -83,7 +83,8 @@ func Default() Config {
 			HeartbeatTimeout: 45 * time.Second,
 			LegacyIdle:       6 * time.Hour,
 			KeepAlive:        30 * time.Second,
-			MaxConns:         0, // open-file limit minus 256
+			MaxConns:         0,          // open-file limit minus 256
+			ProxyTrusted:     []string{}, // PROXY protocol off
 		},
 		Pipeline: defaultPipeline(),
 		DB: DB{
@@ -107,6 +108,13 @@ func Default() Config {
 		},
 		Admin: Admin{
 			Listen: "127.0.0.1:9090",
+		},
+		Web: Web{
+			Listen:             ":8080",
+			AllowedOrigins:     []string{}, // same origin only
+			WSListen:           ":8081",
+			WSHandshakeTimeout: 10 * time.Second,
+			WSMaxHeader:        8 * kib,
 		},
 		Accounts: Accounts{
 			HashWorkers:         0, // one per CPU but one

@@ -88,6 +88,11 @@ func applyEnv(cfg *Config, environ []string) []Problem {
 			continue
 		}
 		root.FieldByIndex(l.index).Set(v)
+		for k := range cfg.origins {
+			if strings.HasPrefix(k, l.key+"[") {
+				delete(cfg.origins, k) // the file's entries were replaced
+			}
+		}
 		cfg.origins[l.key] = at
 	}
 	return problems
@@ -119,6 +124,16 @@ func parseText(t reflect.Type, s string) (reflect.Value, error) {
 		v.SetBool(b)
 	case t.Kind() == reflect.String:
 		v.SetString(s)
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		// A list is comma-separated ("10.0.0.0/8, 192.0.2.7"); empty is
+		// the empty list.
+		list := []string{}
+		for _, e := range strings.Split(s, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				list = append(list, e)
+			}
+		}
+		v.Set(reflect.ValueOf(list))
 	default:
 		return v, fmt.Errorf("unsupported type %s", t)
 	}

@@ -127,7 +127,9 @@ func (d *strictDecoder) list(n *yaml.Node, v reflect.Value, path string, line in
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, e := range n.Content {
-		d.value(e, s.Index(i), fmt.Sprintf("%s[%d]", path, i), resolve(e).Line)
+		key, line := fmt.Sprintf("%s[%d]", path, i), resolve(e).Line
+		d.seen(key, line) // so Validate can point at the entry, not the list
+		d.value(e, s.Index(i), key, line)
 	}
 	v.Set(s)
 }
@@ -351,6 +353,8 @@ func describeType(t reflect.Type) string {
 		return "a number"
 	case t.Kind() == reflect.Bool:
 		return "true or false"
+	case t.Kind() == reflect.Slice:
+		return "a list"
 	}
 	return "a string"
 }

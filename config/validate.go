@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func (c *Config) Validate() error {
 	v.db()
 	v.log()
 	v.admin()
+	v.web()
 	v.accounts()
 	v.friends()
 	v.messages()
@@ -157,6 +159,12 @@ func (v *validator) transport() {
 	if t.MaxConns < 0 {
 		v.add(fmt.Sprintf("must be 0 (derived from the open-file limit) or more, got %d", t.MaxConns), "transport.max_conns")
 	}
+	for i, s := range t.ProxyTrusted {
+		if _, err := ParsePrefix(s); err != nil {
+			key := fmt.Sprintf("transport.proxy_trusted[%d]", i)
+			v.add(err.Error(), key, "transport.proxy_trusted")
+		}
+	}
 }
 
 // pipeline checks the shape of the list. Entries are located by their Pos,
@@ -266,6 +274,35 @@ func (v *validator) admin() {
 		v.add(fmt.Sprintf("admin.listen %q and server.listen %q would bind the same port", a, v.c.Server.Listen),
 			"admin.listen", "server.listen")
 	}
+}
+
+func (v *validator) web() {
+	w := v.c.Web
+	if w.Listen != "" {
+		v.listen("web.listen", w.Listen)
+	}
+	for _, o := range w.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			v.add(fmt.Sprintf("want \"*\" or an origin such as \"https://chat.example.com\", got %q", o), "web.allowed_origins")
+		}
+	}
+	if w.WSListen == "" {
+		return // WebSocket disabled
+	}
+	v.listen("web.ws_listen", w.WSListen)
+	for _, o := range []struct{ key, addr string }{
+		{"server.listen", v.c.Server.Listen}, {"admin.listen", v.c.Admin.Listen}, {"web.listen", w.Listen},
+	} {
+		if o.addr != "" && sameSocket(w.WSListen, o.addr) {
+			v.add(fmt.Sprintf("web.ws_listen %q and %s %q would bind the same port", w.WSListen, o.key, o.addr), "web.ws_listen", o.key)
+		}
+	}
+	v.positive("web.ws_handshake_timeout", w.WSHandshakeTimeout)
+	v.between("web.ws_max_header", w.WSMaxHeader, 1*kib, 1*mib)
 }
 
 // loopback reports whether a listen address binds only the loopback

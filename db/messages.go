@@ -196,6 +196,52 @@ func (s *Store) MessagesAfter(ctx context.Context, userID string, afterID int64,
 	})
 }
 
+// Conversation returns up to limit messages between userID and peerID, in
+// both directions, not deleted, with an id below beforeID (0: no bound),
+// newest (highest id) first: the history extension's page. Each direction
+// is one backward seek on (sender_id, receiver_id, id) (migration 0006) of
+// at most limit rows, and the two are merged here, where a single query
+// with OR would read and sort the whole conversation on PostgreSQL.
+func (s *Store) Conversation(ctx context.Context, userID, peerID string, beforeID int64, limit int) ([]Message, error) {
+	if limit <= 0 {
+		limit = DefaultBatch
+	}
+	limit = min(limit, MaxBatch)
+	var mine, theirs []messageRow
+	err := s.read(ctx, "Conversation", func(ctx context.Context) error {
+		page := func(rows *[]messageRow, from, to string) error {
+			q := s.db.NewSelect().Model(rows).
+				Where("sender_id = ?", from).Where("receiver_id = ?", to).
+				Where("deleted = ?", false)
+			if beforeID > 0 {
+				q = q.Where("id < ?", beforeID)
+			}
+			return q.OrderExpr("id DESC").Limit(limit).Scan(ctx)
+		}
+		if err := page(&mine, userID, peerID); err != nil {
+			return err
+		}
+		if userID == peerID { // notes to self: one direction is both
+			return nil
+		}
+		return page(&theirs, peerID, userID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, 0, min(limit, len(mine)+len(theirs)))
+	for len(out) < limit && (len(mine) > 0 || len(theirs) > 0) {
+		var r *messageRow
+		if len(theirs) == 0 || (len(mine) > 0 && mine[0].ID > theirs[0].ID) {
+			r, mine = &mine[0], mine[1:]
+		} else {
+			r, theirs = &theirs[0], theirs[1:]
+		}
+		out = append(out, r.message())
+	}
+	return out, nil
+}
+
 func (s *Store) listMessages(ctx context.Context, op string, limit int, where func(*bun.SelectQuery) *bun.SelectQuery) ([]Message, error) {
 	if limit <= 0 {
 		limit = DefaultBatch

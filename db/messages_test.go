@@ -458,3 +458,57 @@ func TestClaimDeliveredOnlyOnce(t *testing.T) {
 		}
 	})
 }
+
+// Conversation pages back through both directions of one conversation,
+// newest first, without other users' messages or hidden ones.
+func TestConversation(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "1", "2", "3")
+		var ids []int64 // 1 <-> 2, in send order
+		for i := range 7 {
+			from, to := "1", "2"
+			if i%3 == 1 {
+				from, to = "2", "1"
+			}
+			ids = append(ids, mustSend(t, s, from, to, fmt.Sprint(i)).ID)
+			mustSend(t, s, "3", "1", "elsewhere") // another conversation of 1's
+		}
+		page := func(me, peer string, before int64, limit int) []int64 {
+			t.Helper()
+			ms, err := s.Conversation(ctxT(t), me, peer, before, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make([]int64, len(ms))
+			for i, m := range ms {
+				if (m.SenderID != me || m.ReceiverID != peer) && (m.SenderID != peer || m.ReceiverID != me) {
+					t.Fatalf("message of another conversation: %+v", m)
+				}
+				out[i] = m.ID
+			}
+			return out
+		}
+		rev := slices.Clone(ids)
+		slices.Reverse(rev)
+		if got := page("1", "2", 0, 3); !slices.Equal(got, rev[:3]) {
+			t.Fatalf("newest page %v, want %v", got, rev[:3])
+		}
+		if got := page("2", "1", rev[2], 3); !slices.Equal(got, rev[3:6]) {
+			t.Fatalf("second page (other side) %v, want %v", got, rev[3:6])
+		}
+		if got := page("1", "2", rev[5], 3); !slices.Equal(got, rev[6:]) {
+			t.Fatalf("last page %v, want %v", got, rev[6:])
+		}
+		if got := page("1", "2", ids[0], 3); len(got) != 0 {
+			t.Fatalf("before the first: %v", got)
+		}
+		// Deleting the friendship hides the conversation.
+		mustFriends(t, s, "1", "2")
+		if _, err := s.DeleteFriend(ctxT(t), "1", "2"); err != nil {
+			t.Fatal(err)
+		}
+		if got := page("1", "2", 0, 10); len(got) != 0 {
+			t.Fatalf("after delete_friend: %v", got)
+		}
+	})
+}

@@ -13,11 +13,13 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// withoutClientMsgIdx drops the client_msg_id unique index from a list of
-// index names, whichever form (SQLite autoindex or named index) it has.
-func withoutClientMsgIdx(names []string) []string {
+// withoutLaterIdx drops from a list of index names those that migrations
+// after 0003 add or replace: the client_msg_id unique index (0004; on
+// SQLite a table constraint's index before it) and the sender/receiver
+// index (0006 adds id to it).
+func withoutLaterIdx(names []string) []string {
 	return slices.DeleteFunc(slices.Clone(names), func(n string) bool {
-		return n == m0004ClientMsgIdx || n == "sqlite_autoindex_messages_1"
+		return n == m0004ClientMsgIdx || n == "sqlite_autoindex_messages_1" || n == m0006OldIdx || n == m0006Idx
 	})
 }
 

@@ -49,6 +49,7 @@ func newMigrations() *migrate.Migrations {
 	ms.Add(inTx("20250101000003", "fewer index updates per message", m0003Up, m0003Down))
 	ms.Add(inTx("20250101000004", "partial client_msg_id index", m0004Up, m0004Down))
 	ms.Add(inTx("20250101000005", "friend requests record their requester", m0005Up, m0005Down))
+	ms.Add(inTx("20250101000006", "conversation index for history", m0006Up, m0006Down))
 	return ms
 }
 

@@ -3,10 +3,12 @@ package handlers
 import (
 	"context"
 	"errors"
+	"time"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/session"
@@ -19,6 +21,49 @@ type AccountStore interface {
 	CreateUser(ctx context.Context, u *db.User) error
 	UserByID(ctx context.Context, id string) (*db.User, error)
 	SetPasswordHash(ctx context.Context, id, hash string) error
+}
+
+// Accounts answers the account requests: login, register, search_user and
+// resume. It owns password hashing (the hash pool and the verified-credential
+// cache), the per-account failed-login limit and the resume tokens logins
+// issue.
+type Accounts struct {
+	store    AccountStore
+	sessions Binder
+	creds    *credentials
+	// failures limits failed logins per account (accounts.login_failures).
+	failures *failedLogins
+	// tokenStore redeems and revokes resume tokens; tokens group-commits
+	// the ones logins issue, valid for resumeTTL.
+	tokenStore ResumeStore
+	tokens     *tokenBatcher
+	resumeTTL  time.Duration
+	log        *zap.Logger
+	now        func() time.Time
+}
+
+func newAccounts(store AccountStore, tokens ResumeStore, sessions Binder, cfg config.Accounts, log *zap.Logger) *Accounts {
+	s := &Accounts{
+		store:      store,
+		sessions:   sessions,
+		creds:      newCredentials(cfg.HashWorkers, cfg.HashQueue, cfg.CredentialCacheSize, cfg.CredentialCacheTTL),
+		tokenStore: tokens,
+		tokens:     &tokenBatcher{saveMany: tokens.SaveResumeTokens, saveOne: tokens.SaveResumeToken},
+		resumeTTL:  cfg.ResumeTTL,
+		log:        log,
+		now:        time.Now,
+	}
+	// Through s.now, so that a test moving the clock moves it here too.
+	s.failures = newFailedLogins(cfg.LoginFailures, cfg.LoginFailureWindow, func() time.Time { return s.now() })
+	return s
+}
+
+// Register adds the account requests to r.
+func (s *Accounts) Register(r *Router) {
+	On(r, wire.TypeLogin, s.Login)
+	On(r, wire.TypeRegister, s.RegisterAccount)
+	On(r, wire.TypeSearchUser, s.SearchUser)
+	On(r, wire.TypeResume, s.Resume)
 }
 
 // badCredentials is the one answer to every failed login, whatever failed
@@ -55,17 +100,17 @@ var (
 // A resume token is issued (and stored) only when the request asks for one:
 // the seed client cannot use it, and storing one per seed login was the
 // largest cost of a warm login storm (docs/PERFORMANCE.md, Round 3).
-func (s *Service) Login(ctx context.Context, req *pipeline.Request, in *wire.LoginRequest) ([]wire.LoginReply, error) {
+func (s *Accounts) Login(ctx context.Context, req *pipeline.Request, in *wire.LoginRequest) ([]wire.LoginReply, error) {
 	if in.UserID == "" || len(in.UserID) > maxIDLen || in.Password == "" || len(in.Password) > MaxPasswordBytes {
 		return nil, badCredentials
 	}
 	account, stored := in.UserID, s.creds.hash.dummy
-	u, err := s.store.accounts.UserByID(ctx, in.UserID)
+	u, err := s.store.UserByID(ctx, in.UserID)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		u = nil
 	case err != nil:
-		return nil, s.storeErr("login", err, "", "")
+		return nil, storeErr(s.log, "login", err, "", "")
 	default:
 		account, stored = u.ID, u.PasswordHash
 	}
@@ -102,7 +147,7 @@ type verification struct {
 
 // loginVerified finishes a login after its hash job, on a worker in the
 // session's turn.
-func (s *Service) loginVerified(ctx context.Context, sess *session.Session, u *db.User, account string, in *wire.LoginRequest, v *verification) ([]wire.LoginReply, error) {
+func (s *Accounts) loginVerified(ctx context.Context, sess *session.Session, u *db.User, account string, in *wire.LoginRequest, v *verification) ([]wire.LoginReply, error) {
 	switch {
 	case !v.ran:
 		s.failures.forgive(account)
@@ -122,7 +167,7 @@ func (s *Service) loginVerified(ctx context.Context, sess *session.Session, u *d
 	s.failures.reset(account)
 	if v.newHash != "" {
 		// Failing to store it is not the user's problem: log and go on.
-		if err := s.store.accounts.SetPasswordHash(ctx, u.ID, v.newHash); err != nil {
+		if err := s.store.SetPasswordHash(ctx, u.ID, v.newHash); err != nil {
 			s.log.Warn("password rehash failed", zap.String("user", u.ID), zap.Error(err))
 		}
 	}
@@ -130,7 +175,7 @@ func (s *Service) loginVerified(ctx context.Context, sess *session.Session, u *d
 }
 
 // loggedIn binds the session to u and answers the login.
-func (s *Service) loggedIn(ctx context.Context, sess *session.Session, u *db.User, wantToken bool) ([]wire.LoginReply, error) {
+func (s *Accounts) loggedIn(ctx context.Context, sess *session.Session, u *db.User, wantToken bool) ([]wire.LoginReply, error) {
 	s.sessions.Bind(sess, u.ID)
 	reply := wire.LoginReply{UserReply: userReply(wire.TypeLogin, u)}
 	if wantToken {
@@ -145,7 +190,7 @@ func (s *Service) loggedIn(ctx context.Context, sess *session.Session, u *db.Use
 // and the answer is sent by the pipeline when then returns; otherwise (a
 // harness without the transport, or a command with no request) this waits
 // inline and returns then's result. A full queue answers errBusy at once.
-func withHash[T any](ctx context.Context, s *Service, req *pipeline.Request, job func(), then func(context.Context, *session.Session) (T, error)) (T, error) {
+func withHash[T any](ctx context.Context, s *Accounts, req *pipeline.Request, job func(), then func(context.Context, *session.Session) (T, error)) (T, error) {
 	var none T
 	p := req.Park()
 	if p == nil {
@@ -180,7 +225,7 @@ func withHash[T any](ctx context.Context, s *Service, req *pipeline.Request, job
 // phone number, as the seed's Register procedure did, and answers with a bare
 // object. Registering does not log the session in: the client logs in next
 // with the id shown to the user.
-func (s *Service) RegisterAccount(ctx context.Context, req *pipeline.Request, in *wire.RegisterRequest) (*wire.RegisterReply, error) {
+func (s *Accounts) RegisterAccount(ctx context.Context, req *pipeline.Request, in *wire.RegisterRequest) (*wire.RegisterReply, error) {
 	if err := validateRegister(in); err != nil {
 		return nil, err
 	}
@@ -199,8 +244,8 @@ func (s *Service) RegisterAccount(ctx context.Context, req *pipeline.Request, in
 				return nil, errBusy
 			}
 			u := &db.User{ID: in.Phone, Phone: in.Phone, Name: in.Name, PasswordHash: hash}
-			if err := s.store.accounts.CreateUser(ctx, u); err != nil {
-				return nil, s.storeErr("register", err, "", "this phone number is already registered")
+			if err := s.store.CreateUser(ctx, u); err != nil {
+				return nil, storeErr(s.log, "register", err, "", "this phone number is already registered")
 			}
 			return &wire.RegisterReply{Status: wire.StatusSuccess, Type: wire.TypeRegister, UserID: u.ID}, nil
 		})
@@ -227,7 +272,7 @@ func validateRegister(in *wire.RegisterRequest) error {
 // SearchUser looks a user up by exact id. The reply is an array of one
 // profile without any password (the seed sent the other user's plaintext
 // password, bug B10), or the seed's null object when there is no such user.
-func (s *Service) SearchUser(ctx context.Context, req *pipeline.Request, in *wire.SearchUserRequest) (ListReply, error) {
+func (s *Accounts) SearchUser(ctx context.Context, req *pipeline.Request, in *wire.SearchUserRequest) (ListReply, error) {
 	if _, err := self(req, in.UserID); err != nil {
 		return ListReply{}, err
 	}
@@ -235,12 +280,12 @@ func (s *Service) SearchUser(ctx context.Context, req *pipeline.Request, in *wir
 	if in.SearchID == "" || len(in.SearchID) > maxIDLen {
 		return none, nil
 	}
-	u, err := s.store.accounts.UserByID(ctx, in.SearchID)
+	u, err := s.store.UserByID(ctx, in.SearchID)
 	if errors.Is(err, db.ErrNotFound) {
 		return none, nil
 	}
 	if err != nil {
-		return ListReply{}, s.storeErr("search_user", err, "", "")
+		return ListReply{}, storeErr(s.log, "search_user", err, "", "")
 	}
 	return listOf([]wire.UserReply{userReply(wire.TypeSearchUser, u)})
 }

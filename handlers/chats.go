@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/wire"
@@ -13,8 +15,39 @@ import (
 // ChatStore is the storage the chat list handlers (chatting, update_chat)
 // use.
 type ChatStore interface {
-	ChatList(ctx context.Context, userID string, limit, previewChars int) ([]db.Chat, error)
+	chatLister
 	UpdateChat(ctx context.Context, u db.ChatUpdate) error
+}
+
+// chatLister is the storage chatLists reads.
+type chatLister interface {
+	ChatList(ctx context.Context, userID string, limit, previewChars int) ([]db.Chat, error)
+}
+
+// Chats answers the chat list requests: chatting and update_chat.
+type Chats struct {
+	store   ChatStore
+	lists   *chatLists
+	maxBody int // messages.max_body, for update_chat's last_message
+	log     *zap.Logger
+	now     func() time.Time
+}
+
+// Register adds the chat list requests to r.
+func (s *Chats) Register(r *Router) {
+	On(r, wire.TypeChatting, s.Chatting)
+	On(r, wire.TypeUpdateChat, s.UpdateChat)
+}
+
+// chatLists builds a user's bounded chat list (see Chats.Chatting). It is
+// shared: chatting answers with it, accept_friend pushes it to the
+// requester, and get_unread_messages charges its size to every catch-up
+// frame (the seed client answers each one with a chatting request).
+type chatLists struct {
+	store    chatLister
+	sessions pusher
+	limits   Limits // ChatListMax, ChatPreviewMax, ReplyBytes
+	log      *zap.Logger
 }
 
 // Chatting answers the chat list as one array in one frame, each
@@ -26,14 +59,14 @@ type ChatStore interface {
 // messages.chat_preview_max bytes, and no more entries than fit the reply
 // budget (Limits.ReplyBytes) once encoded. The seed client sorts the list
 // itself and cannot page; a chat left out comes back when it has news.
-func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
+func (s *Chats) Chatting(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
 		return ListReply{}, err
 	}
-	body, n, err := s.chatList(ctx, me)
+	body, n, err := s.lists.list(ctx, me)
 	if err != nil {
-		return ListReply{}, s.storeErr("chatting", err, "", "")
+		return ListReply{}, storeErr(s.log, "chatting", err, "", "")
 	}
 	if n == 0 {
 		return nullList(wire.TypeChatting, wire.NullChatting), nil
@@ -41,11 +74,11 @@ func (s *Service) Chatting(ctx context.Context, req *pipeline.Request, in *wire.
 	return arrayReply(body), nil
 }
 
-// chatList is the bounded chat list of userID (see Chatting), encoded as the
+// list is the bounded chat list of userID (see Chatting), encoded as the
 // reply's array, and how many chats it holds.
-func (s *Service) chatList(ctx context.Context, userID string) ([]byte, int, error) {
+func (s *chatLists) list(ctx context.Context, userID string) ([]byte, int, error) {
 	lim := s.limits
-	chats, err := s.store.chats.ChatList(ctx, userID, lim.ChatListMax, lim.ChatPreviewMax)
+	chats, err := s.store.ChatList(ctx, userID, lim.ChatListMax, lim.ChatPreviewMax)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -54,6 +87,27 @@ func (s *Service) chatList(ctx context.Context, userID string) ([]byte, int, err
 		items[i] = chatItem(&chats[i], lim.ChatPreviewMax)
 	}
 	return boundedArray(items, lim.ReplyBytes)
+}
+
+// size is the size of userID's chatting reply.
+func (s *chatLists) size(ctx context.Context, userID string) (int, error) {
+	b, _, err := s.list(ctx, userID)
+	return len(b), err
+}
+
+// push sends userID's whole chat list to their live sessions, if any.
+// A failure only costs the user a manual refresh, so it is logged.
+func (s *chatLists) push(ctx context.Context, userID string) {
+	if !s.sessions.Online(userID) {
+		return
+	}
+	body, n, err := s.list(ctx, userID)
+	if err == nil && n > 0 {
+		s.sessions.Deliver(userID, body)
+	}
+	if err != nil {
+		s.log.Warn("chatting push failed", zap.String("user", userID), zap.Error(err))
+	}
 }
 
 // chatItem renders one chat for the chatting list, its preview cut to
@@ -85,7 +139,7 @@ var updateChatOK = &wire.StatusReply{Status: wire.StatusSuccess, Type: wire.Type
 // store keeps the newer of the stored and the sent summary, so reopening an
 // old chat never moves it backwards. unread_count arrives as a number from
 // the seed client and as a string from others.
-func (s *Service) UpdateChat(ctx context.Context, req *pipeline.Request, in *wire.UpdateChatRequest) (*wire.StatusReply, error) {
+func (s *Chats) UpdateChat(ctx context.Context, req *pipeline.Request, in *wire.UpdateChatRequest) (*wire.StatusReply, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
 		return nil, err
@@ -96,8 +150,8 @@ func (s *Service) UpdateChat(ctx context.Context, req *pipeline.Request, in *wir
 	if in.UnreadCount < 0 || in.UnreadCount > 1<<31-1 {
 		return nil, invalid("unread_count out of range")
 	}
-	if len(in.LastMessage) > s.limits.MaxBody {
-		return nil, pipeline.Errorf(wire.CodeTooLarge, "last_message is over %d bytes", s.limits.MaxBody)
+	if len(in.LastMessage) > s.maxBody {
+		return nil, pipeline.Errorf(wire.CodeTooLarge, "last_message is over %d bytes", s.maxBody)
 	}
 	if len(in.ChatStatus) > maxShortField || len(in.LastMessageType) > maxShortField {
 		return nil, invalid("chat_status or last_message_type too long")
@@ -111,20 +165,20 @@ func (s *Service) UpdateChat(ctx context.Context, req *pipeline.Request, in *wir
 		LastTime:        s.clientTime(in.LastTime),
 		Unread:          int(in.UnreadCount),
 	}
-	if err := s.store.chats.UpdateChat(ctx, u); err != nil {
-		return nil, s.storeErr("update_chat", err, "no such chat", "")
+	if err := s.store.UpdateChat(ctx, u); err != nil {
+		return nil, storeErr(s.log, "update_chat", err, "no such chat", "")
 	}
 	return updateChatOK, nil
 }
 
 // clientTime parses a timestamp sent by a client and caps it at now. An
 // empty or unreadable one is the zero time: no summary to store.
-func (s *Service) clientTime(v string) time.Time {
+func (s *Chats) clientTime(v string) time.Time {
 	t, err := wire.ParseTime(v)
 	if err != nil {
 		return time.Time{}
 	}
-	if now := s.serverTime(); t.After(now) {
+	if now := serverTime(s.now); t.After(now) {
 		return now
 	}
 	return t

@@ -59,7 +59,7 @@ func (c *credentials) forget(userID string) {
 // Verify reports whether password is userID's password, given the stored
 // hash, and whether the stored hash should be replaced with a fresh one.
 // Passwords longer than MaxPasswordBytes never match and are never hashed.
-// It waits for the hash pool; Service.Login uses cached and verifyNow
+// It waits for the hash pool; Accounts.Login uses cached and verifyNow
 // instead, so that no worker waits.
 func (c *credentials) Verify(ctx context.Context, userID, password, stored string) (ok, rehash bool, err error) {
 	if unverifiable(password, stored) {

@@ -25,7 +25,7 @@ import (
 )
 
 // FuzzRouter sends arbitrary bodies to every route of a real Router over a
-// real Service and SQLite store, as a logged-in user who has a friend online.
+// real handlers and SQLite store, as a logged-in user who has a friend online.
 // It calls Router.Handle directly, without the edge or the recover
 // middleware, so a panic anywhere in decoding or in a handler fails the fuzz
 // run instead of becoming an "internal" reply. kind picks the route (the

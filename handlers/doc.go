@@ -3,10 +3,13 @@
 //
 // Register a handler with On, giving the request and reply types; the router
 // decodes the raw body into the request type (any key order, any whitespace),
-// calls the handler, and encodes the reply. Service implements every request
-// of the seed protocol (accounts.go, friends.go, chats.go, messages.go) and
-// registers them, with ping, in Service.Register. docs/PROTOCOL.md is the
-// reference for what each one accepts and answers.
+// calls the handler, and encodes the reply. The requests are answered by one
+// type per area, each built by New with only what it uses: Accounts
+// (accounts.go, resume.go), Friends (friends.go), Chats (chats.go) and
+// Messages (messages.go, sync.go). What areas share is a small collaborator
+// New hands to each explicitly (chatLists, delivery, friendship). Areas
+// holds them and registers every request, with ping, in Areas.Register.
+// docs/PROTOCOL.md is the reference for what each one accepts and answers.
 //
 // What this package owns:
 //   - the protocol's rules that the unchanged Qt client depends on: ids and
@@ -22,7 +25,9 @@
 //     failed logins are limited per account (loginfailures.go).
 //
 // What it must not do: reach into the session registry or the database other
-// than through the narrow interfaces declared here (Store, SessionDirectory),
+// than through the narrow interfaces declared beside the code that uses them
+// (AccountStore, FriendStore... and Binder, Presence; Store and
+// SessionDirectory are only their unions, for New),
 // so storage and delivery can change (PostgreSQL, NATS) without touching a
 // handler; turn errors into frames itself (it returns *pipeline.Error and the
 // edge encodes it); or log a password, a hash or a message body.

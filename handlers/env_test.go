@@ -61,7 +61,7 @@ func (brokenErr) Error() string { return "connection broken" }
 
 var errBroken = brokenErr{}
 
-// env is a Service over a real SQLite store and a real session registry,
+// env is the handlers over a real SQLite store and a real session registry,
 // driven through the real edge so replies and error replies are the bytes a
 // client would get.
 type env struct {
@@ -69,7 +69,7 @@ type env struct {
 	store *db.Store
 	bdb   *bun.DB
 	reg   *session.Registry
-	svc   *Service
+	svc   *Areas
 	edge  *pipeline.Edge
 	ids   atomic.Uint64
 }

@@ -7,7 +7,7 @@ import "sync"
 // login that needs a hash can only queue (or be shed), never complete. It
 // lets a test assert causality (a cached login completes while no hash can
 // run) instead of timing.
-func OccupyHashWorkers(s *Service) (release func()) {
+func OccupyHashWorkers(s *Accounts) (release func()) {
 	p := s.creds.hash.pool
 	gate := make(chan struct{})
 	var started sync.WaitGroup
@@ -23,7 +23,7 @@ func OccupyHashWorkers(s *Service) (release func()) {
 }
 
 // HashRuns is the number of argon2 evaluations s has run.
-func HashRuns(s *Service) int64 { return s.creds.hash.runs.Load() }
+func HashRuns(s *Accounts) int64 { return s.creds.hash.runs.Load() }
 
 // HashesQueued is the number of hash jobs waiting for a worker.
-func HashesQueued(s *Service) int { return s.creds.hash.pool.pending() }
+func HashesQueued(s *Accounts) int { return s.creds.hash.pool.pending() }

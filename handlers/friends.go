@@ -12,13 +12,41 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// FriendStore is the storage the friend handlers use.
+// FriendStore is the storage the friend handlers use, with what their
+// collaborators read: the chat list pushed after accept_friend and the
+// delivery bookkeeping of its greeting.
 type FriendStore interface {
 	Friends(ctx context.Context, userID string) ([]db.Friend, error)
 	Friend(ctx context.Context, userID, friendID string) (*db.Friend, error)
 	RequestFriend(ctx context.Context, userID, friendID string) error
 	AcceptFriend(ctx context.Context, userID, friendID, greeting string) (*db.Message, error)
 	DeleteFriend(ctx context.Context, userID, friendID string) (bool, error)
+	chatLister
+	deliveryStore
+}
+
+// Friends answers the friend requests: friends, add_friend, accept_friend
+// and delete_friend.
+type Friends struct {
+	store    FriendStore
+	sessions pusher
+	// cache is the friendship cache send_message reads (see friendship):
+	// delete_friend empties its entry.
+	cache *friendCache
+	// lists pushes the requester's chat list after accept_friend; deliver
+	// pushes its greeting.
+	lists      *chatLists
+	deliver    *delivery
+	replyBytes int // Limits.ReplyBytes, for the friends reply
+	log        *zap.Logger
+}
+
+// Register adds the friend requests to r.
+func (s *Friends) Register(r *Router) {
+	On(r, wire.TypeFriends, s.Friends)
+	On(r, wire.TypeAddFriend, s.AddFriend)
+	On(r, wire.TypeAcceptFriend, s.AcceptFriend)
+	On(r, wire.TypeDeleteFriend, s.DeleteFriend)
 }
 
 // Friends answers the friend list (friends and requests both ways) as one
@@ -28,22 +56,22 @@ type FriendStore interface {
 // first, and the reply keeps only as many of those as fit in the byte budget
 // (Limits.ReplyBytes), so it is always delivered, whatever names other
 // users chose. An empty list is the seed's null object, never an empty array.
-func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
+func (s *Friends) Friends(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
 		return ListReply{}, err
 	}
 	list, err := s.friendList(ctx, me)
 	if err != nil {
-		return ListReply{}, s.storeErr("friends", err, "", "")
+		return ListReply{}, storeErr(s.log, "friends", err, "", "")
 	}
-	body, n, err := boundedArray(list, s.limits.ReplyBytes)
+	body, n, err := boundedArray(list, s.replyBytes)
 	if err != nil {
 		return ListReply{}, err
 	}
 	if n < len(list) {
 		s.log.Info("friends reply cut to its byte budget", zap.String("user", me),
-			zap.Int("relations", len(list)), zap.Int("sent", n), zap.Int("budget", s.limits.ReplyBytes))
+			zap.Int("relations", len(list)), zap.Int("sent", n), zap.Int("budget", s.replyBytes))
 	}
 	if n == 0 {
 		return nullList(wire.TypeFriends, wire.NullFriends), nil
@@ -51,8 +79,8 @@ func (s *Service) Friends(ctx context.Context, req *pipeline.Request, in *wire.U
 	return arrayReply(body), nil
 }
 
-func (s *Service) friendList(ctx context.Context, userID string) ([]wire.FriendItem, error) {
-	friends, err := s.store.friends.Friends(ctx, userID)
+func (s *Friends) friendList(ctx context.Context, userID string) ([]wire.FriendItem, error) {
+	friends, err := s.store.Friends(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -78,12 +106,12 @@ func friendItem(f *db.Friend) wire.FriendItem {
 // friend list, so the request shows up without a manual refresh. Refused
 // with limit_reached when the target has friends.max_pending_requests
 // requests waiting, or the sender that many of its own.
-func (s *Service) AddFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
+func (s *Friends) AddFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
 	me, err := friendParties(req, in, "cannot add yourself as a friend")
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.friends.RequestFriend(ctx, me, in.FriendID); err != nil {
+	if err := s.store.RequestFriend(ctx, me, in.FriendID); err != nil {
 		return nil, s.friendErr("add_friend", err, me, in.FriendID, "no such user", "already friends or already requested")
 	}
 	s.pushFriend(ctx, in.FriendID, me)
@@ -98,18 +126,18 @@ func (s *Service) AddFriend(ctx context.Context, req *pipeline.Request, in *wire
 // seed (bug B19), the requester, if online, gets the greeting as a
 // receive_message push and then their whole chat list, so the new chat
 // appears at once.
-func (s *Service) AcceptFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
+func (s *Friends) AcceptFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
 	me, err := friendParties(req, in, "cannot accept yourself as a friend")
 	if err != nil {
 		return nil, err
 	}
-	greeting, err := s.store.friends.AcceptFriend(ctx, me, in.FriendID, Greeting)
+	greeting, err := s.store.AcceptFriend(ctx, me, in.FriendID, Greeting)
 	if err != nil {
 		return nil, s.friendErr("accept_friend", err, me, in.FriendID, "no pending friend request", "already friends")
 	}
 	if greeting != nil {
-		if s.deliverMessage(ctx, greeting) > 0 {
-			s.pushChats(ctx, in.FriendID)
+		if s.deliver.message(ctx, greeting) > 0 {
+			s.lists.push(ctx, in.FriendID)
 		}
 	}
 	return friendReply(wire.TypeAcceptFriend, in, me), nil
@@ -120,17 +148,17 @@ func (s *Service) AcceptFriend(ctx context.Context, req *pipeline.Request, in *w
 // deleted (the seed answered "null" when the two had never exchanged a
 // message, bug B14), echoing both ids exactly as received: the client deletes
 // the history file they name.
-func (s *Service) DeleteFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
+func (s *Friends) DeleteFriend(ctx context.Context, req *pipeline.Request, in *wire.FriendRequest) (*wire.FriendReply, error) {
 	me, err := friendParties(req, in, "")
 	if err != nil {
 		return nil, err
 	}
-	deleted, err := s.store.friends.DeleteFriend(ctx, me, in.FriendID)
+	deleted, err := s.store.DeleteFriend(ctx, me, in.FriendID)
 	// Whether or not the delete committed, send_message must ask the
 	// store again from now on.
-	s.friends.forget(me, in.FriendID)
+	s.cache.forget(me, in.FriendID)
 	if err != nil {
-		return nil, s.storeErr("delete_friend", err, "not friends", "")
+		return nil, storeErr(s.log, "delete_friend", err, "not friends", "")
 	}
 	if !deleted {
 		return nil, &pipeline.Error{Code: wire.CodeNotFound, Message: "not friends"}
@@ -149,36 +177,21 @@ func friendReply(typ string, in *wire.FriendRequest, me string) *wire.FriendRepl
 // seed client files each element of a friends frame under its user_id, so
 // one row is all it needs. A failure only costs the user a manual refresh,
 // so it is logged, not returned.
-func (s *Service) pushFriend(ctx context.Context, owner, other string) {
+func (s *Friends) pushFriend(ctx context.Context, owner, other string) {
 	if !s.sessions.Online(owner) {
 		return
 	}
-	f, err := s.store.friends.Friend(ctx, owner, other)
+	f, err := s.store.Friend(ctx, owner, other)
 	if err == nil {
 		row := friendItem(f)
 		row.Push = wire.TypeAddFriend
 		var body []byte
 		if body, err = encodeJSON([]wire.FriendItem{row}); err == nil {
-			s.push(owner, body)
+			s.sessions.Deliver(owner, body)
 		}
 	}
 	if err != nil {
 		s.log.Warn("friends push failed", zap.String("user", owner), zap.Error(err))
-	}
-}
-
-// pushChats sends userID's whole chat list to their live sessions, if any.
-// A failure only costs the user a manual refresh, so it is logged.
-func (s *Service) pushChats(ctx context.Context, userID string) {
-	if !s.sessions.Online(userID) {
-		return
-	}
-	body, n, err := s.chatList(ctx, userID)
-	if err == nil && n > 0 {
-		s.push(userID, body)
-	}
-	if err != nil {
-		s.log.Warn("chatting push failed", zap.String("user", userID), zap.Error(err))
 	}
 }
 
@@ -202,7 +215,7 @@ func friendParties(req *pipeline.Request, in *wire.FriendRequest, selfRefusal st
 // friendErr answers the refusals only friend requests have (a full cap, a
 // requester accepting its own request), then the store's usual ones. me is
 // the session's user, other the friend_id.
-func (s *Service) friendErr(op string, err error, me, other, notFound, conflict string) error {
+func (s *Friends) friendErr(op string, err error, me, other, notFound, conflict string) error {
 	var lim *db.LimitError
 	switch {
 	case errors.As(err, &lim):
@@ -210,7 +223,7 @@ func (s *Service) friendErr(op string, err error, me, other, notFound, conflict 
 	case errors.Is(err, db.ErrForbidden):
 		return pipeline.Errorf(wire.CodeForbidden, "you sent this friend request; only %s can accept it", other)
 	}
-	return s.storeErr(op, err, notFound, conflict)
+	return storeErr(s.log, op, err, notFound, conflict)
 }
 
 func limitMessage(l *db.LimitError, me string) string {

@@ -17,7 +17,7 @@ const maxFailureEntries = 100_000
 // address only): at most `limit` logins that needed a hash and did not
 // succeed within `window`, counted from the first. Past it, a login for
 // that account is refused with rate_limited before any hash, unless it
-// matches a credential the cache verified (Service.Login checks the cache
+// matches a credential the cache verified (Accounts.Login checks the cache
 // first), so a user who logged in within accounts.credential_cache_ttl is
 // never locked out by an attacker guessing their password. Unknown ids are
 // counted like known ones, so the refusal does not tell which ids exist.

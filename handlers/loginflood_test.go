@@ -27,7 +27,7 @@ import (
 // to 10 minutes) for the hash semaphore: the cached login waited behind
 // them and nothing was shed.
 func TestColdFloodDoesNotDelayCachedLogin(t *testing.T) {
-	var svc *handlers.Service
+	var svc *handlers.Areas
 	srv := apptest.Start(t,
 		apptest.WithConfig(func(c *config.Config) {
 			c.Accounts.HashWorkers = 1
@@ -38,7 +38,7 @@ func TestColdFloodDoesNotDelayCachedLogin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, id := range []string{"100", "101", "102", "103"} {
-		if _, err := svc.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: id, Name: "u" + id, Password: "pw" + id}); err != nil {
+		if _, err := svc.Accounts.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: id, Name: "u" + id, Password: "pw" + id}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,7 +53,7 @@ func TestColdFloodDoesNotDelayCachedLogin(t *testing.T) {
 		t.Fatalf("warm login: %v", a)
 	}
 
-	release := handlers.OccupyHashWorkers(svc)
+	release := handlers.OccupyHashWorkers(svc.Accounts)
 	defer release()
 
 	// Five logins that need a hash: two fit the queue, three are shed.
@@ -85,7 +85,7 @@ func TestColdFloodDoesNotDelayCachedLogin(t *testing.T) {
 		fields(t, m, map[string]string{"type": "login", "status": "error", "code": "overloaded",
 			"message": "server busy, retry later"})
 	}
-	if n := handlers.HashesQueued(svc); n != 2 {
+	if n := handlers.HashesQueued(svc.Accounts); n != 2 {
 		t.Fatalf("%d logins wait for a hash, want the queue's 2", n)
 	}
 
@@ -98,7 +98,7 @@ func TestColdFloodDoesNotDelayCachedLogin(t *testing.T) {
 	resumed := srv.Dial(t)
 	resumed.Send(qt("type", "resume", "token", token))
 	fields(t, obj(t, resumed.Read()), map[string]string{"type": "resume", "status": "success", "user_id": "100"})
-	if n := handlers.HashesQueued(svc); n != 2 {
+	if n := handlers.HashesQueued(svc.Accounts); n != 2 {
 		t.Fatalf("%d logins wait for a hash, want still 2", n)
 	}
 

@@ -22,10 +22,10 @@ func TestUnknownIDCostsOneHash(t *testing.T) {
 		{"unknown id", "2", "666"},
 		{"wrong password", "1", "667"},
 	} {
-		before := e.svc.creds.hash.runs.Load()
+		before := e.svc.Accounts.creds.hash.runs.Load()
 		m := object(t, e.loginOnce(tc.id, tc.pw))
 		want(t, m, map[string]string{"type": "login", "status": "error", "code": "bad_credentials", "message": "name or code error"})
-		if got := e.svc.creds.hash.runs.Load() - before; got != 1 {
+		if got := e.svc.Accounts.creds.hash.runs.Load() - before; got != 1 {
 			t.Errorf("%s: %d argon2 evaluations, want 1", tc.name, got)
 		}
 	}
@@ -39,7 +39,7 @@ func TestUnknownIDCostsOneHash(t *testing.T) {
 // guess was hashed and answered bad_credentials.
 func TestFailedLoginsLimitedPerAccount(t *testing.T) {
 	e := newEnv(t)
-	e.svc.failures = newFailedLogins(3, time.Minute, time.Now)
+	e.svc.Accounts.failures = newFailedLogins(3, time.Minute, time.Now)
 	e.register("1", "a", "666")
 	e.login("1", "666") // the real user, now in the credential cache
 
@@ -48,11 +48,11 @@ func TestFailedLoginsLimitedPerAccount(t *testing.T) {
 			m := object(t, e.loginOnce(id, "guess"))
 			want(t, m, map[string]string{"type": "login", "status": "error", "code": "bad_credentials"})
 		}
-		before := e.svc.creds.hash.runs.Load()
+		before := e.svc.Accounts.creds.hash.runs.Load()
 		m := object(t, e.loginOnce(id, "guess"))
 		want(t, m, map[string]string{"type": "login", "status": "error", "code": "rate_limited",
 			"message": "too many failed logins for this account, retry later"})
-		if e.svc.creds.hash.runs.Load() != before {
+		if e.svc.Accounts.creds.hash.runs.Load() != before {
 			t.Errorf("id %s: a refused guess was hashed", id)
 		}
 	}
@@ -67,8 +67,8 @@ func TestFailedLoginsLimitedPerAccount(t *testing.T) {
 // now and then never adds up to a lockout.
 func TestSuccessfulLoginResetsFailures(t *testing.T) {
 	e := newEnv(t)
-	e.svc.failures = newFailedLogins(2, time.Minute, time.Now)
-	e.svc.creds.cache = nil // every login hashes
+	e.svc.Accounts.failures = newFailedLogins(2, time.Minute, time.Now)
+	e.svc.Accounts.creds.cache = nil // every login hashes
 	e.register("1", "a", "666")
 	for range 3 {
 		want(t, object(t, e.loginOnce("1", "667")), map[string]string{"code": "bad_credentials"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -13,16 +14,55 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// MessageStore is the storage send_message and get_unread_messages use.
+// MessageStore is the storage the message handlers (send_message,
+// get_unread_messages, sync, ack) use, with what their collaborators read:
+// the friendship check, delivery bookkeeping and the chat list.
 // SaveMessage stores a message when Deps.Messages is nil.
 type MessageStore interface {
 	SaveMessage(ctx context.Context, m *db.Message) error
+	Undelivered(ctx context.Context, userID string, limit int) ([]db.Message, error)
+	UnmarkDelivered(ctx context.Context, ids []int64) error
+	MessagesAfter(ctx context.Context, userID string, afterID int64, limit int) ([]db.Message, error)
+	MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64) error
+	friendshipStore
+	deliveryStore
+	chatLister
+}
+
+// friendshipStore is the storage friendship reads.
+type friendshipStore interface {
 	AreFriends(ctx context.Context, a, b string) (bool, error)
 	UserByID(ctx context.Context, id string) (*db.User, error)
-	Undelivered(ctx context.Context, userID string, limit int) ([]db.Message, error)
+}
+
+// deliveryStore is the delivery bookkeeping delivery writes.
+type deliveryStore interface {
 	ClaimDelivered(ctx context.Context, ids []int64) ([]int64, error)
-	UnmarkDelivered(ctx context.Context, ids []int64) error
 	SetDelivered(ctx context.Context, id int64, delivered bool) error
+}
+
+// Messages answers the message requests: send_message and
+// get_unread_messages (the seed's), sync and ack (extensions).
+type Messages struct {
+	store MessageStore
+	// saver stores send_message's messages (Deps.Messages).
+	saver      MessageSaver
+	presence   Presence
+	friendship *friendship
+	deliver    *delivery
+	// lists sizes the chat list each catch-up frame will cost.
+	lists  *chatLists
+	limits Limits // MaxBody, ReplyBytes
+	log    *zap.Logger
+	now    func() time.Time
+}
+
+// Register adds the message requests to r.
+func (s *Messages) Register(r *Router) {
+	On(r, wire.TypeSendMessage, s.SendMessage)
+	On(r, wire.TypeGetUnreadMessages, s.GetUnreadMessages)
+	On(r, wire.TypeSync, s.Sync)
+	On(r, wire.TypeAck, s.Ack)
 }
 
 // messageTypes are the message_type values the seed schema allows. The seed
@@ -48,7 +88,7 @@ var messageTypes = map[string]bool{
 // cleared so the next login delivers it; if it reaches a session although the
 // receiver looked offline (they just arrived), the flag is set so later logins
 // do not deliver it again.
-func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wire.SendMessageRequest) (*wire.SendMessageReply, error) {
+func (s *Messages) SendMessage(ctx context.Context, req *pipeline.Request, in *wire.SendMessageRequest) (*wire.SendMessageReply, error) {
 	me, err := self(req, in.SendID)
 	if err != nil {
 		return nil, err
@@ -56,7 +96,7 @@ func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wi
 	if err := validateMessage(in, s.limits.MaxBody); err != nil {
 		return nil, err
 	}
-	if err := s.checkCanMessage(ctx, me, in.ReceiverID); err != nil {
+	if err := s.friendship.check(ctx, me, in.ReceiverID); err != nil {
 		return nil, err
 	}
 	m := &db.Message{
@@ -66,19 +106,19 @@ func (s *Service) SendMessage(ctx context.Context, req *pipeline.Request, in *wi
 		Body:        in.MessageBody,
 		Type:        in.MessageType,
 		FilePath:    in.FilePath,
-		SentAt:      s.serverTime(),
-		Delivered:   s.sessions.Online(in.ReceiverID),
+		SentAt:      serverTime(s.now),
+		Delivered:   s.presence.Online(in.ReceiverID),
 		ClientMsgID: in.ClientMsgID,
 	}
-	if err := s.messages.Save(ctx, m); err != nil {
-		return nil, s.storeErr("send_message", err, "no such user", "")
+	if err := s.saver.Save(ctx, m); err != nil {
+		return nil, storeErr(s.log, "send_message", err, "no such user", "")
 	}
 	if m.Retry {
 		if err := checkRetry(m, in); err != nil {
 			return nil, err
 		}
 	} else {
-		s.deliverMessage(ctx, m)
+		s.deliver.message(ctx, m)
 	}
 	return &wire.SendMessageReply{MessageID: wire.FormatID(m.ID), Status: wire.StatusSuccess, Type: wire.TypeSendMessage}, nil
 }
@@ -98,28 +138,37 @@ func checkRetry(m *db.Message, in *wire.SendMessageRequest) error {
 	return nil
 }
 
-// checkCanMessage refuses a message to anyone but an accepted friend. The
-// seed stored messages between strangers (and chat rows did not exist for
-// them, so nothing showed); an unknown receiver is not_found, a known one
-// who is not a friend is forbidden.
+// friendship answers whether one user may message another. The friendship
+// cache it reads is shared with Friends, whose delete_friend empties an
+// entry.
+type friendship struct {
+	cache *friendCache
+	store friendshipStore
+	log   *zap.Logger
+}
+
+// check refuses a message to anyone but an accepted friend. The seed stored
+// messages between strangers (and chat rows did not exist for them, so
+// nothing showed); an unknown receiver is not_found, a known one who is not
+// a friend is forbidden.
 //
 // A friendship the store confirmed is cached for a minute (friendCache), so
 // a conversation costs one query, not one per message.
-func (s *Service) checkCanMessage(ctx context.Context, me, to string) error {
-	known, gen := s.friends.lookup(me, to)
+func (s *friendship) check(ctx context.Context, me, to string) error {
+	known, gen := s.cache.lookup(me, to)
 	if known {
 		return nil
 	}
-	ok, err := s.store.messages.AreFriends(ctx, me, to)
+	ok, err := s.store.AreFriends(ctx, me, to)
 	if err != nil {
-		return s.storeErr("send_message", err, "no such user", "")
+		return storeErr(s.log, "send_message", err, "no such user", "")
 	}
 	if ok {
-		s.friends.add(me, to, gen)
+		s.cache.add(me, to, gen)
 		return nil
 	}
-	if _, err := s.store.messages.UserByID(ctx, to); err != nil {
-		return s.storeErr("send_message", err, "no such user", "")
+	if _, err := s.store.UserByID(ctx, to); err != nil {
+		return storeErr(s.log, "send_message", err, "no such user", "")
 	}
 	return pipeline.Errorf(wire.CodeForbidden, "not friends with %s", to)
 }
@@ -153,11 +202,19 @@ func validateMessage(in *wire.SendMessageRequest, maxBody int) error {
 	return nil
 }
 
-// deliverMessage pushes a stored message to every live session of its
-// receiver as receive_message, encoded once, then corrects the stored
-// delivered flag to what actually happened (see SendMessage). It returns the
-// number of sessions reached.
-func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
+// delivery pushes stored messages to their receivers. It is shared: send_message
+// delivers the message it stored, accept_friend the greeting.
+type delivery struct {
+	store    deliveryStore
+	sessions pusher
+	log      *zap.Logger
+}
+
+// message pushes a stored message to every live session of its receiver as
+// receive_message, encoded once, then corrects the stored delivered flag to
+// what actually happened (see SendMessage). It returns the number of
+// sessions reached.
+func (s *delivery) message(ctx context.Context, m *db.Message) int {
 	if !m.Delivered {
 		// Saved while the receiver looked offline. If they have logged in
 		// since, their catch-up may be sending this very message: whoever
@@ -165,7 +222,7 @@ func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
 		if !s.sessions.Online(m.ReceiverID) {
 			return 0
 		}
-		claimed, err := s.store.messages.ClaimDelivered(ctx, []int64{m.ID})
+		claimed, err := s.store.ClaimDelivered(ctx, []int64{m.ID})
 		if err != nil {
 			s.log.Warn("claim for push", zap.Int64("message", m.ID), zap.Error(err))
 			return 0 // still undelivered: the next login delivers it
@@ -180,13 +237,13 @@ func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
 		s.log.Error("encode receive_message", zap.Int64("message", m.ID), zap.Error(err))
 		return 0
 	}
-	n := s.push(m.ReceiverID, body)
+	n := s.sessions.Deliver(m.ReceiverID, body)
 	if n == 0 {
 		// The receiver left between the check and the push: give the
 		// message back to the next login. Not returned as an error: the
 		// message is stored and the sender must get its ack; the cost is
 		// a delay, never a loss unless the store is gone too.
-		if err := s.store.messages.SetDelivered(ctx, m.ID, false); err != nil {
+		if err := s.store.SetDelivered(ctx, m.ID, false); err != nil {
 			s.log.Warn("fix delivered flag", zap.Int64("message", m.ID), zap.Error(err))
 		} else {
 			m.Delivered = false
@@ -202,16 +259,16 @@ func (s *Service) deliverMessage(ctx context.Context, m *db.Message) int {
 // stored meanwhile for users of this node were left undelivered. It stops
 // after maxUnreadPerRequest messages, or when a round delivers nothing (the
 // user left), and returns how many it delivered.
-func (s *Service) Redeliver(ctx context.Context, userID string) (int, error) {
+func (s *Messages) Redeliver(ctx context.Context, userID string) (int, error) {
 	sent := 0
 	for sent < maxUnreadPerRequest {
-		msgs, err := s.store.messages.Undelivered(ctx, userID, min(unreadBatch, maxUnreadPerRequest-sent))
+		msgs, err := s.store.Undelivered(ctx, userID, min(unreadBatch, maxUnreadPerRequest-sent))
 		if err != nil {
 			return sent, err
 		}
 		delivered := 0
 		for i := range msgs {
-			if s.deliverMessage(ctx, &msgs[i]) > 0 {
+			if s.deliver.message(ctx, &msgs[i]) > 0 {
 				delivered++
 			}
 		}
@@ -256,35 +313,35 @@ const (
 // to this reply: with nothing to deliver, the answer is the seed's null
 // object. (The seed returned only live-pushed messages, never those sent
 // while the user was offline, bug B12.)
-func (s *Service) GetUnreadMessages(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
+func (s *Messages) GetUnreadMessages(ctx context.Context, req *pipeline.Request, in *wire.UserRequest) (ListReply, error) {
 	me, err := self(req, in.UserID)
 	if err != nil {
 		return ListReply{}, err
 	}
-	listCost, err := s.chatListSize(ctx, me)
+	listCost, err := s.lists.size(ctx, me)
 	if err != nil {
-		return ListReply{}, s.storeErr("get_unread_messages", err, "", "")
+		return ListReply{}, storeErr(s.log, "get_unread_messages", err, "", "")
 	}
 	out := catchUp{typ: wire.TypeGetUnreadMessages, seq: req.Seq, perFrame: listCost, budget: s.limits.ReplyBytes}
 	sent := 0
 	for sent < maxUnreadPerRequest {
-		msgs, err := s.store.messages.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
+		msgs, err := s.store.Undelivered(ctx, me, min(unreadBatch, maxUnreadPerRequest-sent))
 		if err != nil {
-			return ListReply{}, s.storeErr("get_unread_messages", err, "", "")
+			return ListReply{}, storeErr(s.log, "get_unread_messages", err, "", "")
 		}
 		fetched := len(msgs)
 		// Claim before writing: a live push racing for the same message
 		// (sent while this user was logging in) then skips it.
-		claimed, err := s.store.messages.ClaimDelivered(ctx, messageIDs(msgs))
+		claimed, err := s.store.ClaimDelivered(ctx, messageIDs(msgs))
 		if err != nil {
-			return ListReply{}, s.storeErr("get_unread_messages", err, "", "")
+			return ListReply{}, storeErr(s.log, "get_unread_messages", err, "", "")
 		}
 		msgs = onlyIDs(msgs, claimed)
 		ids, err := out.write(req.Session, msgs)
 		// Give back what was claimed but not written (budget, or a dead
 		// connection): the next login delivers it.
-		if uErr := s.store.messages.UnmarkDelivered(ctx, messageIDs(msgs[len(ids):])); uErr != nil {
-			return ListReply{}, s.storeErr("get_unread_messages", uErr, "", "")
+		if uErr := s.store.UnmarkDelivered(ctx, messageIDs(msgs[len(ids):])); uErr != nil {
+			return ListReply{}, storeErr(s.log, "get_unread_messages", uErr, "", "")
 		}
 		sent += len(ids)
 		if err != nil || fetched < unreadBatch && len(ids) == len(msgs) {
@@ -321,12 +378,6 @@ func onlyIDs(msgs []db.Message, ids []int64) []db.Message {
 		}
 	}
 	return out
-}
-
-// chatListSize is the size of the user's chatting reply.
-func (s *Service) chatListSize(ctx context.Context, userID string) (int, error) {
-	b, _, err := s.chatList(ctx, userID)
-	return len(b), err
 }
 
 // errConnGone stops a catch-up whose connection can no longer take frames.

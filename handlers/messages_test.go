@@ -341,7 +341,7 @@ func TestPushAndCatchUpNeverBothDeliver(t *testing.T) {
 	}
 	// ...while the sender's push, which saw the receiver offline, runs late.
 	late := stored[0]
-	if n := e.svc.deliverMessage(context.Background(), &late); n != 0 {
+	if n := e.svc.Messages.deliver.message(context.Background(), &late); n != 0 {
 		t.Fatalf("the late push reached %d sessions: a duplicate", n)
 	}
 	if extra := b2.cap.take(); len(extra) != 0 {
@@ -353,7 +353,7 @@ func TestPushAndCatchUpNeverBothDeliver(t *testing.T) {
 	stored, _ = e.store.Undelivered(context.Background(), "2", 10)
 	b3 := e.login("2", "666")
 	first := stored[0]
-	if n := e.svc.deliverMessage(context.Background(), &first); n != 1 {
+	if n := e.svc.Messages.deliver.message(context.Background(), &first); n != 1 {
 		t.Fatalf("push reached %d sessions, want 1", n)
 	}
 	frames = b3.do(map[string]any{"type": "get_unread_messages", "user_id": "2"})

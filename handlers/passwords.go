@@ -64,7 +64,7 @@ const defaultHashQueuePerWorker = 256
 // hasher runs argon2id on a bounded pool. Hashing is CPU and memory heavy
 // (19 MiB per call), so at most hash_workers run at once, at most
 // hash_queue wait, and the rest are refused with errHashBusy. It never runs
-// on a gev loop, nor (for logins) on a dispatcher worker: see Service.Login.
+// on a gev loop, nor (for logins) on a dispatcher worker: see Accounts.Login.
 type hasher struct {
 	pool   *hashPool
 	params argon2Params

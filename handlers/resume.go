@@ -48,7 +48,7 @@ func hashToken(token string) string {
 // configured TTL. A failure costs the client only the fast path (it logs in
 // with its password next time), so it is logged and "" returned: the login
 // itself succeeds.
-func (s *Service) issueResumeToken(ctx context.Context, userID string) string {
+func (s *Accounts) issueResumeToken(ctx context.Context, userID string) string {
 	if s.resumeTTL <= 0 {
 		return ""
 	}
@@ -72,16 +72,16 @@ func (s *Service) issueResumeToken(ctx context.Context, userID string) string {
 // indexed lookup instead of a password hash, so a reconnect storm after a
 // restart costs the server microseconds per client. It is public (served
 // before login) like login itself.
-func (s *Service) Resume(ctx context.Context, req *pipeline.Request, in *wire.Resume) (*wire.ResumeReply, error) {
+func (s *Accounts) Resume(ctx context.Context, req *pipeline.Request, in *wire.Resume) (*wire.ResumeReply, error) {
 	if in.Token == "" || len(in.Token) > maxTokenLen {
 		return nil, errBadToken
 	}
-	user, err := s.store.resume.ResumeTokenUser(ctx, hashToken(in.Token), s.now())
+	user, err := s.tokenStore.ResumeTokenUser(ctx, hashToken(in.Token), s.now())
 	if errors.Is(err, db.ErrNotFound) {
 		return nil, errBadToken
 	}
 	if err != nil {
-		return nil, s.storeErr("resume", err, "", "")
+		return nil, storeErr(s.log, "resume", err, "", "")
 	}
 	s.sessions.Bind(req.Session, user)
 	return &wire.ResumeReply{Type: wire.TypeResume, Status: wire.StatusSuccess, UserID: user}, nil
@@ -90,11 +90,11 @@ func (s *Service) Resume(ctx context.Context, req *pipeline.Request, in *wire.Re
 // RevokeResumeTokens ends every resumable session of userID: their clients
 // must log in with the password again. For operators (and a future password
 // change); live connections stay logged in.
-func (s *Service) RevokeResumeTokens(ctx context.Context, userID string) error {
-	return s.store.resume.RevokeResumeTokens(ctx, userID)
+func (s *Accounts) RevokeResumeTokens(ctx context.Context, userID string) error {
+	return s.tokenStore.RevokeResumeTokens(ctx, userID)
 }
 
 // ForgetUser drops what this process caches about userID's credentials, so
 // their next password login is verified against the database again. A
 // cluster node calls it when `parleyd revoke` announces the user.
-func (s *Service) ForgetUser(userID string) { s.creds.forget(userID) }
+func (s *Accounts) ForgetUser(userID string) { s.creds.forget(userID) }

@@ -24,7 +24,7 @@ func (e *env) loginToken(id, pw string) (*conn, string) {
 
 func TestLoginIssuesResumeToken(t *testing.T) {
 	e := newEnv(t)
-	e.svc.resumeTTL = time.Hour
+	e.svc.Accounts.resumeTTL = time.Hour
 	e.register("1", "a", "666")
 	_, tok := e.loginToken("1", "666")
 	if len(tok) != 43 || strings.ContainsAny(tok, "+/=") {
@@ -46,7 +46,7 @@ func TestLoginIssuesResumeToken(t *testing.T) {
 
 func TestResume(t *testing.T) {
 	e := newEnv(t)
-	e.svc.resumeTTL = time.Hour
+	e.svc.Accounts.resumeTTL = time.Hour
 	e.register("1", "a", "666")
 	e.register("2", "b", "666")
 	_, tok := e.loginToken("1", "666")
@@ -74,13 +74,13 @@ func TestResume(t *testing.T) {
 	}
 
 	// Expired.
-	e.svc.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	e.svc.Accounts.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	got := object(t, e.dial().one(map[string]any{"type": "resume", "token": tok}))
 	want(t, got, map[string]string{"status": "error", "code": "unauthenticated"})
-	e.svc.now = time.Now
+	e.svc.Accounts.now = time.Now
 
 	// Revoked.
-	if err := e.svc.RevokeResumeTokens(context.Background(), "1"); err != nil {
+	if err := e.svc.Accounts.RevokeResumeTokens(context.Background(), "1"); err != nil {
 		t.Fatal(err)
 	}
 	got = object(t, e.dial().one(map[string]any{"type": "resume", "token": tok}))
@@ -112,7 +112,7 @@ func (e *env) resumeTokens(user string) int {
 // stores none: a warm seed login writes nothing to the database.
 func TestSeedLoginStoresNoToken(t *testing.T) {
 	e := newEnv(t)
-	e.svc.resumeTTL = time.Hour
+	e.svc.Accounts.resumeTTL = time.Hour
 	e.register("1", "a", "666")
 	a := array(t, e.dial().one(map[string]any{"type": "login", "user_id": "1", "user_password": "666"}))
 	if len(a) != 1 || a[0]["status"] != "success" {

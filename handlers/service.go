@@ -16,34 +16,22 @@ import (
 )
 
 // Store is all the storage the handlers use: the union of the interfaces
-// each area declares beside its handlers (AccountStore, FriendStore,
-// ChatStore, MessageStore, SyncStore, ResumeStore), which are the only
-// methods that area can call. *db.Store satisfies it; New hands each area
-// its own narrow view.
+// each area declares beside its handlers (AccountStore, ResumeStore,
+// FriendStore, ChatStore, MessageStore, HistoryStore), which list every method that area
+// can call, directly or through a shared collaborator. *db.Store satisfies
+// it; New hands each area and collaborator only its own narrow view.
 type Store interface {
 	AccountStore
+	ResumeStore
 	FriendStore
 	ChatStore
 	MessageStore
-	SyncStore
-	ResumeStore
+	HistoryStore
 }
 
 // *db.Store is the one production Store; this keeps the area interfaces
 // honest when either side changes.
 var _ Store = (*db.Store)(nil)
-
-// stores is the Service's storage, one narrow view per area: a handler in
-// friends.go reaches the database only through s.store.friends, so its
-// interface lists every query a friend request can make.
-type stores struct {
-	accounts AccountStore
-	friends  FriendStore
-	chats    ChatStore
-	messages MessageStore
-	sync     SyncStore
-	resume   ResumeStore
-}
 
 // Binder logs a session in as a user.
 type Binder interface {
@@ -56,42 +44,25 @@ type Presence interface {
 	Online(userID string) bool
 }
 
-// SessionDirectory is everything the handlers need from the session layer:
-// log a session in, ask who is online, push bytes to a user. *session.Registry
-// satisfies it today; a multi-node directory can later.
-type SessionDirectory interface {
-	Binder
+// pusher is what code that pushes to other users needs: whether they are
+// online, and delivery of encoded bytes to all their sessions.
+type pusher interface {
 	Presence
 	session.Deliverer
+}
+
+// SessionDirectory is everything the handlers need from the session layer:
+// log a session in, ask who is online, push bytes to a user. *session.Registry
+// satisfies it today; a multi-node directory can later. Each area is given
+// only the part it uses (Binder, Presence, pusher).
+type SessionDirectory interface {
+	Binder
+	pusher
 }
 
 // Greeting is the message accept_friend stores from the acceptor to the
 // requester, as the seed's UpdateFriend procedure did.
 const Greeting = "我们已经是好友了，可以开始聊天了！"
-
-// Service implements the seed protocol's requests. It is safe for concurrent
-// use: every method is called on dispatcher workers, one request at a time per
-// session, many sessions at once.
-type Service struct {
-	store    stores
-	sessions SessionDirectory
-	creds    *credentials
-	// failures limits failed logins per account (accounts.login_failures).
-	failures *failedLogins
-	// resumeTTL is how long a login's resume token stays valid.
-	resumeTTL time.Duration
-	// messages stores send_message's messages: the store itself, or a
-	// group-committing writer (Deps.Messages).
-	messages MessageSaver
-	// friends caches positive AreFriends answers for send_message.
-	friends *friendCache
-	// tokens group-commits the resume tokens logins issue.
-	tokens *tokenBatcher
-	// limits bound message bodies and list replies (Deps.Limits).
-	limits Limits
-	log    *zap.Logger
-	now    func() time.Time
-}
 
 // MessageSaver stores one message durably and returns once it is committed
 // (m then holds the stored row). *db.Store's SaveMessage has this shape;
@@ -105,8 +76,8 @@ type saveFunc func(ctx context.Context, m *db.Message) error
 
 func (f saveFunc) Save(ctx context.Context, m *db.Message) error { return f(ctx, m) }
 
-// Deps is everything a Service needs, given at once: New builds it complete,
-// so no handler can run with a half-set Service.
+// Deps is everything the handlers need, given at once: New builds every area
+// complete, so no handler can run half set up.
 type Deps struct {
 	// Store is the storage the handlers query. Required.
 	Store Store
@@ -125,61 +96,66 @@ type Deps struct {
 	Log *zap.Logger
 }
 
+// Areas holds the handlers of every request of the seed protocol, one type
+// per area, each holding only what its requests use. What two areas share
+// (the chat list, message delivery, the friendship cache) is a small
+// collaborator that New builds once and hands to both, so the sharing is
+// visible in New and nowhere else. The areas are safe for concurrent use:
+// their methods are called on dispatcher workers, one request at a time per
+// session, many sessions at once.
+type Areas struct {
+	Accounts *Accounts // login, register, search_user, resume
+	Friends  *Friends  // friends, add_friend, accept_friend, delete_friend
+	Chats    *Chats    // chatting, update_chat
+	Messages *Messages // send_message, get_unread_messages, sync, ack
+	History  *History  // history
+}
+
 // New builds the handlers from d.
-func New(d Deps) *Service {
+func New(d Deps) *Areas {
 	log := d.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	messages := d.Messages
-	if messages == nil {
-		messages = saveFunc(d.Store.SaveMessage)
+	saver := d.Messages
+	if saver == nil {
+		saver = saveFunc(d.Store.SaveMessage)
 	}
 	limits := d.Limits
 	if limits == (Limits{}) {
 		limits = defaultLimits()
 	}
-	accounts := d.Accounts
-	s := &Service{
-		store: stores{
-			accounts: d.Store, friends: d.Store, chats: d.Store,
-			messages: d.Store, sync: d.Store, resume: d.Store,
+	lists := &chatLists{store: d.Store, sessions: d.Sessions, limits: limits, log: log}
+	deliver := &delivery{store: d.Store, sessions: d.Sessions, log: log}
+	friendships := newFriendCache(friendCacheEntries, friendCacheTTL, time.Now)
+	return &Areas{
+		Accounts: newAccounts(d.Store, d.Store, d.Sessions, d.Accounts, log),
+		Friends: &Friends{
+			store: d.Store, sessions: d.Sessions, cache: friendships,
+			lists: lists, deliver: deliver, replyBytes: limits.ReplyBytes, log: log,
 		},
-		sessions:  d.Sessions,
-		creds:     newCredentials(accounts.HashWorkers, accounts.HashQueue, accounts.CredentialCacheSize, accounts.CredentialCacheTTL),
-		resumeTTL: accounts.ResumeTTL,
-		messages:  messages,
-		limits:    limits,
-		log:       log,
-		now:       time.Now,
+		Chats: &Chats{store: d.Store, lists: lists, maxBody: limits.MaxBody, now: time.Now, log: log},
+		Messages: &Messages{
+			store: d.Store, saver: saver, presence: d.Sessions,
+			friendship: &friendship{cache: friendships, store: d.Store, log: log},
+			deliver:    deliver, lists: lists, limits: limits, now: time.Now, log: log,
+		},
+		History: &History{store: d.Store, replyBytes: limits.ReplyBytes, log: log},
 	}
-	s.failures = newFailedLogins(accounts.LoginFailures, accounts.LoginFailureWindow, func() time.Time { return s.now() })
-	s.friends = newFriendCache(friendCacheEntries, friendCacheTTL, func() time.Time { return s.now() })
-	s.tokens = &tokenBatcher{saveMany: d.Store.SaveResumeTokens, saveOne: d.Store.SaveResumeToken}
-	return s
 }
 
 // Register adds every request type of the seed protocol, and ping, to r.
 // receive_message is deliberately absent: it is a push, and as a request it
 // gets the router's unknown_type error.
-func (s *Service) Register(r *Router) {
-	On(r, wire.TypeLogin, s.Login)
-	On(r, wire.TypeRegister, s.RegisterAccount)
-	On(r, wire.TypeSearchUser, s.SearchUser)
-	On(r, wire.TypeFriends, s.Friends)
-	On(r, wire.TypeAddFriend, s.AddFriend)
-	On(r, wire.TypeAcceptFriend, s.AcceptFriend)
-	On(r, wire.TypeDeleteFriend, s.DeleteFriend)
-	On(r, wire.TypeChatting, s.Chatting)
-	On(r, wire.TypeUpdateChat, s.UpdateChat)
-	On(r, wire.TypeSendMessage, s.SendMessage)
-	On(r, wire.TypeGetUnreadMessages, s.GetUnreadMessages)
+func (a *Areas) Register(r *Router) {
+	a.Accounts.Register(r)
+	a.Friends.Register(r)
+	a.Chats.Register(r)
+	a.Messages.Register(r)
+	a.History.Register(r)
 	OnRaw(r, wire.TypePing, func(ctx context.Context, req *pipeline.Request) (pipeline.Reply, error) {
 		return Ping(ctx, req, nil) // a ping has nothing to decode beyond its envelope
 	})
-	On(r, wire.TypeResume, s.Resume)
-	On(r, wire.TypeSync, s.Sync)
-	On(r, wire.TypeAck, s.Ack)
 }
 
 // Limits on client input. Ids are the seed's VARCHAR(20); bodies and chat
@@ -236,15 +212,16 @@ func checkID(field, v string) error {
 // storeErr turns a store error into the client's answer. The three classified
 // errors are refusals the client may see; anything else is a bug or a broken
 // database and goes up as an internal error, which the edge logs once.
-// notFound and conflict are the messages for this call's two expected refusals.
+// notFound and conflict are the messages for this call's two expected
+// refusals; log receives the cause of "unavailable".
 //
 // A refusal is logged once, at warn, by the logging middleware (sampled, so
 // an outage cannot flood the log). Only the cause of "unavailable", which the
 // refusal line does not carry, is written here, at debug.
-func (s *Service) storeErr(op string, err error, notFound, conflict string) error {
+func storeErr(log *zap.Logger, op string, err error, notFound, conflict string) error {
 	switch {
 	case db.IsUnavailable(err):
-		s.log.Debug("store unavailable", zap.String("op", op), zap.Error(err))
+		log.Debug("store unavailable", zap.String("op", op), zap.Error(err))
 		return &pipeline.Error{Code: wire.CodeUnavailable, Message: "storage unavailable, retry later"}
 	case errors.Is(err, context.Canceled):
 		// The request was abandoned (shutdown or closed connection); no one
@@ -263,12 +240,6 @@ func (s *Service) storeErr(op string, err error, notFound, conflict string) erro
 // cannot fail; the error is returned anyway.
 func encodeJSON(v any) ([]byte, error) { return wire.Marshal(v) }
 
-// push delivers an encoded body to every live session of userID and reports
-// how many sessions it reached.
-func (s *Service) push(userID string, body []byte) int {
-	return s.sessions.Deliver(userID, body)
-}
-
 // serverTime is now, to the second, for timestamps the server assigns
 // (seed bug B20: the seed stored the client's clock).
-func (s *Service) serverTime() time.Time { return s.now().Truncate(time.Second) }
+func serverTime(now func() time.Time) time.Time { return now().Truncate(time.Second) }

@@ -16,7 +16,7 @@ func TestStoreUnavailableLoggedOnce(t *testing.T) {
 	e := newEnv(t)
 	a, _ := e.friends()
 	core, logs := observer.New(zapcore.DebugLevel)
-	e.svc.log = zap.New(core)
+	e.svc.Accounts.log = zap.New(core)
 	_ = e.bdb.Close() // every query now fails as unavailable
 
 	got := object(t, a.one(map[string]any{"type": "search_user", "user_id": "1", "search_id": "2"}))

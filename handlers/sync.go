@@ -10,12 +10,6 @@ import (
 	"github.com/parley-im/parley/wire"
 )
 
-// SyncStore is the storage the sync and ack extensions use.
-type SyncStore interface {
-	MessagesAfter(ctx context.Context, userID string, afterID int64, limit int) ([]db.Message, error)
-	MarkDeliveredUpTo(ctx context.Context, userID string, upTo int64) error
-}
-
 // Sync page bounds: a page is at most maxSyncPage messages (the client pages
 // on with the last id it got), defaultSyncPage when the client names none,
 // and at most Limits.ReplyBytes once encoded (see Sync).
@@ -36,7 +30,7 @@ const (
 // (Limits.ReplyBytes), so other users' long messages cannot make a page too
 // big to deliver (issue 11); "more" then says to page on. A page always holds
 // at least one message when there is one, so paging always progresses.
-func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync) (pipeline.Reply, error) {
+func (s *Messages) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync) (pipeline.Reply, error) {
 	me, err := self(req, "")
 	if err != nil {
 		return nil, err
@@ -55,32 +49,41 @@ func (s *Service) Sync(ctx context.Context, req *pipeline.Request, in *wire.Sync
 		limit = maxSyncPage
 	}
 	// One more than the page tells whether another page follows.
-	msgs, err := s.store.sync.MessagesAfter(ctx, me, after, limit+1)
+	msgs, err := s.store.MessagesAfter(ctx, me, after, limit+1)
 	if err != nil {
-		return nil, s.storeErr("sync", err, "", "")
+		return nil, storeErr(s.log, "sync", err, "", "")
 	}
 	more := len(msgs) > limit
 	if more {
 		msgs = msgs[:limit]
 	}
-	page := syncPage{Type: wire.TypeSync, Status: wire.StatusSuccess, Messages: make([]json.RawMessage, 0, len(msgs))}
-	size := syncPageOverhead
+	raw, cut, err := messagePage(msgs, syncPageOverhead, s.limits.ReplyBytes)
+	if err != nil {
+		return nil, err
+	}
+	return encodeJSON(&syncPage{Type: wire.TypeSync, Status: wire.StatusSuccess, Messages: raw, More: more || cut})
+}
+
+// messagePage renders msgs as the receive_message push renders them (so a
+// client handles a page's messages and live ones the same way), keeping the
+// longest prefix that fits in budget bytes (the reply budget) beside
+// overhead bytes of envelope. The first message always goes, so paging always progresses; cut
+// says some were left out.
+func messagePage(msgs []db.Message, overhead, budget int) (page []json.RawMessage, cut bool, err error) {
+	page = make([]json.RawMessage, 0, len(msgs))
+	size := overhead
 	for i := range msgs {
-		// Rendered exactly as the push renders it, so a client handles
-		// both the same way.
 		b, err := encodeJSON(wireMessage(wire.TypeReceiveMessage, &msgs[i]))
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if i > 0 && size+len(b)+1 > s.limits.ReplyBytes {
-			more = true
-			break
+		if i > 0 && size+len(b)+1 > budget {
+			return page, true, nil
 		}
 		size += len(b) + 1
-		page.Messages = append(page.Messages, b)
+		page = append(page, b)
 	}
-	page.More = more
-	return encodeJSON(&page)
+	return page, false, nil
 }
 
 // syncPage is wire.SyncReply with its messages already encoded (each one
@@ -108,7 +111,7 @@ var ackOK = &ackReply{Type: wire.TypeAck, Status: wire.StatusSuccess}
 // message_id as delivered, so get_unread_messages (the seed client's
 // catch-up, perhaps on another device) does not offer them again. Acking an
 // id twice, or an id below an earlier ack, is harmless.
-func (s *Service) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) (*ackReply, error) {
+func (s *Messages) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) (*ackReply, error) {
 	me, err := self(req, "")
 	if err != nil {
 		return nil, err
@@ -117,8 +120,8 @@ func (s *Service) Ack(ctx context.Context, req *pipeline.Request, in *wire.Ack) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.sync.MarkDeliveredUpTo(ctx, me, upTo); err != nil {
-		return nil, s.storeErr("ack", err, "", "")
+	if err := s.store.MarkDeliveredUpTo(ctx, me, upTo); err != nil {
+		return nil, storeErr(s.log, "ack", err, "", "")
 	}
 	return ackOK, nil
 }

@@ -107,7 +107,7 @@ func TestTokenBatcherGroups(t *testing.T) {
 // each resumes at once.
 func TestConcurrentLoginsResume(t *testing.T) {
 	e := newEnv(t)
-	e.svc.resumeTTL = time.Hour
+	e.svc.Accounts.resumeTTL = time.Hour
 	const users = 12
 	for i := range users {
 		e.register(fmt.Sprint(100+i), "u", "pw")

@@ -9,8 +9,15 @@ import (
 // Deliverer sends an already encoded body to every live session of a user and
 // reports how many sessions it was queued to. Handlers depend on this, not on
 // Registry, so delivery can later cross nodes.
+//
+// DeliverMany is Deliver for many users at once with one shared body (a group
+// message's fan-out): the body is encoded once by the caller and never
+// copied per user, and an implementation may batch its work per node or per
+// shard. It reports the sessions reached, summed over the users. A user listed
+// twice is delivered to twice: callers pass distinct ids.
 type Deliverer interface {
 	Deliver(userID string, body []byte) int
+	DeliverMany(userIDs []string, body []byte) int
 }
 
 // Registry maps users to their live sessions. It is sharded so that logins
@@ -169,6 +176,27 @@ func (r *Registry) Deliver(userID string, body []byte) int {
 		if s.Send(body) == nil {
 			n++
 		}
+	}
+	r.pushes.Add(uint64(n))
+	return n
+}
+
+// DeliverMany queues body to every live session of each user in userIDs.
+// Each user's shard is read-locked only while its sessions are collected
+// and sent to; a session's Send only queues the bytes (gev's Send does not
+// wait for the socket), so a fan-out to a thousand users holds no lock for
+// long and never waits on a slow reader.
+func (r *Registry) DeliverMany(userIDs []string, body []byte) int {
+	n := 0
+	for _, u := range userIDs {
+		sh := r.shard(u)
+		sh.mu.RLock()
+		for _, s := range sh.users[u] {
+			if s.Send(body) == nil {
+				n++
+			}
+		}
+		sh.mu.RUnlock()
 	}
 	r.pushes.Add(uint64(n))
 	return n

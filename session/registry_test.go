@@ -124,3 +124,27 @@ func TestRegistryPresenceCloseUserAndUserIDs(t *testing.T) {
 		t.Fatalf("presence calls after the last left: %d", calls["alice"])
 	}
 }
+
+// DeliverMany reaches every session of every listed user once, skips users
+// without a session, and counts what it reached, like Deliver per user.
+func TestRegistryDeliverMany(t *testing.T) {
+	r := NewRegistry()
+	a1, a2, b, c := &countConn{}, &countConn{}, &countConn{}, &countConn{}
+	r.Bind(New(1, "p", a1), "alice")
+	r.Bind(New(2, "p", a2), "alice")
+	r.Bind(New(3, "p", b), "bob")
+	r.Bind(New(4, "p", c), "carol")
+	before := r.Pushes()
+	if got := r.DeliverMany([]string{"alice", "bob", "nobody"}, []byte("g")); got != 3 {
+		t.Fatalf("DeliverMany reached %d sessions, want 3", got)
+	}
+	if a1.frames != 1 || a2.frames != 1 || b.frames != 1 || c.frames != 0 {
+		t.Fatalf("frames alice %d/%d bob %d carol %d", a1.frames, a2.frames, b.frames, c.frames)
+	}
+	if r.Pushes()-before != 3 {
+		t.Fatalf("Pushes grew by %d, want 3", r.Pushes()-before)
+	}
+	if got := r.DeliverMany(nil, []byte("g")); got != 0 {
+		t.Fatalf("DeliverMany(nil) = %d", got)
+	}
+}

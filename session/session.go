@@ -22,12 +22,12 @@ type Parker interface {
 	Park() (resume func(then func()))
 }
 
-// Session is one client connection. Its identity (ID, Peer) is fixed at
-// creation; the user it is logged in as changes at login. All methods are safe
-// for concurrent use.
+// Session is one client connection. Its ID is fixed at creation, its Peer
+// before its first frame is served; the user it is logged in as changes at
+// login. All methods are safe for concurrent use.
 type Session struct {
 	id     uint64
-	peer   string
+	peer   atomic.Pointer[string] // see SetPeer
 	conn   Conn
 	opened time.Time
 
@@ -48,7 +48,8 @@ type Session struct {
 // New returns a session for a freshly accepted connection.
 func New(id uint64, peer string, conn Conn) *Session {
 	now := time.Now()
-	s := &Session{id: id, peer: peer, conn: conn, opened: now}
+	s := &Session{id: id, conn: conn, opened: now}
+	s.peer.Store(&peer)
 	s.lastSeen.Store(now.UnixNano())
 	return s
 }
@@ -56,8 +57,15 @@ func New(id uint64, peer string, conn Conn) *Session {
 // ID is unique among the sessions of this process.
 func (s *Session) ID() uint64 { return s.id }
 
-// Peer is the remote address, "ip:port".
-func (s *Session) Peer() string { return s.peer }
+// Peer is the client's address, "ip:port": the TCP peer, or the client a
+// trusted load balancer named in a PROXY protocol header.
+func (s *Session) Peer() string { return *s.peer.Load() }
+
+// SetPeer replaces the address given to New with the client's real one. The
+// transport calls it once, when a trusted load balancer's PROXY header is
+// read, which is before any frame of the session is served: everything
+// that keys on Peer (rate limits, logs) sees only the real address.
+func (s *Session) SetPeer(peer string) { s.peer.Store(&peer) }
 
 // Opened is when the connection was accepted.
 func (s *Session) Opened() time.Time { return s.opened }

@@ -27,23 +27,30 @@ var (
 type closeReason int32
 
 const (
-	reasonPeer          closeReason = iota // the peer closed, or a socket error
-	reasonServer                           // Session.Close: a handler or middleware asked
-	reasonOversize                         // a length prefix above MaxFrame
-	reasonFlood                            // received frames above MaxQueued bytes
-	reasonSlow                             // pending output past the slow-consumer rule (Send)
-	reasonStall                            // output, ours or the kernel's, not taken for WriteStall
-	reasonHeartbeat                        // pinged once, then silent for HeartbeatTimeout
-	reasonIdle                             // never pinged, silent for LegacyIdle
-	reasonFrameTimeout                     // a started frame not completed within FrameTimeout
-	reasonPartialBudget                    // oldest holder of incomplete frames over MaxPartialBytes
-	reasonShutdown                         // Server.Stop
+	reasonPeer             closeReason = iota // the peer closed, or a socket error
+	reasonServer                              // Session.Close: a handler or middleware asked
+	reasonOversize                            // a length prefix above MaxFrame
+	reasonFlood                               // received frames above MaxQueued bytes
+	reasonSlow                                // pending output past the slow-consumer rule (Send)
+	reasonStall                               // output, ours or the kernel's, not taken for WriteStall
+	reasonHeartbeat                           // pinged once, then silent for HeartbeatTimeout
+	reasonIdle                                // never pinged, silent for LegacyIdle
+	reasonFrameTimeout                        // a started frame not completed within FrameTimeout
+	reasonPartialBudget                       // oldest holder of incomplete frames over MaxPartialBytes
+	reasonShutdown                            // Server.Stop
+	reasonWSProtocol                          // a WebSocket frame broke RFC 6455 or Parley's rules (ws.go)
+	reasonHandshake                           // a bad WebSocket upgrade request, answered with an HTTP error
+	reasonHandshakeTimeout                    // no complete upgrade request within ws_handshake_timeout
+	reasonProxyHeader                         // a trusted balancer's PROXY header missing, bad or late
+	reasonRefused                             // the accept check refused the client a PROXY header named
 	reasonCount
 )
 
 var reasonNames = [reasonCount]string{"peer", "server", "frame too large", "flood",
 	"slow consumer", "write stalled", "heartbeat timeout", "idle timeout",
-	"frame timeout", "partial frame budget", "shutdown"}
+	"frame timeout", "partial frame budget", "shutdown", "websocket protocol error",
+	"bad websocket handshake", "websocket handshake timeout", "bad proxy header",
+	"refused by policy"}
 
 func (r closeReason) String() string { return reasonNames[r] }
 
@@ -88,7 +95,11 @@ type conn struct {
 	asm          assembler
 	hold         partialHold
 	partialSince atomic.Int64
-	dropInput    bool   // discard all further input (oversize, flood)
+	dropInput    bool // discard all further input (oversize, flood)
+	// proxy is the PROXY header still to read from a trusted balancer
+	// (proxy.go); nil otherwise. proxyPending mirrors it for the sweep.
+	proxy        *proxyHeader
+	proxyPending atomic.Bool
 	outWasEmpty  bool   // set by Packet for afterSend
 	flushed      []byte // what the running flush task gave gev, recycled by afterSend
 
@@ -99,22 +110,66 @@ type conn struct {
 	sentAt     time.Time // when the sweep first saw sent move past seenSent
 
 	mbox mailbox
+
+	// ws is the WebSocket state of a connection accepted on the WebSocket
+	// listener, nil for TCP (ws.go). It decides how Send frames a body.
+	ws *wsConn
 }
 
-func newConn(srv *Server, gc *gev.Connection, id uint64) *conn {
+func newConn(srv *Server, gc *gev.Connection, id uint64, ws bool) *conn {
 	c := &conn{srv: srv, gc: gc, id: id, fd: connFD(gc)}
+	if ws {
+		c.ws = &wsConn{}
+	}
 	c.sendOpt = gev.SendInLoop(c.afterSend)
 	c.sess = session.New(id, gc.PeerAddr(), c)
+	c.sess.Touch(srv.now()) // on the policies' clock (session.New uses time.Now)
 	return c
 }
 
 // Send implements session.Conn: it queues body as one frame and never waits
 // for the network. Any goroutine may call it.
-func (c *conn) Send(body []byte) error {
+func (c *conn) Send(body []byte) error { return c.send(outData, body) }
+
+// outKind says how send frames its bytes.
+type outKind uint8
+
+const (
+	outData  outKind = iota // a body: a wire frame on TCP, a text message on WebSocket
+	outRaw                  // bytes written as they are (the WebSocket handshake's HTTP response)
+	outPong                 // a WebSocket pong with this payload
+	outClose                // a WebSocket close frame with this payload
+)
+
+// framed is the number of bytes appendOut adds for a body of n bytes.
+func (c *conn) framed(k outKind, n int) int64 {
+	switch {
+	case k == outRaw:
+		return int64(n)
+	case c.ws != nil:
+		return int64(wsHeaderLen(n) + n)
+	default:
+		return int64(wire.HeaderSize + n)
+	}
+}
+
+func (c *conn) appendOut(out []byte, k outKind, body []byte) []byte {
+	switch {
+	case k == outRaw:
+		return append(out, body...)
+	case c.ws != nil:
+		return appendWSFrame(out, wsOpcodeOf[k], body)
+	default:
+		return wire.AppendFrame(out, body)
+	}
+}
+
+// send queues body, framed as k says, and never waits for the network.
+func (c *conn) send(k outKind, body []byte) error {
 	if c.closing.Load() {
 		return ErrClosed
 	}
-	n := int64(wire.HeaderSize + len(body))
+	n := c.framed(k, len(body))
 	if backlog := c.gc.WriteBufferLength() + c.queuedOut.Load(); slowConsumer(backlog, n, c.srv.cfg.maxPending) {
 		c.closeFor(reasonSlow, zap.Int64("pending", backlog), zap.Int64("frame", n))
 		return ErrSlowConsumer
@@ -124,11 +179,17 @@ func (c *conn) Send(body []byte) error {
 	if c.gone {
 		return ErrClosed
 	}
+	return c.enqueue(k, n, body)
+}
+
+// enqueue appends body to the output and queues a flush task unless one is
+// queued already. The caller holds goneMu (read) and found gone false.
+func (c *conn) enqueue(k outKind, n int64, body []byte) error {
 	c.queuedOut.Add(n)
 	c.outTotal.Add(n) // after queuedOut: see sweepStall
 	c.sent.Add(1)
 	c.outMu.Lock()
-	c.out = wire.AppendFrame(c.out, body)
+	c.out = c.appendOut(c.out, k, body)
 	schedule := !c.flushQueued
 	c.flushQueued = true
 	c.outMu.Unlock()
@@ -241,9 +302,13 @@ func (c *conn) closeFor(r closeReason, fields ...zap.Field) {
 	c.srv.disp.drop(c)
 	c.goneMu.RLock()
 	defer c.goneMu.RUnlock()
-	if !c.gone {
-		_ = c.gc.Close()
+	if c.gone {
+		return
 	}
+	if c.ws != nil && c.wsCloseFrame(r) {
+		return // the peer answers the close frame; the sweep ends the wait (ws.go)
+	}
+	_ = c.gc.Close()
 }
 
 // markGone forbids further use of gc (see gone).

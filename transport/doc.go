@@ -1,6 +1,7 @@
-// Package transport is Parley's TCP edge and the only package that imports
-// gev (github.com/Allenxuxu/gev v0.5.0). It owns accepting connections,
-// framing ([4-byte big-endian length][body], the wire rules), handing frames
+// Package transport is Parley's network edge and the only package that
+// imports gev (github.com/Allenxuxu/gev v0.5.0). It owns accepting
+// connections, framing ([4-byte big-endian length][body], the wire rules; or
+// WebSocket text messages on the second listener, below), handing frames
 // to the pipeline in order, the slow-consumer and idle policies, and a
 // graceful shutdown. It must not decode bodies, know about users or touch a
 // store: a frame body goes to FrameServer.Serve and replies come back through
@@ -68,6 +69,27 @@
 //   - MaxConns and the accept check refuse at accept with an "overloaded"
 //     error frame; Stop finishes the frames already received, flushes their
 //     replies, then sends a "goaway" frame before closing.
+//   - ProxyTrusted (proxy.go): a connection from a listed load balancer must
+//     begin with a PROXY protocol header (v1 or v2), read in UnPacket before
+//     any frame and within FrameTimeout of the connect; the client it names
+//     becomes the session's peer (Session.SetPeer), and the accept check is
+//     asked about that client then, not about the balancer at accept. A
+//     missing or bad header closes the connection. From other peers the
+//     header is never read: its bytes are a frame length like any other.
+//
+// # WebSocket (ws.go, wshandshake.go)
+//
+// ListenWebSocket adds a second gev server (its own main reactor and
+// cfg.Loops sub reactors) whose connections speak RFC 6455 with Parley's own
+// parser instead of the wire framing; everything else is shared: the
+// dispatcher, the limits (MaxFrame caps a message over all its fragments),
+// MaxConns, the sweep and Stop. A connection's framing is fixed at accept
+// (conn.ws), and Session.Send writes one text frame there. The upgrade
+// request must complete within web.ws_handshake_timeout and web.ws_max_header
+// bytes; a refusal is an HTTP error, then a close. A violation closes that
+// connection with its close code; the server's close frame is followed by a
+// write shutdown and a short linger (wsLinger) so that the peer reads it
+// instead of an RST. WebSocket ping and pong touch the session (liveness).
 //
 // # gev v0.5.0 bugs contained here (LIBRARIES.md §1)
 //

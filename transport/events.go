@@ -13,7 +13,10 @@ import (
 // goroutine and must never block: a blocked loop stalls every connection on
 // it. gev guarantees OnConnect runs before any UnPacket, OnMessage or OnClose
 // of the same connection (the fd is registered with epoll after OnConnect).
-type events struct{ *Server }
+type events struct {
+	*Server
+	ws bool // the WebSocket listener's: its connections speak ws.go
+}
 
 // OnConnect admits or refuses a new connection. A refused one gets an error
 // frame and is closed; its OnClose still follows, with no context set.
@@ -21,43 +24,63 @@ func (e events) OnConnect(gc *gev.Connection) {
 	s := e.Server
 	s.accepted.Add(1)
 	s.open.Add(1)
-	if why := s.refusal(gc.PeerAddr()); why != "" {
+	// A trusted balancer's connection is checked per address once its
+	// PROXY header names the client (readProxyHeader), not as the balancer.
+	proxied := s.trusted(gc.PeerAddr())
+	if why := s.refusal(gc.PeerAddr(), !proxied); why != "" {
 		s.refused.Add(1)
 		s.log.Debug("refusing connection", zap.String("peer", gc.PeerAddr()), zap.String("reason", why))
 		code := wire.CodeOverloaded
 		if s.stopping.Load() {
 			code = wire.CodeGoingAway
 		}
-		_ = gc.Send(wire.EncodeError("error", code, why, 0))
+		refusal := wire.EncodeError("error", code, why, 0)
+		if e.ws {
+			refusal = httpRefusal(refusal)
+		}
+		_ = gc.Send(refusal)
 		_ = gc.Close()
 		return
 	}
-	c := newConn(s, gc, s.nextID.Add(1))
+	c := newConn(s, gc, s.nextID.Add(1), e.ws)
+	if proxied {
+		c.awaitProxyHeader()
+	}
 	setSocketOptions(c.fd, s.cfg.keepAlive, s.log)
 	gc.SetContext(c)
 	s.addConn(c)
 }
 
-// refusal says why a new connection may not stay, or "" to admit it. On
-// admission it has counted the connection in live.
-func (s *Server) refusal(peer string) string {
+// refusedByPolicy is the refusal message of the accept check.
+const refusedByPolicy = "connection refused by policy"
+
+// refusal says why a new connection may not stay, or "" to admit it; the
+// accept check is asked only with checkAddr. On admission it has counted
+// the connection in live.
+func (s *Server) refusal(peer string, checkAddr bool) string {
 	if s.stopping.Load() {
 		return "server shutting down"
 	}
-	if s.acceptCheck != nil {
-		ip, _, err := net.SplitHostPort(peer)
-		if err != nil {
-			ip = peer
-		}
-		if !s.acceptCheck(ip) {
-			return "connection refused by policy"
-		}
+	if checkAddr && !s.accepts(peer) {
+		return refusedByPolicy
 	}
 	if n := s.live.Add(1); s.cfg.maxConns > 0 && n > s.cfg.maxConns {
 		s.live.Add(-1)
 		return "too many connections"
 	}
 	return ""
+}
+
+// accepts asks the accept check, if any, about the client "ip:port".
+func (s *Server) accepts(peer string) bool {
+	if s.acceptCheck == nil {
+		return true
+	}
+	ip, _, err := net.SplitHostPort(peer)
+	if err != nil {
+		ip = peer
+	}
+	return s.acceptCheck(ip)
 }
 
 // OnMessage hands a frame copied out by UnPacket to the dispatcher. It

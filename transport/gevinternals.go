@@ -119,6 +119,13 @@ func connWatchWriteOnly(c *gev.Connection) error {
 	return p.EnableWrite(connFD(c))
 }
 
+// connQueueInLoop runs f on the connection's loop after the tasks queued
+// before it (gev's Send and Close queue theirs the same way). Any goroutine
+// while the connection is not gone.
+func connQueueInLoop(c *gev.Connection, f func()) {
+	(*at[*eventloop.EventLoop](unsafe.Pointer(c), layout.connLoop)).QueueInLoop(f)
+}
+
 // maxPooledBuffer is the largest ring buffer shedBuffers lets gev put back
 // in its pool.
 const maxPooledBuffer = 16 << 10

@@ -74,14 +74,24 @@ func startServer(t *testing.T, cfg config.Transport, fs FrameServer) *Server {
 	return startServerWith(t, cfg, session.NewRegistry(), fs)
 }
 
-// startServerWith is startServer over a registry the test holds.
-func startServerWith(t *testing.T, cfg config.Transport, reg *session.Registry, fs FrameServer) *Server {
+// startServerWith is startServer over a registry the test holds; each of
+// before runs between New and Start.
+func startServerWith(t *testing.T, cfg config.Transport, reg *session.Registry, fs FrameServer, before ...func(*Server)) *Server {
 	t.Helper()
 	srv, err := New(cfg, "127.0.0.1:0", reg, fs, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, f := range before {
+		f(srv)
+	}
 	srv.Start()
+	stopAtCleanup(t, srv)
+	return srv
+}
+
+// stopAtCleanup stops srv, checking the result, when the test ends.
+func stopAtCleanup(t *testing.T, srv *Server) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -89,7 +99,6 @@ func startServerWith(t *testing.T, cfg config.Transport, reg *session.Registry, 
 			t.Errorf("Stop: %v", err)
 		}
 	})
-	return srv
 }
 
 func dial(t *testing.T, addr string) net.Conn {

@@ -3,7 +3,6 @@ package transport
 import (
 	"container/list"
 	"sync"
-	"time"
 
 	"github.com/Allenxuxu/ringbuffer"
 
@@ -53,7 +52,7 @@ func (c *conn) nextFrameFrom(buf *ringbuffer.RingBuffer, maxFrame uint32) (any, 
 		if ctx != nil || err != nil || buf.IsEmpty() {
 			return ctx, body, err
 		}
-		c.partialSince.Store(time.Now().UnixNano())
+		c.partialSince.Store(c.srv.now().UnixNano())
 	}
 	a := &c.asm
 	if a.nhdr < wire.HeaderSize {
@@ -105,6 +104,9 @@ func (c *conn) nextFrameFrom(buf *ringbuffer.RingBuffer, maxFrame uint32) (any, 
 // is closing) and returns its bytes to the budget. Loop goroutine only.
 func (c *conn) dropPartial() {
 	c.asm.reset()
+	if c.ws != nil {
+		c.ws.reset()
+	}
 	c.partialSince.Store(0)
 	c.srv.partial.release(c)
 }

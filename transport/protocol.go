@@ -50,19 +50,32 @@ type protocol struct{ srv *Server }
 // closing connections is discarded so nothing more reaches the dispatcher.
 func (p protocol) UnPacket(gc *gev.Connection, buf *ringbuffer.RingBuffer) (any, []byte) {
 	c, _ := gc.Context().(*conn)
-	if c == nil || c.dropInput || c.closing.Load() {
+	if c == nil {
+		buf.RetrieveAll() // a refused connection
+		return nil, nil
+	}
+	return c.unpack(buf)
+}
+
+// unpack is UnPacket for an admitted connection: a trusted balancer's PROXY
+// header first (proxy.go), then the next frame. Loop goroutine only.
+func (c *conn) unpack(buf *ringbuffer.RingBuffer) (any, []byte) {
+	if c.dropInput || c.closing.Load() {
 		buf.RetrieveAll()
-		if c != nil && c.asm.started() {
+		if c.asm.started() {
 			c.dropPartial()
 		}
 		return nil, nil
 	}
-	ctx, body, err := c.nextFrameFrom(buf, p.srv.cfg.maxFrame)
+	if c.proxy != nil && !c.readProxyHeader(buf) {
+		return nil, nil
+	}
+	ctx, body, err := c.nextFrameFrom(buf, c.srv.cfg.maxFrame)
 	if err != nil {
 		c.dropInput = true
 		buf.RetrieveAll()
 		c.dropPartial()
-		p.srv.log.Warn("closing connection: frame too large",
+		c.srv.log.Warn("closing connection: frame too large",
 			zap.Uint64("conn", c.id), zap.String("peer", c.sess.Peer()), zap.Error(err))
 		c.closeFor(reasonOversize)
 		return nil, nil

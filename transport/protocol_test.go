@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/Allenxuxu/ringbuffer"
 
@@ -160,7 +161,7 @@ func FuzzAssembler(f *testing.F) {
 	f.Add(frames(bytes.Repeat([]byte("ab"), 400)), []byte{7, 13, 64}, uint16(1000))
 	f.Fuzz(func(t *testing.T, stream, cuts []byte, max uint16) {
 		want, consumed, wantErr := splitStream(stream, uint32(max))
-		srv := &Server{partial: partialBudget{limit: 1 << 30}}
+		srv := &Server{partial: partialBudget{limit: 1 << 30}, now: time.Now}
 		c := &conn{srv: srv}
 		g := newGevReader(uint32(max))
 		g.next = func(buf *ringbuffer.RingBuffer) (any, []byte, error) { return c.nextFrameFrom(buf, uint32(max)) }

@@ -35,12 +35,17 @@ type Server struct {
 
 	partial partialBudget // bytes of incomplete frames, all connections
 
-	gev   *gev.Server
-	ln    gevListener
-	loops []*eventloop.EventLoop
-	addr  string
+	tcp engine  // the seed protocol's listener and loops
+	ws  *engine // the WebSocket listener and loops (ListenWebSocket), or nil
+	wsc wsSettings
 
 	acceptCheck func(ip string) bool // set before Start, read on loops
+
+	// now is the clock of the time policies (frame timeout, write stall,
+	// idle): when a frame arrived, a partial frame began, a sweep ran.
+	// time.Now; a test sets its own before Start and sweeps on demand
+	// (sweepReq), so the policies are tested without waiting for them.
+	now func() time.Time
 
 	// ctx is passed to FrameServer.Serve; Stop cancels it once it stops
 	// waiting for in-flight frames.
@@ -60,9 +65,9 @@ type Server struct {
 	stopping  atomic.Bool
 	draining  atomic.Bool // Stop is finishing the frames it has: new ones are dropped
 	startOnce sync.Once
-	startDone chan struct{} // closed when gev's Start returns
 	sweepStop chan struct{}
 	sweepDone chan struct{}
+	sweepReq  chan chan struct{} // a sweep now, closing the channel when done
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -88,32 +93,62 @@ func New(cfg config.Transport, listen string, reg *session.Registry, fs FrameSer
 		cfg: set, reg: reg, fs: fs, log: log,
 		conns:     make(map[uint64]*conn),
 		drained:   make(chan struct{}, 1),
-		startDone: make(chan struct{}),
 		sweepStop: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		sweepReq:  make(chan chan struct{}),
+		now:       time.Now,
 	}
 	s.partial.limit = set.maxPartial
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.disp = newDispatcher(s.serve)
-	s.gev, err = gev.NewServer(events{s},
+	if err := s.tcp.listen(listen, set.loops, events{s, false}, protocol{s}); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	return s, nil
+}
+
+// engine is one gev server: a listener on its main reactor and its sub
+// reactors. All engines of a Server share its dispatcher, connection table,
+// limits and sweep; only framing differs (events.ws picks it per
+// connection).
+type engine struct {
+	gev       *gev.Server
+	ln        gevListener
+	loops     []*eventloop.EventLoop
+	addr      string
+	startDone chan struct{} // closed when gev's Start returns
+}
+
+func (e *engine) listen(addr string, loops int, h gev.Handler, p gev.Protocol) error {
+	g, err := gev.NewServer(h,
 		gev.Network("tcp"),
-		gev.Address(listen),
-		gev.NumLoops(set.loops),
-		gev.CustomProtocol(protocol{s}),
+		gev.Address(addr),
+		gev.NumLoops(loops),
+		gev.CustomProtocol(p),
 	)
 	if err != nil {
-		s.cancel()
-		return nil, fmt.Errorf("transport: listen on %q: %w", listen, err)
+		return fmt.Errorf("transport: listen on %q: %w", addr, err)
 	}
-	s.ln = listenerOf(s.gev)
-	s.loops = workLoopsOf(s.gev)
-	s.addr = s.ln.net.Addr().String()
-	return s, nil
+	e.gev = g
+	e.ln = listenerOf(g)
+	e.loops = workLoopsOf(g)
+	e.addr = e.ln.net.Addr().String()
+	e.startDone = make(chan struct{})
+	return nil
+}
+
+// engines lists the running gev servers (fixed once Start ran).
+func (s *Server) engines() []*engine {
+	if s.ws == nil {
+		return []*engine{&s.tcp}
+	}
+	return []*engine{&s.tcp, s.ws}
 }
 
 // Addr is the bound address, "host:port", with the real port when listen
 // was ":0". gev has no API for it; it comes from gev's own listener.
-func (s *Server) Addr() string { return s.addr }
+func (s *Server) Addr() string { return s.tcp.addr }
 
 // SetAcceptCheck installs f, asked with the peer IP for every new
 // connection; false closes it at once. Call before Start. f runs on a loop
@@ -128,10 +163,12 @@ func (s *Server) Start() {
 		s.log.Info("transport limits", zap.Int64("max_conns", s.cfg.maxConns),
 			zap.Int64("max_partial_bytes", s.cfg.maxPartial), zap.Duration("frame_timeout", s.cfg.frameTimeout))
 		s.disp.start(s.cfg.workers, s.cfg.loginWorkers)
-		go func() {
-			defer close(s.startDone)
-			s.gev.Start()
-		}()
+		for _, e := range s.engines() {
+			go func() {
+				defer close(e.startDone)
+				e.gev.Start()
+			}()
+		}
 		go s.sweepLoop()
 	})
 }
@@ -146,7 +183,7 @@ type Stats struct {
 	LoginWorkers int
 
 	Accepted uint64 // connections accepted since New, refused ones included
-	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check
+	Refused  uint64 // closed at accept: stopping, MaxConns or the accept check (after a PROXY header: its client)
 	Frames   uint64 // frames received
 
 	// MaxConns is the connection cap in force (config, or derived from the
@@ -158,6 +195,13 @@ type Stats struct {
 	// Connections the server closed, by reason.
 	Oversize, Flood, SlowConsumer, WriteStall, HeartbeatTimeout, IdleTimeout uint64
 	FrameTimeout, PartialBudget                                              uint64
+	// WebSocket only: frames that broke RFC 6455 or Parley's rules (close
+	// codes 1002, 1003, 1007), refused upgrade requests, and handshakes that
+	// did not complete in time. An oversize message counts in Oversize.
+	WSProtocol, HandshakeFailed, HandshakeTimeout uint64
+	// ProxyHeader: a trusted balancer's connection without a valid PROXY
+	// header within FrameTimeout.
+	ProxyHeader uint64
 }
 
 // Stats returns current counters. Any goroutine may call it.
@@ -180,6 +224,10 @@ func (s *Server) Stats() Stats {
 		IdleTimeout:      s.closed[reasonIdle].Load(),
 		FrameTimeout:     s.closed[reasonFrameTimeout].Load(),
 		PartialBudget:    s.closed[reasonPartialBudget].Load(),
+		WSProtocol:       s.closed[reasonWSProtocol].Load(),
+		HandshakeFailed:  s.closed[reasonHandshake].Load(),
+		HandshakeTimeout: s.closed[reasonHandshakeTimeout].Load(),
+		ProxyHeader:      s.closed[reasonProxyHeader].Load(),
 	}
 }
 
@@ -193,7 +241,7 @@ func (s *Server) serve(c *conn, body []byte) {
 				zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
 		}
 	}()
-	c.sess.Touch(time.Now())
+	c.sess.Touch(s.now())
 	s.fs.Serve(s.ctx, c.sess, body)
 }
 
@@ -247,7 +295,7 @@ func (s *Server) logClose(c *conn, r closeReason, fields []zap.Field) {
 		fields = append(fields, zap.String("user", u))
 	}
 	switch r {
-	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget:
+	case reasonOversize, reasonFlood, reasonSlow, reasonStall, reasonFrameTimeout, reasonPartialBudget, reasonProxyHeader:
 		s.log.Warn("closing connection", fields...)
 	case reasonHeartbeat, reasonIdle:
 		s.log.Info("closing connection", fields...)

@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"runtime"
 	"time"
 
@@ -29,6 +30,7 @@ type settings struct {
 	frameTimeout     time.Duration
 	maxPartial       int64
 	sweepEvery       time.Duration
+	proxyTrusted     []netip.Prefix // peers that must send a PROXY header; empty: none
 }
 
 // resolve applies defaults: a zero field takes config.Default()'s value, or
@@ -102,6 +104,10 @@ func resolve(cfg config.Transport) (settings, error) {
 	}
 	if s.maxConns == 0 {
 		s.maxConns = connsForFileLimit()
+	}
+	var err error
+	if s.proxyTrusted, err = trustedPrefixes(cfg.ProxyTrusted); err != nil {
+		return s, err
 	}
 	// Sweep four times per shortest deadline, so a deadline is overrun by at
 	// most a quarter of itself.

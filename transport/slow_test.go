@@ -135,7 +135,9 @@ func TestNonReaderDoesNotSpinBeforeTheStallDeadline(t *testing.T) {
 	// close look early.
 	start := time.Now()
 	write(t, c, frames([]byte("big")))
-	eventually(t, 5*time.Second, "output to back up in gev", func() bool { return bufferedOutput(srv) > 0 })
+	// The deadlines below are failure deadlines, not ordering: copying 16
+	// MiB under the race detector on a loaded machine took over 5 s.
+	eventually(t, 30*time.Second, "output to back up in gev", func() bool { return bufferedOutput(srv) > 0 })
 	var stop atomic.Bool
 	defer stop.Store(true)
 	sendForever(c, &stop)
@@ -145,7 +147,7 @@ func TestNonReaderDoesNotSpinBeforeTheStallDeadline(t *testing.T) {
 	if used > maxCPUPerSecond {
 		t.Fatalf("%v CPU in 1s while a non-reading peer kept sending", used)
 	}
-	eventually(t, cfg.WriteStall+3*time.Second, "the stalled connection to close", func() bool { return srv.Stats().Conns == 0 })
+	eventually(t, cfg.WriteStall+30*time.Second, "the stalled connection to close", func() bool { return srv.Stats().Conns == 0 })
 	if st := srv.Stats(); st.WriteStall != 1 {
 		t.Fatalf("closed for the wrong reason: %+v", st)
 	}

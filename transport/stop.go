@@ -51,11 +51,13 @@ func (s *Server) shutdown(ctx context.Context) error {
 	teardown, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
 	var errs []error
-	if err := runOnLoops(teardown, []*eventloop.EventLoop{s.ln.loop}, s.closeListener); err != nil {
-		errs = append(errs, fmt.Errorf("transport: closing listener: %w", err))
-	}
-	if err := runOnLoops(teardown, s.loops, func() {}); err != nil {
-		errs = append(errs, fmt.Errorf("transport: waiting for loops: %w", err))
+	for _, e := range s.engines() {
+		if err := runOnLoops(teardown, []*eventloop.EventLoop{e.ln.loop}, func() { s.closeListener(e) }); err != nil {
+			errs = append(errs, fmt.Errorf("transport: closing listener %s: %w", e.addr, err))
+		}
+		if err := runOnLoops(teardown, e.loops, func() {}); err != nil {
+			errs = append(errs, fmt.Errorf("transport: waiting for loops: %w", err))
+		}
 	}
 
 	// Finish what was received before the stop, and let the replies reach
@@ -95,8 +97,14 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if len(abandoned) > 0 {
 		s.log.Warn("abandoning connections that did not close in time", zap.Int("count", len(abandoned)))
 	}
-	if err := s.stopGev(teardown); err != nil {
-		errs = append(errs, err)
+	var gevErrs []error
+	for _, e := range s.engines() {
+		if err := stopGev(teardown, e); err != nil {
+			gevErrs = append(gevErrs, err)
+		}
+	}
+	if len(gevErrs) > 0 {
+		errs = append(errs, gevErrs...)
 	} else {
 		// The loops are gone, so no OnClose can still close these fds.
 		for _, c := range abandoned {
@@ -150,12 +158,12 @@ func (s *Server) outputDrained() bool {
 
 // closeListener runs on the main reactor. Unregistering first means gev's
 // Stop will not close it again (and log the error).
-func (s *Server) closeListener() {
-	s.ln.loop.DeleteFdInLoop(s.ln.fd)
-	if err := s.ln.file.Close(); err != nil {
+func (s *Server) closeListener(e *engine) {
+	e.ln.loop.DeleteFdInLoop(e.ln.fd)
+	if err := e.ln.file.Close(); err != nil {
 		s.log.Debug("closing listener dup", zap.Error(err))
 	}
-	if err := s.ln.net.Close(); err != nil {
+	if err := e.ln.net.Close(); err != nil {
 		s.log.Debug("closing listener", zap.Error(err))
 	}
 }
@@ -190,13 +198,13 @@ func (s *Server) waitDrained(ctx context.Context) error {
 
 // stopGev calls gev's Stop until its Start returns. Stop is ignored until
 // Start has set its running flag, which happens after the loops started.
-func (s *Server) stopGev(ctx context.Context) error {
+func stopGev(ctx context.Context, e *engine) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s.gev.Stop()
+		e.gev.Stop()
 		select {
-		case <-s.startDone:
+		case <-e.startDone:
 			return nil
 		case <-ctx.Done():
 			return fmt.Errorf("transport: gev did not stop: %w", ctx.Err())

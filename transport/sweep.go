@@ -17,11 +17,21 @@ func (s *Server) sweepLoop() {
 		select {
 		case <-s.sweepStop:
 			return
-		case now := <-t.C:
-			for _, c := range s.snapshot() {
-				s.sweepConn(c, now)
-			}
+		case <-t.C:
+			s.sweep()
+		case done := <-s.sweepReq:
+			s.sweep()
+			close(done)
 		}
+	}
+}
+
+// sweep applies the policies to every connection, at s.now(). It runs only
+// on the sweep goroutine, which owns the per-connection sweep state.
+func (s *Server) sweep() {
+	now := s.now()
+	for _, c := range s.snapshot() {
+		s.sweepConn(c, now)
 	}
 }
 
@@ -42,6 +52,9 @@ func (s *Server) sweepLoop() {
 // (pushes arriving, nothing typed) is not idle. A peer that stopped reading
 // is the write-stall policy's, and a vanished one TCP keepalive's.
 func (s *Server) sweepConn(c *conn, now time.Time) {
+	if c.ws != nil && s.sweepWS(c, now) {
+		return
+	}
 	if c.closing.Load() {
 		return
 	}
@@ -52,7 +65,11 @@ func (s *Server) sweepConn(c *conn, now time.Time) {
 			// write stall's; one that reads slowly stays under the budget).
 			c.partialSince.CompareAndSwap(since, now.UnixNano())
 		} else if now.Sub(time.Unix(0, since)) >= s.cfg.frameTimeout {
-			c.closeFor(reasonFrameTimeout, zap.Duration("for", now.Sub(time.Unix(0, since))))
+			r := reasonFrameTimeout
+			if c.proxyPending.Load() {
+				r = reasonProxyHeader // a trusted balancer's header, same deadline
+			}
+			c.closeFor(r, zap.Duration("for", now.Sub(time.Unix(0, since))))
 			return
 		}
 	}

@@ -7,10 +7,11 @@ package wire
 
 // Extension message types.
 const (
-	TypeResume = "resume"
-	TypeSync   = "sync"
-	TypeAck    = "ack"
-	TypeGoAway = "goaway"
+	TypeResume  = "resume"
+	TypeSync    = "sync"
+	TypeAck     = "ack"
+	TypeGoAway  = "goaway"
+	TypeHistory = "history"
 	// TypeSyncHint is pushed when the server knows a session may have
 	// missed pushes while it stayed connected (a cluster node lost NATS
 	// for a while): a Parley client answers with sync. The seed client
@@ -44,6 +45,27 @@ type Sync struct {
 type SyncReply struct {
 	Type     string    `json:"type"`
 	Status   string    `json:"status"`
+	Messages []Message `json:"messages"`
+	More     bool      `json:"more"`
+}
+
+// History asks for one conversation's messages, both directions, with an
+// id below BeforeID ("" or "0": from the newest), newest first, at most Limit
+// (default 50, cap 200). The reply is HistoryReply.
+type History struct {
+	Type     string `json:"type"`
+	PeerID   string `json:"peer_id"`
+	BeforeID string `json:"before_id,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
+}
+
+// HistoryReply carries one page of a conversation, newest first, each
+// message rendered like the receive_message push. More says older messages
+// follow: ask again with the last message_id of this page as BeforeID.
+type HistoryReply struct {
+	Type     string    `json:"type"`
+	Status   string    `json:"status"`
+	PeerID   string    `json:"peer_id"`
 	Messages []Message `json:"messages"`
 	More     bool      `json:"more"`
 }

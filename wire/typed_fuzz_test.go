@@ -43,6 +43,7 @@ var requestTypes = []requestType{
 	requestOf[Resume](TypeResume),
 	requestOf[Sync](TypeSync),
 	requestOf[Ack](TypeAck),
+	requestOf[History](TypeHistory),
 	requestOf[Envelope](""), // decoded from every body by DecodeEnvelope
 }
 

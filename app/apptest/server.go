@@ -38,11 +38,16 @@ type Server struct {
 	App    *fx.App
 	Config *config.Config
 	addr   string
+	wsAddr string
 	admin  string
 }
 
 // Addr is the chat protocol address, host:port.
 func (s *Server) Addr() string { return s.addr }
+
+// WSAddr is the WebSocket endpoint's address, host:port (path
+// transport.WSPath; "" when disabled).
+func (s *Server) WSAddr() string { return s.wsAddr }
 
 // AdminAddr is the admin HTTP address, host:port ("" when disabled).
 func (s *Server) AdminAddr() string { return s.admin }
@@ -157,6 +162,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Web.WSListen = "127.0.0.1:0"
 	cfg.Transport.Loops = 2
 	cfg.Transport.Workers = 8
 	cfg.Log.Level = "warn"
@@ -192,7 +198,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err := a.Start(ctx); err != nil {
 		t.Fatalf("apptest: start: %v", err)
 	}
-	s := &Server{App: a, Config: &cfg, addr: srv.Addr()}
+	s := &Server{App: a, Config: &cfg, addr: srv.Addr(), wsAddr: srv.WSAddr()}
 	if adm != nil {
 		s.admin = adm.Addr()
 	}

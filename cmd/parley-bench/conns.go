@@ -18,6 +18,7 @@ type connsOpts struct {
 	// heapProfile, if set, is where the server's heap profile is saved
 	// after the hold.
 	heapProfile string
+	ws          bool // connect over WebSocket
 }
 
 // runConns: C logged-in connections with heartbeats; server memory per
@@ -29,7 +30,14 @@ func runConns(srv *server, o connsOpts) error {
 	if err := srv.run(); err != nil {
 		return err
 	}
-	fmt.Printf("server: %s pid %d, %s\n", srv.addr, srv.pid, srv.procLimit())
+	addr, proto := srv.addr, "tcp"
+	if o.ws {
+		if srv.ws == "" {
+			return fmt.Errorf("-ws needs the server's WebSocket address (-ws-addr with -addr)")
+		}
+		addr, proto = wsURL(srv.ws), "websocket"
+	}
+	fmt.Printf("server: %s pid %d, %s\n", addr, srv.pid, srv.procLimit())
 	time.Sleep(time.Second)
 	base, err := srv.rssKiB()
 	if err != nil {
@@ -69,7 +77,7 @@ func runConns(srv *server, o connsOpts) error {
 	users := make([]*user, o.n)
 	var failed atomic.Int64
 	_ = parallel(o.n, 128, func(k int) error { // a failed login is counted, not fatal
-		u, err := login(srv.addr, k, 10*time.Minute, true, nil)
+		u, err := login(addr, k, 10*time.Minute, true, nil)
 		if err != nil {
 			failed.Add(1)
 			return nil
@@ -156,10 +164,10 @@ func runConns(srv *server, o connsOpts) error {
 		{"server heap in use idle / with conns KiB", fmt.Sprintf("%d / %d", heapBase, heapFull)},
 		{"heap KiB per connection", fmt.Sprintf("%.2f", heapPer)},
 	}
-	fmt.Printf("\nconns: %d connections, heartbeat every %s, held %s\n", o.n, o.heartbeat, o.hold)
+	fmt.Printf("\nconns: %d %s connections, heartbeat every %s, held %s\n", o.n, proto, o.heartbeat, o.hold)
 	printRows(os.Stdout, []string{"measure", "value"}, rows)
-	fmt.Printf("SUMMARY conns n=%d open=%d rss_idle=%dKiB rss=%dKiB per_conn=%.2fKiB (target <= 10 KiB) heap_per_conn=%.2fKiB heartbeats_failed=%d\n",
-		o.n, alive, base, full, per, heapPer, pingErr.Load())
+	fmt.Printf("SUMMARY conns proto=%s n=%d open=%d rss_idle=%dKiB rss=%dKiB per_conn=%.2fKiB (target <= 10 KiB) heap_per_conn=%.2fKiB heartbeats_failed=%d\n",
+		proto, o.n, alive, base, full, per, heapPer, pingErr.Load())
 	if o.out != "" {
 		s := series{name: "server rss mib"}
 		for _, p := range pts {

@@ -7,7 +7,8 @@
 //	parley-bench chat  -users 1000 -rate 5000 -d 30s  1:1 messages at a target rate
 //	parley-bench chat  -users 1000 -find-max          highest rate with delivery p99 <= 50ms
 //	parley-bench ping  -c 64 -w 8 -d 10s               ping via the full chain vs a bare gev echo server
-//	parley-bench conns -n 19000                        server RSS per logged-in connection
+//	parley-bench ping  -ws -rounds 3                   the same chain over WebSocket vs over TCP
+//	parley-bench conns -n 19000 [-ws]                  server RSS per logged-in connection (TCP or WebSocket)
 //	parley-bench soak  -n 2000 -d 10m                  SDK clients chatting; RSS, goroutines, fds must stay flat
 //
 // By default it builds cmd/parleyd (run it from the repository root), starts
@@ -37,6 +38,7 @@ func main() {
 	var sf serverFlags
 	fs.StringVar(&sf.addr, "addr", "", "target a running server at host:port instead of starting parleyd")
 	fs.StringVar(&sf.admin, "admin", "", "admin address of a running server (metrics, pprof)")
+	fs.StringVar(&sf.wsAddr, "ws-addr", "", "WebSocket host:port of a running server (web.ws_listen), for -ws")
 	fs.IntVar(&sf.pid, "pid", 0, "pid of a running server on this machine (RSS from /proc)")
 	fs.StringVar(&sf.parleyd, "parleyd", "", "parleyd binary to run (default: go build ./cmd/parleyd)")
 	fs.StringVar(&sf.driver, "driver", "sqlite", "database of the started server: sqlite or postgres")
@@ -77,11 +79,13 @@ func main() {
 		fs.DurationVar(&po.duration, "d", 10*time.Second, "duration of each of the two runs")
 		fs.IntVar(&po.loops, "loops", 2, "echo server loops (match the server's transport.loops)")
 		fs.IntVar(&po.rounds, "rounds", 1, "alternate parley and echo runs this many times; the ratio is the median")
+		fs.BoolVar(&po.ws, "ws", false, "compare parley over WebSocket with parley over TCP (instead of parley with the echo server)")
 	case "conns":
 		fs.IntVar(&no.n, "n", 2000, "connections")
 		fs.DurationVar(&no.heartbeat, "heartbeat", 15*time.Second, "ping interval per connection")
 		fs.DurationVar(&no.hold, "hold", 20*time.Second, "hold the connections this long before measuring")
 		fs.StringVar(&no.heapProfile, "heapprofile", "", "save the server's heap profile (pprof) after the hold")
+		fs.BoolVar(&no.ws, "ws", false, "connect over WebSocket (web.ws_listen) instead of TCP")
 	case "soak":
 		soakFlags(fs, &ko)
 	default:

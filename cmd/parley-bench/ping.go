@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,8 +18,9 @@ type pingOpts struct {
 	conns    int
 	window   int // pings in flight per connection
 	duration time.Duration
-	loops    int // echo server loops (match the server's transport.loops)
-	rounds   int // alternate parley and echo this many times
+	loops    int  // echo server loops (match the server's transport.loops)
+	rounds   int  // alternate parley and echo this many times
+	ws       bool // compare WebSocket with TCP instead of parley with echo
 	out      string
 	profile  string
 }
@@ -27,13 +29,18 @@ type pingResult struct {
 	name   string
 	frames int64
 	rate   float64
-	lat    summary
-	sorted []time.Duration
+	// cpuPerFrame is the server process's CPU (user + system) per ping, in
+	// µs, when its pid is known: unlike the rate, it hardly depends on what
+	// else the shared machine runs.
+	cpuPerFrame float64
+	lat         summary
+	sorted      []time.Duration
 }
 
 // pingRun keeps window pings in flight on each of conns connections for d
 // (closed loop: a reply triggers the next ping) and measures round trips.
-func pingRun(name, addr string, o pingOpts) (pingResult, error) {
+// A serverPid > 0 also measures that process's CPU per ping.
+func pingRun(name, addr string, serverPid int, o pingOpts) (pingResult, error) {
 	rec := &recorder{}
 	var frames atomic.Int64
 	var stop atomic.Bool
@@ -86,13 +93,18 @@ func pingRun(name, addr string, o pingOpts) (pingResult, error) {
 	rec.mu.Lock()
 	rec.lat = rec.lat[:0]
 	rec.mu.Unlock()
-	f0, t0 := frames.Load(), time.Now()
+	pid := strconv.Itoa(serverPid)
+	f0, t0, c0 := frames.Load(), time.Now(), procTicks(pid)
 	time.Sleep(o.duration)
-	f1, el := frames.Load(), time.Since(t0)
+	f1, el, c1 := frames.Load(), time.Since(t0), procTicks(pid)
 	stop.Store(true)
 	waitTimeout(&wg, 10*time.Second)
-	return pingResult{name: name, frames: f1 - f0, rate: float64(f1-f0) / el.Seconds(),
-		lat: rec.summary(name, 0), sorted: rec.sorted()}, nil
+	r := pingResult{name: name, frames: f1 - f0, rate: float64(f1-f0) / el.Seconds(),
+		lat: rec.summary(name, 0), sorted: rec.sorted()}
+	if serverPid > 0 && f1 > f0 {
+		r.cpuPerFrame = float64(c1-c0) / clockTicks * 1e6 / float64(f1-f0)
+	}
+	return r, nil
 }
 
 // runPing: ping through parleyd's full default chain and through a bare gev
@@ -100,20 +112,34 @@ func pingRun(name, addr string, o pingOpts) (pingResult, error) {
 // alternating -rounds times (parley, echo, parley, echo, ...) so that load
 // from other processes on a shared machine hits both alike; the ratio
 // reported is the median of the per-round ratios.
+//
+// With -ws the pair is parley over WebSocket against parley over TCP: the
+// same server, chain and handlers, only the framing and its listener differ.
 func runPing(srv *server, o pingOpts) error {
 	if err := srv.run(); err != nil {
 		return err
 	}
-	echo, err := transport.NewEchoServer("127.0.0.1:0", o.loops)
-	if err != nil {
-		return err
+	names := [2]string{"parley (default chain)", "bare gev echo"}
+	addrs := [2]string{srv.addr, ""}
+	if o.ws {
+		if srv.ws == "" {
+			return fmt.Errorf("-ws needs the server's WebSocket address (-ws-addr with -addr)")
+		}
+		names = [2]string{"parley over WebSocket", "parley over TCP"}
+		addrs = [2]string{wsURL(srv.ws), srv.addr}
+	} else {
+		echo, err := transport.NewEchoServer("127.0.0.1:0", o.loops)
+		if err != nil {
+			return err
+		}
+		echo.Start()
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = echo.Stop(ctx)
+		}()
+		addrs[1] = echo.Addr()
 	}
-	echo.Start()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = echo.Stop(ctx)
-	}()
 	rounds := max(1, o.rounds)
 	var fulls, bares []pingResult
 	var ratios []float64
@@ -123,7 +149,7 @@ func runPing(srv *server, o pingOpts) error {
 			prof = make(chan error, 1)
 			go func() { time.Sleep(o.duration / 10); prof <- srv.profile(o.duration, o.profile) }()
 		}
-		full, err := pingRun("parley (default chain)", srv.addr, o)
+		full, err := pingRun(names[0], addrs[0], srv.pid, o)
 		if err != nil {
 			return err
 		}
@@ -132,25 +158,33 @@ func runPing(srv *server, o pingOpts) error {
 				fmt.Println("profile:", err)
 			}
 		}
-		bare, err := pingRun("bare gev echo", echo.Addr(), o)
+		barePid := 0 // the echo server runs in this process
+		if o.ws {
+			barePid = srv.pid
+		}
+		bare, err := pingRun(names[1], addrs[1], barePid, o)
 		if err != nil {
 			return err
 		}
 		fulls, bares = append(fulls, full), append(bares, bare)
 		ratios = append(ratios, 100*full.rate/bare.rate)
 		if rounds > 1 {
-			fmt.Printf("round %d: parley %.0f/s echo %.0f/s ratio %.1f%%\n", r+1, full.rate, bare.rate, 100*full.rate/bare.rate)
+			fmt.Printf("round %d: %s %.0f/s, %s %.0f/s, ratio %.1f%%\n", r+1, names[0], full.rate, names[1], bare.rate, 100*full.rate/bare.rate)
 		}
 	}
 	fmt.Printf("\nping: %d connections x %d in flight, %s each, %d round(s)\n", o.conns, o.window, o.duration, rounds)
 	rows := [][]string{}
 	for i := range fulls {
 		for _, r := range []pingResult{fulls[i], bares[i]} {
-			rows = append(rows, []string{fmt.Sprint(i + 1), r.name, fmt.Sprintf("%.0f", r.rate), ms(r.lat.Mean), ms(r.lat.P50),
+			cpu := "-"
+			if r.cpuPerFrame > 0 {
+				cpu = fmt.Sprintf("%.1f", r.cpuPerFrame)
+			}
+			rows = append(rows, []string{fmt.Sprint(i + 1), r.name, fmt.Sprintf("%.0f", r.rate), cpu, ms(r.lat.Mean), ms(r.lat.P50),
 				ms(r.lat.P90), ms(r.lat.P99), ms(r.lat.Max)})
 		}
 	}
-	printRows(os.Stdout, []string{"round", "server", "frames/s", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms"}, rows)
+	printRows(os.Stdout, []string{"round", "server", "frames/s", "server cpu µs/frame", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms"}, rows)
 	med := func(xs []float64) float64 {
 		s := slices.Clone(xs)
 		slices.Sort(s)
@@ -167,6 +201,29 @@ func runPing(srv *server, o pingOpts) error {
 		return out
 	}
 	full, bare := fulls[0], bares[0]
+	if o.ws {
+		cpu := func(rs []pingResult) []float64 {
+			out := make([]float64, len(rs))
+			for i, r := range rs {
+				out[i] = r.cpuPerFrame
+			}
+			return out
+		}
+		var cpuRatios []float64
+		for i := range fulls {
+			if bares[i].cpuPerFrame > 0 {
+				cpuRatios = append(cpuRatios, 100*fulls[i].cpuPerFrame/bares[i].cpuPerFrame)
+			}
+		}
+		cpuRatio := "n/a (no server pid)"
+		if len(cpuRatios) > 0 {
+			cpuRatio = fmt.Sprintf("%.1f%% (min %.1f%% max %.1f%%)", med(cpuRatios), slices.Min(cpuRatios), slices.Max(cpuRatios))
+		}
+		fmt.Printf("SUMMARY ping-ws websocket=%.0f frames/s tcp=%.0f frames/s ratio=%.1f%% (median of %d rounds; min %.1f%% max %.1f%%) server cpu/frame websocket=%.1fµs tcp=%.1fµs ratio=%s websocket p99=%sms tcp p99=%sms\n",
+			med(rate(fulls)), med(rate(bares)), med(ratios), rounds, slices.Min(ratios), slices.Max(ratios),
+			med(cpu(fulls)), med(cpu(bares)), cpuRatio, ms(full.lat.P99), ms(bare.lat.P99))
+		return nil
+	}
 	fmt.Printf("SUMMARY ping parley=%.0f frames/s echo=%.0f frames/s ratio=%.1f%% (median of %d rounds; min %.1f%% max %.1f%%; target >= 75%%) parley p99=%sms echo p99=%sms\n",
 		med(rate(fulls)), med(rate(bares)), med(ratios), rounds, slices.Min(ratios), slices.Max(ratios), ms(full.lat.P99), ms(bare.lat.P99))
 	if o.out != "" {

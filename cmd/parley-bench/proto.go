@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -161,6 +161,9 @@ func failure(r reply, err error, want string) string {
 // onPush.
 type benchConn struct {
 	nc      net.Conn
+	fr      frameReader
+	ws      bool    // WebSocket: each body is a masked text frame
+	mask    [4]byte // this connection's mask key
 	wmu     sync.Mutex
 	wbuf    []byte
 	replies chan reply
@@ -174,15 +177,16 @@ var errConnClosed = errors.New("connection closed")
 
 // dialBench connects and starts the reader. Both callbacks may be nil; they
 // run on the reader goroutine and must not block.
+// An addr "ws://host:port" speaks WebSocket (ws.go).
 func dialBench(addr string, timeout time.Duration, onPush func([]byte, time.Time), onReply func(reply)) (*benchConn, error) {
-	// No TCP keepalive, like the Qt client (QTcpSocket leaves it off); Go's
-	// default (15 s) would make 10,000 bench connections probe in bursts,
-	// which the real clients, on their own machines, never do.
-	nc, err := (&net.Dialer{Timeout: timeout, KeepAlive: -1}).Dial("tcp", addr)
+	nc, fr, ws, err := dialTarget(addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	c := &benchConn{nc: nc, replies: make(chan reply, 64), onPush: onPush, onReply: onReply, done: make(chan struct{})}
+	c := &benchConn{nc: nc, fr: fr, ws: ws, replies: make(chan reply, 64), onPush: onPush, onReply: onReply, done: make(chan struct{})}
+	if ws {
+		_, _ = rand.Read(c.mask[:])
+	}
 	go c.readLoop()
 	return c, nil
 }
@@ -191,7 +195,11 @@ func dialBench(addr string, timeout time.Duration, onPush func([]byte, time.Time
 func (c *benchConn) send(body []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.wbuf = wire.AppendFrame(c.wbuf[:0], body)
+	if c.ws {
+		c.wbuf = appendWSText(c.wbuf[:0], body, c.mask)
+	} else {
+		c.wbuf = wire.AppendFrame(c.wbuf[:0], body)
+	}
 	_, err := c.nc.Write(c.wbuf)
 	return err
 }
@@ -219,9 +227,8 @@ func (c *benchConn) close() { _ = c.nc.Close() }
 
 func (c *benchConn) readLoop() {
 	defer close(c.done)
-	fr := wire.NewReader(bufio.NewReaderSize(c.nc, 4096), wire.DefaultMaxFrame)
 	for {
-		body, err := fr.ReadFrame()
+		body, err := c.fr.ReadFrame()
 		if err != nil {
 			c.err = err
 			return

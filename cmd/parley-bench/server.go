@@ -26,6 +26,7 @@ import (
 // a temporary SQLite file or PostgreSQL schema) or given by -addr.
 type server struct {
 	addr, admin string
+	ws          string // the WebSocket listener, host:port ("" if unknown)
 	pid         int
 	cmd         *exec.Cmd
 	db          config.DB // where setup writes users (the server's own database)
@@ -34,6 +35,7 @@ type server struct {
 
 type serverFlags struct {
 	addr, admin, parleyd, driver, pgDSN, dir string
+	wsAddr                                   string
 	pid                                      int
 	env                                      multiFlag
 	logOut, config                           string
@@ -81,7 +83,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // running server. Everything it creates is removed by stop.
 func startServer(f serverFlags) (*server, error) {
 	if f.addr != "" {
-		s := &server{addr: f.addr, admin: f.admin, pid: f.pid}
+		s := &server{addr: f.addr, admin: f.admin, ws: f.wsAddr, pid: f.pid}
 		if f.driver == "sqlite" && f.dir != "" {
 			s.db = config.DB{Driver: "sqlite", DSN: filepath.Join(f.dir, "parley.db")}
 		} else if f.pgDSN != "" {
@@ -120,7 +122,7 @@ func startServer(f serverFlags) (*server, error) {
 	default:
 		return nil, fmt.Errorf("unknown -driver %q", f.driver)
 	}
-	s.addr, s.admin = freePort(), freePort()
+	s.addr, s.admin, s.ws = freePort(), freePort(), freePort()
 	cfgPath := f.config
 	if cfgPath == "" {
 		cfgPath = filepath.Join(dir, "bench.yaml")
@@ -132,6 +134,7 @@ func startServer(f serverFlags) (*server, error) {
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(),
 		"PARLEY_SERVER_LISTEN="+s.addr, "PARLEY_ADMIN_LISTEN="+s.admin,
+		"PARLEY_WEB_WS_LISTEN="+s.ws, "PARLEY_WEB_LISTEN="+freePort(),
 		"PARLEY_DB_DRIVER="+s.db.Driver, "PARLEY_DB_DSN="+s.db.DSN, "PARLEY_LOG_LEVEL=warn")
 	s.cmd.Env = append(s.cmd.Env, f.env...)
 	logf, err := os.Create(filepath.Join(dir, "parleyd.log"))
