@@ -176,6 +176,9 @@ func (d *Directory) Start(hooks Hooks) error {
 			}
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if d.ctx.Err() != nil {
+				return // our own Stop
+			}
 			d.stats.disconnects.Add(1)
 			d.log.Warn("cluster: NATS connection lost; local delivery goes on, cross-node pushes wait for the resync", zap.Error(err))
 		}),

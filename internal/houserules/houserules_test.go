@@ -34,7 +34,7 @@ var layers = [][]string{
 	{"pipeline"},
 	{"transport", "middleware", "handlers", "cluster"},
 	{"app", "client"},
-	{"app/apptest", "cmd/parleyd", "cmd/parley-bench", "cmd/parley-try"},
+	{"app/apptest", "cmd/parleyd", "cmd/parley-bench", "cmd/parley-try", "cmd/parley-cluster"},
 }
 
 // knownUpward are the imports that break the layering today, each with the
