@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/internal/boundmap"
 	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
 )
@@ -40,6 +41,10 @@ const (
 	// (a slow consumer, counted) instead of growing without bound.
 	laneDepth = 8192
 	subShards = 64
+	// remoteEntries and remoteTTL size the cache of users known to be
+	// online on another node (Directory.remote).
+	remoteEntries = 1 << 16
+	remoteTTL     = time.Second
 	// resyncWorkers bounds the users resynced at once after an outage: each
 	// costs a query or two, and the database also serves live traffic.
 	resyncWorkers = 4
@@ -79,6 +84,14 @@ type Directory struct {
 
 	seed maphash.Seed
 	subs [subShards]subShard
+
+	// remote remembers, for remoteTTL, users another node confirmed it
+	// holds (a probe or a delivery answered), so a conversation costs one
+	// NATS round trip per message (the delivery), not two (probe and
+	// delivery). Only "online" is remembered: a stale "online" costs at
+	// worst a push that reaches nobody, which the handlers then give back
+	// to the next catch-up; a stale "offline" would delay live messages.
+	remote *boundmap.Map[string, int64]
 
 	resyncing   atomic.Bool
 	resyncAgain atomic.Bool
@@ -139,6 +152,7 @@ func New(cfg config.Cluster, log *zap.Logger) *Directory {
 		d.lanes[i] = make(chan *nats.Msg, laneDepth)
 	}
 	d.local = session.NewRegistry(session.WithPresence(d.presence))
+	d.remote = boundmap.New[string, int64](remoteEntries, remoteTTL, boundmap.String)
 	d.ctx, d.stop = context.WithCancel(context.Background())
 	return d
 }
@@ -290,9 +304,38 @@ func (d *Directory) Online(userID string) bool {
 	if nc == nil || !nc.IsConnected() {
 		return false
 	}
+	if d.remoteKnown(userID) {
+		return true
+	}
 	_, err := nc.Request(d.userSubject(userID), []byte{opOnline}, d.cfg.DeliverTimeout)
 	d.countErr(err)
+	d.remember(userID, err == nil)
 	return err == nil
+}
+
+// remoteKnown reports whether userID was confirmed online on another node
+// less than remoteTTL ago.
+func (d *Directory) remoteKnown(userID string) bool {
+	now := time.Now()
+	ok := false
+	d.remote.Do(userID, now, func(until *int64, found bool) bool {
+		ok = found && now.UnixNano() < *until
+		return ok
+	})
+	return ok
+}
+
+// remember records what another node just said about userID.
+func (d *Directory) remember(userID string, online bool) {
+	if !online {
+		d.remote.Delete(userID)
+		return
+	}
+	now := time.Now()
+	d.remote.Do(userID, now, func(until *int64, _ bool) bool {
+		*until = now.Add(remoteTTL).UnixNano()
+		return true
+	})
 }
 
 // Deliver queues body to every session of userID on this node, then hands
@@ -324,9 +367,11 @@ func (d *Directory) Deliver(userID string, body []byte) int {
 	reply, err := nc.Request(subj, msg, d.cfg.DeliverTimeout)
 	if err != nil {
 		d.countErr(err)
+		d.remember(userID, false)
 		return 0
 	}
 	remote, _ := strconv.Atoi(string(reply.Data))
+	d.remember(userID, remote > 0)
 	return remote
 }
 

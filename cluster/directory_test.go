@@ -27,7 +27,7 @@ func (c *countConn) Send(b []byte) error {
 func (c *countConn) Close() error { return nil }
 func (c *countConn) count() int   { c.mu.Lock(); defer c.mu.Unlock(); return len(c.frames) }
 
-func startDirectory(t *testing.T, url, prefix, node string) *cluster.Directory {
+func startDirectory(t testing.TB, url, prefix, node string) *cluster.Directory {
 	t.Helper()
 	cfg := config.Default().Cluster
 	cfg.NATSURL, cfg.SubjectPrefix, cfg.Node = url, prefix, node

@@ -22,6 +22,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -73,6 +75,7 @@ func main() {
 		fs.DurationVar(&co.p99Max, "p99", 50*time.Millisecond, "find-max latency bound")
 		fs.DurationVar(&co.step, "step", 8*time.Second, "find-max probe duration")
 		fs.BoolVar(&co.cmid, "client-msg-id", false, "send Parley's client_msg_id with every message")
+		fs.StringVar(&co.crossNode, "cross-node", "", "NATS URL: run two cluster nodes and compare pairs on one node with pairs across them (needs -driver postgres)")
 	case "ping":
 		fs.IntVar(&po.conns, "c", 64, "connections")
 		fs.IntVar(&po.window, "w", 8, "pings in flight per connection")
@@ -104,6 +107,12 @@ func main() {
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
 	}
+	if scenario == "chat" && co.crossNode != "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		sf.env = append(sf.env, "PARLEY_CLUSTER_NATS_URL="+co.crossNode, "PARLEY_CLUSTER_NODE=a",
+			"PARLEY_CLUSTER_SUBJECT_PREFIX=bench"+hex.EncodeToString(b[:]))
+	}
 	srv, err := startServer(sf)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "parley-bench:", err)
@@ -115,7 +124,11 @@ func main() {
 	case "storm":
 		err = runStorm(srv, so)
 	case "chat":
-		err = runChat(srv, co)
+		if co.crossNode != "" {
+			err = runChatCross(srv, co)
+		} else {
+			err = runChat(srv, co)
+		}
 	case "ping":
 		err = runPing(srv, po)
 	case "conns":
