@@ -22,8 +22,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -107,11 +105,11 @@ func main() {
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
 	}
-	if scenario == "chat" && co.crossNode != "" {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		sf.env = append(sf.env, "PARLEY_CLUSTER_NATS_URL="+co.crossNode, "PARLEY_CLUSTER_NODE=a",
-			"PARLEY_CLUSTER_SUBJECT_PREFIX=bench"+hex.EncodeToString(b[:]))
+	switch {
+	case scenario == "chat" && co.crossNode != "":
+		sf.env = append(sf.env, clusterEnv(co.crossNode)...)
+	case scenario == "soak" && ko.cluster != "":
+		sf.env = append(sf.env, clusterEnv(ko.cluster)...)
 	}
 	srv, err := startServer(sf)
 	if err != nil {

@@ -34,6 +34,8 @@ type server struct {
 	// bin, cfgPath, dir and env start more nodes like this one (chat -cross-node).
 	bin, cfgPath, dir string
 	env               []string
+	envAll            []string // a peer's whole environment, to restart it
+	logf              *os.File // a peer's log, to restart it
 }
 
 type serverFlags struct {
@@ -176,6 +178,7 @@ func (s *server) peer(name string, extra ...string) (*server, error) {
 		return nil, err
 	}
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.dir, p.envAll, p.logf = s.dir, p.cmd.Env, logf
 	p.cleanup = append(p.cleanup, func() { logf.Close() })
 	return p, nil
 }
