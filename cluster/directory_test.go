@@ -120,7 +120,11 @@ func TestPresenceFollowsSessionsAndDiesWithTheNode(t *testing.T) {
 		t.Fatal("a session on b is not reachable from a")
 	}
 	b.Local().Remove(s)
-	if a.Online("u") || a.Deliver("u", []byte("y")) != 0 {
+	// The unsubscribe reaches NATS asynchronously (a logout does not wait
+	// for it); once it has, a push to the user reaches nobody, and a
+	// push answered by nobody also clears a's "online elsewhere" memory.
+	eventually(t, "the last session's unsubscribe", func() bool { return a.Deliver("u", []byte("y")) == 0 })
+	if a.Online("u") {
 		t.Fatal("the user stayed online after their last session left")
 	}
 	if st := b.Stats(); st.Subscribes != 1 || st.Unsubscribes != 1 || st.Subscriptions != 0 {
@@ -132,6 +136,9 @@ func TestPresenceFollowsSessionsAndDiesWithTheNode(t *testing.T) {
 		t.Fatal("not online again")
 	}
 	_ = b.Stop(t.Context()) // the node dies: NATS drops its subscriptions
+	if n := a.Deliver("u", []byte("z")); n != 0 {
+		t.Fatalf("a push to a dead node's user reached %d sessions", n)
+	}
 	if a.Online("u") {
 		t.Fatal("a dead node's user still looks online")
 	}
