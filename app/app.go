@@ -129,9 +129,9 @@ var (
 		fx.Provide(func(st *db.Store, w *db.MessageWriter, dir handlers.SessionDirectory, cfg *config.Config, log *zap.Logger) *handlers.Areas {
 			return newHandlers(st, w, dir, cfg, log)
 		}),
-		fx.Provide(func(svc *handlers.Areas) *handlers.Router {
+		fx.Provide(func(h *handlers.Areas) *handlers.Router {
 			r := handlers.NewRouter()
-			svc.Register(r)
+			h.Register(r)
 			return r
 		}),
 	)

@@ -50,8 +50,8 @@ func AddUserCommand(cfgPath string, args []string, stdin io.Reader, stdout, stde
 }
 
 func addUser(cfgPath, phone, name, password string) (id string, err error) {
-	err = withService(cfgPath, func(ctx context.Context, svc *handlers.Areas, _ *config.Config) error {
-		reply, err := svc.Accounts.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
+	err = withHandlers(cfgPath, func(ctx context.Context, h *handlers.Areas, _ *config.Config) error {
+		reply, err := h.Accounts.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
 		if err != nil {
 			return err
 		}
@@ -79,8 +79,8 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	clustered := false
-	err := withService(cfgPath, func(ctx context.Context, svc *handlers.Areas, cfg *config.Config) error {
-		if err := svc.Accounts.RevokeResumeTokens(ctx, *user); err != nil {
+	err := withHandlers(cfgPath, func(ctx context.Context, h *handlers.Areas, cfg *config.Config) error {
+		if err := h.Accounts.RevokeResumeTokens(ctx, *user); err != nil {
 			return err
 		}
 		if cfg.Cluster.NATSURL == "" {
@@ -103,10 +103,11 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// withService opens the configured database and runs f with the handlers'
-// service over it, so operator commands take the same code paths (and rules)
+// withHandlers opens the configured database and runs f with the handlers
+// over it, built as the server builds them (newStore, newHandlers), and the
+// configuration, so operator commands take the same code paths (and rules)
 // as requests do. A refusal comes back as "code: message".
-func withService(cfgPath string, f func(context.Context, *handlers.Areas, *config.Config) error) error {
+func withHandlers(cfgPath string, f func(context.Context, *handlers.Areas, *config.Config) error) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -118,8 +119,8 @@ func withService(cfgPath string, f func(context.Context, *handlers.Areas, *confi
 		return err
 	}
 	defer bdb.Close()
-	svc := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
-	if err := f(ctx, svc, cfg); err != nil {
+	h := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
+	if err := f(ctx, h, cfg); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {
 			return fmt.Errorf("%s: %s", pe.Code, pe.Message)

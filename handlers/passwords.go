@@ -3,48 +3,27 @@ package handlers
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"runtime"
-	"strings"
 	"sync/atomic"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/parley-im/parley/internal/passhash"
 )
 
-// argon2Params are the cost parameters of an argon2id hash. The current ones
-// (t=2, m=19 MiB, p=1) are OWASP's recommended minimum; on a 2-core machine a
-// hash takes about 40 ms (LIBRARIES.md §5).
-type argon2Params struct {
-	Time    uint32
-	Memory  uint32 // KiB
-	Threads uint8
-	KeyLen  uint32
-}
+// The hash itself (parameters, PHC encoding, verification) is passhash's,
+// shared with the seed importer; this file owns where it runs: a bounded
+// pool.
+type argon2Params = passhash.Params
 
-var currentParams = argon2Params{Time: 2, Memory: 19 * 1024, Threads: 1, KeyLen: 32}
+var currentParams = passhash.Current
 
 const (
-	saltLen = 16
-	// MaxPasswordBytes bounds what register accepts and what login will hash:
-	// argon2 reads the whole password, so an unbounded one is a CPU lever.
-	MaxPasswordBytes = 1024
-	argon2Prefix     = "$argon2id$"
+	saltLen = passhash.SaltLen
+	// MaxPasswordBytes bounds what register accepts and what login will hash.
+	MaxPasswordBytes = passhash.MaxPasswordBytes
 )
 
-// Limits on parameters read back from the database, so a corrupted or
-// hostile row cannot make one login allocate gigabytes.
-const (
-	maxStoredMemory  = 256 * 1024 // KiB
-	maxStoredTime    = 16
-	maxStoredThreads = 16
-	maxStoredKeyLen  = 64
-)
-
-var errMalformedHash = errors.New("malformed password hash")
+var errMalformedHash = passhash.ErrMalformed
 
 // errHashBusy: the hashing queue is full; the request is answered
 // "overloaded" at once (see hashPool).
@@ -92,13 +71,13 @@ func newHasher(workers, queue int) *hasher {
 	salt, key := make([]byte, saltLen), make([]byte, currentParams.KeyLen)
 	_, _ = rand.Read(salt) // crypto/rand does not fail (Go 1.24+ crashes instead)
 	_, _ = rand.Read(key)
-	return &hasher{pool: newHashPool(workers, queue), params: currentParams, dummy: encodePHC(currentParams, salt, key)}
+	return &hasher{pool: newHashPool(workers, queue), params: currentParams, dummy: passhash.Encode(currentParams, salt, key)}
 }
 
 // derive computes the argon2id key. It runs on a pool goroutine.
 func (h *hasher) derive(password, salt []byte, p argon2Params) []byte {
 	h.runs.Add(1)
-	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
+	return passhash.Derive(password, salt, p)
 }
 
 // run runs fn on the pool and waits for it, or for ctx to end (then fn is
@@ -136,9 +115,8 @@ func (h *hasher) Hash(ctx context.Context, password string) (string, error) {
 
 // hashNow hashes on the calling goroutine: only from a pool job.
 func (h *hasher) hashNow(password string) string {
-	salt := make([]byte, saltLen)
-	_, _ = rand.Read(salt) // crypto/rand does not fail (Go 1.24+ crashes instead)
-	return encodePHC(h.params, salt, h.derive([]byte(password), salt, h.params))
+	h.runs.Add(1)
+	return passhash.Hash(password, h.params)
 }
 
 // Verify reports whether password matches the stored encoding, and whether
@@ -155,62 +133,5 @@ func (h *hasher) Verify(ctx context.Context, password, stored string) (ok, rehas
 
 // verifyNow is Verify on the calling goroutine: only from a pool job.
 func (h *hasher) verifyNow(password, stored string) (ok, rehash bool, err error) {
-	if stored == "" {
-		return false, false, nil
-	}
-	if !strings.HasPrefix(stored, "$") {
-		// The seed stored plaintext. Compare digests so the comparison
-		// takes the same time whatever the lengths; accept once, then the
-		// caller replaces the row with a hash.
-		a, b := sha256.Sum256([]byte(password)), sha256.Sum256([]byte(stored))
-		return subtle.ConstantTimeCompare(a[:], b[:]) == 1, true, nil
-	}
-	p, salt, want, err := decodePHC(stored)
-	if err != nil {
-		return false, false, err
-	}
-	got := h.derive([]byte(password), salt, p)
-	if subtle.ConstantTimeCompare(got, want) != 1 {
-		return false, false, nil
-	}
-	return true, p != h.params, nil
-}
-
-func encodePHC(p argon2Params, salt, key []byte) string {
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("%sv=%d$m=%d,t=%d,p=%d$%s$%s", argon2Prefix, argon2.Version,
-		p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key))
-}
-
-func decodePHC(s string) (argon2Params, []byte, []byte, error) {
-	var p argon2Params
-	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
-	parts := strings.Split(s, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return p, nil, nil, errMalformedHash
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return p, nil, nil, errMalformedHash
-	}
-	var threads uint32
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &threads); err != nil {
-		return p, nil, nil, errMalformedHash
-	}
-	b64 := base64.RawStdEncoding
-	salt, err := b64.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
-		return p, nil, nil, errMalformedHash
-	}
-	key, err := b64.DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > maxStoredKeyLen {
-		return p, nil, nil, errMalformedHash
-	}
-	if p.Memory == 0 || p.Memory > maxStoredMemory || p.Time == 0 || p.Time > maxStoredTime ||
-		threads == 0 || threads > maxStoredThreads {
-		return p, nil, nil, errMalformedHash
-	}
-	p.Threads = uint8(threads)
-	p.KeyLen = uint32(len(key))
-	return p, salt, key, nil
+	return passhash.Verify(password, stored, h.params, h.derive)
 }

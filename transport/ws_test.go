@@ -492,3 +492,27 @@ func TestWSSlowReaderIsClosed(t *testing.T) {
 	})
 	coderEcho(t, other, []byte("unaffected"))
 }
+
+// TestWSPartialBudgetClosesTheOldestHolder: incomplete WebSocket messages
+// share max_partial_bytes with TCP's incomplete frames; past it the
+// connection that has held bytes the longest is closed (1008) and the
+// newer one completes its message.
+func TestWSPartialBudgetClosesTheOldestHolder(t *testing.T) {
+	cfg := testConfig() // max_frame 64 KiB
+	cfg.MaxPartialBytes = cfg.MaxFrame
+	srv := startWSServer(t, cfg, config.Web{}, echo)
+	old, young := upgradeRaw(t, srv.WSAddr()), upgradeRaw(t, srv.WSAddr())
+	part := bytes.Repeat([]byte("p"), 40<<10)
+	old.write(frame(opText, true, part))
+	eventually(t, 5*time.Second, "the first fragment counted", func() bool { return srv.Stats().PartialBytes >= 40<<10 })
+	young.write(frame(opText, true, part[:20<<10]))
+	young.write(frame(opContinuation, true, part[:20<<10]))
+	old.expectClose(closePolicy)
+	young.write(frame(fin|opContinuation, true, []byte("!")))
+	if got := young.readText(); len(got) != 40<<10+1 {
+		t.Fatalf("young's message: %d bytes", len(got))
+	}
+	if st := srv.Stats(); st.PartialBudget != 1 || st.PartialBytes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,10 +11,10 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/crypto/argon2"
 
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
+	"github.com/parley-im/parley/internal/passhash"
 )
 
 // benchPassword is every bench user's password.
@@ -45,17 +43,10 @@ func resumeTokenHash(i int) string {
 }
 
 // passwordHash encodes an argon2id hash of benchPassword with the server's
-// current parameters (t=2, m=19 MiB, p=1; handlers/passwords.go), so a login
+// current parameters (internal/passhash, as the server hashes), so a login
 // verifies it without asking for a rehash. One hash serves every user: the
 // setup is untimed, but 20,000 hashes would still take minutes.
-func passwordHash() string {
-	salt := make([]byte, 16)
-	_, _ = rand.Read(salt)
-	key := argon2.IDKey([]byte(benchPassword), salt, 2, 19*1024, 1, 32)
-	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, 19*1024, 2, 1,
-		b64.EncodeToString(salt), b64.EncodeToString(key))
-}
+func passwordHash() string { return passhash.Hash(benchPassword, passhash.Current) }
 
 // setupUsers creates users 0..n-1 and, with pair, makes 2k and 2k+1
 // friends, directly in the server's database (untimed; the server need not

@@ -28,11 +28,11 @@ const module = "github.com/parley-im/parley"
 // steps themselves (transport, middleware, handlers), and the assembly and
 // entry points that put them together.
 var layers = [][]string{
-	{"internal/jsonscan", "internal/boundmap", "config", "internal/houserules"},
+	{"internal/jsonscan", "internal/boundmap", "internal/passhash", "config", "internal/houserules"},
 	{"wire"},
 	{"session", "db"},
 	{"pipeline"},
-	{"transport", "middleware", "handlers", "cluster"},
+	{"transport", "middleware", "handlers", "importseed", "cluster"},
 	{"app", "client"},
 	{"app/apptest", "cmd/parleyd", "cmd/parley-bench", "cmd/parley-try", "cmd/parley-cluster"},
 }
