@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,5 +142,23 @@ func TestPresenceFollowsSessionsAndDiesWithTheNode(t *testing.T) {
 	}
 	if a.Online("u") {
 		t.Fatal("a dead node's user still looks online")
+	}
+}
+
+// The NATS options pass through: a credentials file or a TLS CA that does
+// not exist stops the node at start-up with the key that names it, rather
+// than a node that silently runs alone.
+func TestMissingCredentialsOrCAFailStart(t *testing.T) {
+	for key, set := range map[string]func(*config.Cluster){
+		"cluster.credentials": func(c *config.Cluster) { c.Credentials = "/nonexistent/parley.creds" },
+		"cluster.tls_ca":      func(c *config.Cluster) { c.TLSCA = "/nonexistent/ca.pem" },
+	} {
+		cfg := config.Default().Cluster
+		cfg.NATSURL = "nats://127.0.0.1:1"
+		set(&cfg)
+		err := cluster.New(cfg, nil).Start(cluster.Hooks{})
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: Start = %v, want an error naming it", key, err)
+		}
 	}
 }
