@@ -120,6 +120,7 @@ func withHandlers(cfgPath string, f func(context.Context, *handlers.Areas, *conf
 	}
 	defer bdb.Close()
 	h := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
+	defer h.Close()
 	if err := f(ctx, h, cfg); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {

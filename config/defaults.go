@@ -141,6 +141,13 @@ func Default() Config {
 			SubjectPrefix:  "parley",
 			DeliverTimeout: 2 * time.Second,
 		},
+		Groups: Groups{
+			MaxMembers:       1000,
+			MaxGroupsPerUser: 500,
+			MembersPage:      200,
+			FanoutWorkers:    0, // one per CPU
+			FanoutQueue:      4096,
+		},
 	}
 }
 
