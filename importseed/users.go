@@ -3,6 +3,7 @@ package importseed
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +190,12 @@ func (im *importer) hash(cs []*candidate) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// One thread per worker for the whole batch, so its CPU
+			// time is the hashes'.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			before := threadCPU()
+			defer func() { cpu.Add(int64(threadCPU() - before)) }()
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(cs) {
@@ -198,10 +205,8 @@ func (im *importer) hash(cs []*candidate) {
 				if !c.hash {
 					continue
 				}
-				t := time.Now()
 				c.user.PasswordHash = passhash.Hash(c.password, passhash.Current)
 				c.password = ""
-				cpu.Add(int64(time.Since(t)))
 			}
 		}()
 	}
