@@ -99,9 +99,9 @@ var (
 		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Areas {
 			return newHandlers(st, w, reg, cfg, log)
 		}),
-		fx.Provide(func(svc *handlers.Areas) *handlers.Router {
+		fx.Provide(func(h *handlers.Areas) *handlers.Router {
 			r := handlers.NewRouter()
-			svc.Register(r)
+			h.Register(r)
 			return r
 		}),
 	)

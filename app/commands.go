@@ -49,8 +49,8 @@ func AddUserCommand(cfgPath string, args []string, stdin io.Reader, stdout, stde
 }
 
 func addUser(cfgPath, phone, name, password string) (id string, err error) {
-	err = withService(cfgPath, func(ctx context.Context, svc *handlers.Areas) error {
-		reply, err := svc.Accounts.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
+	err = withHandlers(cfgPath, func(ctx context.Context, h *handlers.Areas) error {
+		reply, err := h.Accounts.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
 		if err != nil {
 			return err
 		}
@@ -74,8 +74,8 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "revoke: -id is required")
 		return 2
 	}
-	err := withService(cfgPath, func(ctx context.Context, svc *handlers.Areas) error {
-		return svc.Accounts.RevokeResumeTokens(ctx, *user)
+	err := withHandlers(cfgPath, func(ctx context.Context, h *handlers.Areas) error {
+		return h.Accounts.RevokeResumeTokens(ctx, *user)
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "revoke:", err)
@@ -85,10 +85,11 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// withService opens the configured database and runs f with the handlers'
-// service over it, so operator commands take the same code paths (and rules)
-// as requests do. A refusal comes back as "code: message".
-func withService(cfgPath string, f func(context.Context, *handlers.Areas) error) error {
+// withHandlers opens the configured database and runs f with the handlers
+// over it, built as the server builds them (newStore, newHandlers), so
+// operator commands take the same code paths (and rules) as requests do. A
+// refusal comes back as "code: message".
+func withHandlers(cfgPath string, f func(context.Context, *handlers.Areas) error) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -100,8 +101,8 @@ func withService(cfgPath string, f func(context.Context, *handlers.Areas) error)
 		return err
 	}
 	defer bdb.Close()
-	svc := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
-	if err := f(ctx, svc); err != nil {
+	h := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
+	if err := f(ctx, h); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {
 			return fmt.Errorf("%s: %s", pe.Code, pe.Message)

@@ -122,3 +122,46 @@ func TestWebSocketChatsWithTCP(t *testing.T) {
 	}
 	_ = alice.c.Close(websocket.StatusNormalClosure, "bye")
 }
+
+// TestWebSocketBadInputThroughTheServer: over the whole server, a text
+// message that is not a request gets an error reply and the connection
+// stays; a binary message and a message over transport.max_frame close
+// only their own connection, with 1003 and 1009; a TCP user is unaffected.
+func TestWebSocketBadInputThroughTheServer(t *testing.T) {
+	srv := apptest.Start(t)
+	tcp := srv.Dial(t)
+	ws := dialWS(t, srv)
+	for _, body := range []string{"not json", "", `{"type":"no_such_type"}`, `[1,2]`} {
+		ws.send([]byte(body))
+		if got := ws.read(); !strings.Contains(got, `"status":"error"`) {
+			t.Fatalf("%q: got %s", body, got)
+		}
+	}
+	ws.send([]byte(`{"type":"ping","seq":3}`))
+	if got := ws.read(); !strings.Contains(got, `"seq":3`) {
+		t.Fatalf("ping after errors: %s", got)
+	}
+
+	for _, tc := range []struct {
+		name string
+		typ  websocket.MessageType
+		body []byte
+		code websocket.StatusCode
+	}{
+		{"binary", websocket.MessageBinary, []byte(`{"type":"ping"}`), websocket.StatusUnsupportedData},
+		{"over max_frame", websocket.MessageText, []byte(strings.Repeat("x", srv.Config.Transport.MaxFrame+1)), websocket.StatusMessageTooBig},
+	} {
+		c := dialWS(t, srv)
+		ctx, cancel := context.WithTimeout(context.Background(), apptest.ReadTimeout)
+		_ = c.c.Write(ctx, tc.typ, tc.body) // the server may close before it has read it all
+		_, _, err := c.c.Read(ctx)
+		cancel()
+		if got := websocket.CloseStatus(err); got != tc.code {
+			t.Fatalf("%s: read error %v (close status %d), want close %d", tc.name, err, got, tc.code)
+		}
+	}
+	tcp.Send([]byte(`{"type":"ping","seq":9}`))
+	if got := string(tcp.Read()); !strings.Contains(got, `"seq":9`) {
+		t.Fatalf("TCP after the WebSocket violations: %s", got)
+	}
+}

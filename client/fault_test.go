@@ -53,7 +53,7 @@ func buildParleyd(t *testing.T, driver string) *parleyd {
 	}
 	yaml := fmt.Sprintf(`server: {listen: %q, shutdown_timeout: 5s}
 admin: {listen: ""}
-web: {listen: ""}
+web: {listen: "", ws_listen: ""}
 db: {driver: %s, dsn: %q}
 log: {level: error}
 pipeline:

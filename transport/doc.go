@@ -69,15 +69,16 @@
 //   - MaxConns and the accept check refuse at accept with an "overloaded"
 //     error frame; Stop finishes the frames already received, flushes their
 //     replies, then sends a "goaway" frame before closing.
-//   - ProxyTrusted (proxy.go): a connection from a listed load balancer must
-//     begin with a PROXY protocol header (v1 or v2), read in UnPacket before
-//     any frame and within FrameTimeout of the connect; the client it names
+//   - ProxyTrusted (proxy.go): a connection from a listed load balancer, on
+//     either listener, must begin with a PROXY protocol header (v1 or v2),
+//     read in UnPacket before any frame (or WebSocket upgrade request) and
+//     within FrameTimeout of the connect; the client it names
 //     becomes the session's peer (Session.SetPeer), and the accept check is
 //     asked about that client then, not about the balancer at accept. A
 //     missing or bad header closes the connection. From other peers the
 //     header is never read: its bytes are a frame length like any other.
 //
-// # WebSocket (ws.go, wshandshake.go)
+// # WebSocket (ws.go, wshandshake.go, wsclose.go)
 //
 // ListenWebSocket adds a second gev server (its own main reactor and
 // cfg.Loops sub reactors) whose connections speak RFC 6455 with Parley's own

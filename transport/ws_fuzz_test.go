@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/parley-im/parley/session"
@@ -16,7 +17,7 @@ import (
 // marked closing so that control frames send nothing: this exercises the
 // parser alone.
 func wsParse(data []byte, chunks []int, maxFrame uint32) (msgs [][]byte, code uint16) {
-	c := &conn{srv: &Server{cfg: settings{maxFrame: maxFrame}}, ws: &wsConn{}}
+	c := &conn{srv: &Server{cfg: settings{maxFrame: maxFrame}, now: time.Now}, ws: &wsConn{}}
 	c.sess = session.New(1, "fuzz", c)
 	c.closing.Store(true)
 	feed := func(b []byte) bool {

@@ -314,6 +314,28 @@ func TestWSOriginPolicy(t *testing.T) {
 	}
 }
 
+// TestWSSetPageAddr: with web.listen ":0" (tests) the page's port is known
+// only once it listens; SetPageAddr makes the same-origin rule use it.
+func TestWSSetPageAddr(t *testing.T) {
+	srv := startWSServer(t, testConfig(), config.Web{Listen: "127.0.0.1:0"}, echo)
+	addr := srv.WSAddr()
+	page := upgradeRequest(addr, "Origin: http://127.0.0.1:43210\r\n")
+	if _, resp := dialRawWS(t, addr, page); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("before SetPageAddr: %s", resp.Status)
+	}
+	if err := srv.SetPageAddr("127.0.0.1:43210"); err != nil {
+		t.Fatal(err)
+	}
+	w, resp := dialRawWS(t, addr, page)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("after SetPageAddr: %s", resp.Status)
+	}
+	w.echoOK("same origin")
+	if _, resp := dialRawWS(t, addr, upgradeRequest(addr, "Origin: http://127.0.0.1:43211\r\n")); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("another port: %s", resp.Status)
+	}
+}
+
 // TestWSPingPongAreLiveness: for the heartbeat rule (sessions that pinged
 // are closed after heartbeat_timeout of silence), WebSocket pings and pongs
 // count as activity: a client that only sends them stays, one that goes
@@ -414,6 +436,10 @@ func TestWSShutdownSendsGoawayThenClose(t *testing.T) {
 	srv := startWSServer(t, testConfig(), config.Web{}, echo)
 	w := upgradeRaw(t, srv.WSAddr())
 	w.echoOK("hi")
+	// A peer that never answers the close frame holds the stop for at most
+	// wsLinger.
+	mute := upgradeRaw(t, srv.WSAddr())
+	mute.echoOK("hi")
 	stopped := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -427,6 +453,13 @@ func TestWSShutdownSendsGoawayThenClose(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
+	if got := mute.readText(); !strings.Contains(got, `"type":"goaway"`) {
+		t.Fatalf("got %s", got)
+	}
+	if op, p, err := mute.readFrame(); err != nil || op != opClose || closeCodeOf(p) != closeGoingAway {
+		t.Fatalf("got op %x %v (%v), want close 1001", op, p, err)
+	}
+	mute.expectEOF()
 }
 
 // TestWSSlowReaderIsClosed: the slow-consumer and write-stall rules hold
@@ -458,4 +491,28 @@ func TestWSSlowReaderIsClosed(t *testing.T) {
 		return st.Conns == 1 && st.SlowConsumer+st.WriteStall == 1
 	})
 	coderEcho(t, other, []byte("unaffected"))
+}
+
+// TestWSPartialBudgetClosesTheOldestHolder: incomplete WebSocket messages
+// share max_partial_bytes with TCP's incomplete frames; past it the
+// connection that has held bytes the longest is closed (1008) and the
+// newer one completes its message.
+func TestWSPartialBudgetClosesTheOldestHolder(t *testing.T) {
+	cfg := testConfig() // max_frame 64 KiB
+	cfg.MaxPartialBytes = cfg.MaxFrame
+	srv := startWSServer(t, cfg, config.Web{}, echo)
+	old, young := upgradeRaw(t, srv.WSAddr()), upgradeRaw(t, srv.WSAddr())
+	part := bytes.Repeat([]byte("p"), 40<<10)
+	old.write(frame(opText, true, part))
+	eventually(t, 5*time.Second, "the first fragment counted", func() bool { return srv.Stats().PartialBytes >= 40<<10 })
+	young.write(frame(opText, true, part[:20<<10]))
+	young.write(frame(opContinuation, true, part[:20<<10]))
+	old.expectClose(closePolicy)
+	young.write(frame(fin|opContinuation, true, []byte("!")))
+	if got := young.readText(); len(got) != 40<<10+1 {
+		t.Fatalf("young's message: %d bytes", len(got))
+	}
+	if st := srv.Stats(); st.PartialBudget != 1 || st.PartialBytes != 0 {
+		t.Fatalf("stats %+v", st)
+	}
 }

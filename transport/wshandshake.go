@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/Allenxuxu/ringbuffer"
@@ -25,7 +26,7 @@ const WSPath = "/ws"
 type wsSettings struct {
 	handshakeTimeout time.Duration
 	maxHeader        int
-	origins          originPolicy
+	origins          *originPolicy
 }
 
 // ListenWebSocket binds cfg.WSListen (":0" picks a free port, see WSAddr) for
@@ -57,6 +58,18 @@ func (s *Server) ListenWebSocket(cfg config.Web) error {
 	s.wsc, s.ws = set, e
 	s.cfg.sweepEvery = min(s.cfg.sweepEvery, max(min(set.handshakeTimeout, wsLinger)/4, 5*time.Millisecond))
 	return nil
+}
+
+// SetPageAddr tells the Origin check where the web client's page is served
+// now, "host:port" as bound (web.listen ":0" in tests picks its port only
+// when it listens): the same-origin rule then compares with this address
+// instead of web.listen's. Any goroutine, at any time; without a WebSocket
+// listener it does nothing.
+func (s *Server) SetPageAddr(addr string) error {
+	if s.ws == nil {
+		return nil
+	}
+	return s.wsc.origins.setPage(addr)
 }
 
 // WSAddr is the WebSocket listener's bound "host:port", "" without one.
@@ -117,7 +130,7 @@ func (s *Server) handshake(c *conn, buf *ringbuffer.RingBuffer) bool {
 		return false
 	}
 	w.upgraded.Store(true)
-	c.sess.Touch(time.Now())
+	c.sess.Touch(s.now())
 	_ = c.send(outRaw, resp)
 	return true
 }
@@ -192,13 +205,17 @@ func httpRefusal(body []byte) []byte {
 type originPolicy struct {
 	any     bool
 	allowed map[string]bool // normalized "scheme://host:port"
-	// web.listen: the page's port, and its host unless it binds every
-	// interface.
-	webHost, webPort string
+	// The page's address (web.listen, or SetPageAddr's): nil when there is
+	// no page. Read on every handshake, replaced at most once at start-up.
+	page atomic.Pointer[pageAddr]
 }
 
-func newOriginPolicy(allowed []string, webListen string) (originPolicy, error) {
-	p := originPolicy{allowed: make(map[string]bool)}
+// pageAddr is where the page is served: its port, and its host unless it
+// binds every interface.
+type pageAddr struct{ host, port string }
+
+func newOriginPolicy(allowed []string, webListen string) (*originPolicy, error) {
+	p := &originPolicy{allowed: make(map[string]bool)}
 	for _, a := range allowed {
 		if a == "*" {
 			p.any = true
@@ -211,16 +228,24 @@ func newOriginPolicy(allowed []string, webListen string) (originPolicy, error) {
 		p.allowed[scheme+"://"+net.JoinHostPort(host, port)] = true
 	}
 	if webListen != "" {
-		h, port, err := net.SplitHostPort(webListen)
-		if err != nil {
-			return p, fmt.Errorf("transport: web.listen %q: %w", webListen, err)
+		if err := p.setPage(webListen); err != nil {
+			return p, err
 		}
-		if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
-			h = ""
-		}
-		p.webHost, p.webPort = strings.ToLower(h), port
 	}
 	return p, nil
+}
+
+// setPage records the page's "host:port".
+func (p *originPolicy) setPage(addr string) error {
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("transport: web page address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+		h = ""
+	}
+	p.page.Store(&pageAddr{strings.ToLower(h), port})
+	return nil
 }
 
 // parseOrigin splits an origin into lower-case scheme and host and its
@@ -239,7 +264,7 @@ func parseOrigin(o string) (scheme, host, port string, ok bool) {
 
 // allow reports whether a handshake with this Origin and Host header may
 // proceed.
-func (p originPolicy) allow(origin, hostHeader string) bool {
+func (p *originPolicy) allow(origin, hostHeader string) bool {
 	if origin == "" || p.any {
 		return true // not a browser, or every origin allowed
 	}
@@ -258,9 +283,9 @@ func (p originPolicy) allow(origin, hostHeader string) bool {
 	if host == hh && (port == hp || (hp == "" && port == map[string]string{"http": "80", "https": "443"}[scheme])) {
 		return true // the page and the endpoint share host and port (a proxy in front)
 	}
-	if p.webPort != "" && port == p.webPort {
-		if p.webHost != "" {
-			return host == p.webHost
+	if pg := p.page.Load(); pg != nil && port == pg.port {
+		if pg.host != "" {
+			return host == pg.host
 		}
 		return host == hh // the page this parleyd serves, reached by the same name
 	}
