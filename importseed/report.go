@@ -54,7 +54,7 @@ type Summary struct {
 	Steps    map[string]*Counts
 	Problems map[Problem]int64
 	// Hashed passwords, the wall time spent hashing them (workers in
-	// parallel) and the CPU time the hash workers used; the wall time
+	// parallel) and the CPU time the process used meanwhile; the wall time
 	// spent in write transactions (all steps); the whole run's wall time
 	// and the CPU time the process used (Linux; 0 elsewhere). On a shared
 	// machine CPU times measure the work, wall times also the wait.

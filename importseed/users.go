@@ -3,7 +3,6 @@ package importseed
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,19 +182,16 @@ func sameAccount(old, u *db.User) bool {
 // hash replaces each candidate's password by its argon2id hash, on
 // Options.Workers goroutines, and forgets the password.
 func (im *importer) hash(cs []*candidate) {
-	start := time.Now()
-	var next, cpu atomic.Int64
+	// The process does nothing else meanwhile, so its CPU time is the
+	// hashes' (argon2 runs on goroutines of its own: a thread's time
+	// would miss it).
+	start, cpu := time.Now(), processCPU()
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(im.opts.Workers, len(cs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// One thread per worker for the whole batch, so its CPU
-			// time is the hashes'.
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			before := threadCPU()
-			defer func() { cpu.Add(int64(threadCPU() - before)) }()
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(cs) {
@@ -217,5 +213,5 @@ func (im *importer) hash(cs []*candidate) {
 		}
 	}
 	im.sum.HashWall += time.Since(start)
-	im.sum.HashCPU += time.Duration(cpu.Load())
+	im.sum.HashCPU += processCPU() - cpu
 }
