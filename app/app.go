@@ -44,6 +44,7 @@ func FromConfig(cfg *config.Config, extra ...fx.Option) *fx.App {
 		pipelineModule,
 		transportModule,
 		adminModule,
+		webModule,
 	}
 	return fx.New(append(opts, extra...)...)
 }
@@ -96,8 +97,12 @@ var (
 			lc.Append(fx.Hook{OnStart: func(context.Context) error { w.Start(); return nil }, OnStop: w.Close})
 			return w
 		}),
-		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Areas {
-			return newHandlers(st, w, reg, cfg, log)
+		// The group fan-out stops after the transport (no request can
+		// queue more) and before the writer and the database.
+		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger, lc fx.Lifecycle) *handlers.Areas {
+			a := newHandlers(st, w, reg, cfg, log)
+			lc.Append(fx.StopHook(a.Close))
+			return a
 		}),
 		fx.Provide(func(h *handlers.Areas) *handlers.Router {
 			r := handlers.NewRouter()
@@ -169,6 +174,8 @@ func transportConfig(cfg *config.Config) config.Transport {
 func newStore(b *bun.DB, cfg *config.Config) *db.Store {
 	return db.NewStore(b, cfg.DB.QueryTimeout, db.WithFriendLimits(db.FriendLimits{
 		MaxPending: cfg.Friends.MaxPendingRequests, MaxFriends: cfg.Friends.MaxFriends, MaxList: cfg.Friends.ListLimit,
+	}), db.WithGroupLimits(db.GroupLimits{
+		MaxMembers: cfg.Groups.MaxMembers, MaxGroups: cfg.Groups.MaxGroupsPerUser,
 	}))
 }
 
@@ -178,6 +185,6 @@ func newStore(b *bun.DB, cfg *config.Config) *db.Store {
 func newHandlers(st *db.Store, messages handlers.MessageSaver, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Areas {
 	return handlers.New(handlers.Deps{
 		Store: st, Messages: messages, Sessions: reg, Accounts: cfg.Accounts,
-		Limits: handlers.LimitsFrom(cfg), Log: log.Named("handlers"),
+		Limits: handlers.LimitsFrom(cfg), Groups: cfg.Groups, Log: log.Named("handlers"),
 	})
 }

@@ -134,7 +134,7 @@ func TestAddUserCommandCreatesALoginableAccount(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "parley.yaml")
 	dbPath := filepath.Join(dir, "parley.db")
-	cfgText := fmt.Sprintf("server:\n  listen: 127.0.0.1:0\nadmin:\n  listen: \"\"\ndb:\n  driver: sqlite\n  dsn: %s\n", dbPath)
+	cfgText := fmt.Sprintf("server:\n  listen: 127.0.0.1:0\nadmin:\n  listen: \"\"\nweb:\n  listen: \"\"\n  ws_listen: \"\"\ndb:\n  driver: sqlite\n  dsn: %s\n", dbPath)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}

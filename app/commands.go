@@ -102,6 +102,7 @@ func withHandlers(cfgPath string, f func(context.Context, *handlers.Areas) error
 	}
 	defer bdb.Close()
 	h := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
+	defer h.Close()
 	if err := f(ctx, h); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {

@@ -288,12 +288,16 @@ func (c *Client) Chats(ctx context.Context) ([]Chat, error) {
 		if it.Status != wire.StatusSuccess {
 			continue
 		}
-		n, _ := strconv.Atoi(it.UnreadCount)
-		out = append(out, Chat{Peer: it.CommID, Name: it.Name, Avatar: it.Avatar, Type: it.ChatType,
-			LastMessage: it.LastMessage, LastMessageType: it.LastMessageType, LastTime: it.LastTime,
-			Unread: n, Status: it.ChatStatus})
+		out = append(out, chatFrom(it))
 	}
 	return out, nil
+}
+
+func chatFrom(it wire.ChatItem) Chat {
+	n, _ := strconv.Atoi(it.UnreadCount)
+	return Chat{Peer: it.CommID, Name: it.Name, Avatar: it.Avatar, Type: it.ChatType,
+		LastMessage: it.LastMessage, LastMessageType: it.LastMessageType, LastTime: it.LastTime,
+		Unread: n, Status: it.ChatStatus}
 }
 
 // SearchUser looks a user up by exact id; ErrNotFound if there is none.

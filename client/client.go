@@ -31,6 +31,10 @@ type Client struct {
 
 	inbox   *inbox
 	syncNow chan struct{} // capacity 1: a login asks the keeper for a catch-up sync
+	// groupPushes carries group_message pushes (GroupMessages); closed by
+	// Close once no reader can send.
+	groupPushes chan GroupMessage
+	closeGroups sync.Once
 
 	mu       sync.Mutex
 	cur      *conn         // the usable connection; nil while reconnecting
@@ -62,6 +66,8 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		ready:    make(chan struct{}),
 		syncNow:  make(chan struct{}, 1),
 		acked:    o.afterID,
+
+		groupPushes: make(chan GroupMessage, o.queue),
 	}
 	cn, err := c.connect(ctx)
 	if err != nil {
@@ -98,6 +104,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 func (c *Client) Close() error {
 	c.shutdown()
 	c.wg.Wait()
+	c.closeGroups.Do(func() { close(c.groupPushes) })
 	return nil
 }
 

@@ -204,6 +204,11 @@ func (c *conn) route(body []byte) {
 			if json.Unmarshal(body, &m) == nil {
 				c.cli.inbox.push(m)
 			}
+		case h.Type == wire.TypeGroupMessage:
+			var m wire.GroupMessage
+			if json.Unmarshal(body, &m) == nil {
+				c.cli.groupPush(m)
+			}
 		case h.Type == wire.TypeGoAway || h.Code == wire.CodeGoingAway:
 			// The server is shutting down (any frame without seq carrying
 			// the going_away code counts, whatever its type).

@@ -15,6 +15,12 @@
 //     After a reconnect the client resumes (token) or logs in again, then
 //     syncs from the last message it has seen and acknowledges what it
 //     delivered, so nothing is lost or repeated across reconnects.
+//   - Groups (docs/PROTOCOL.md §6.6): CreateGroup, AddGroupMembers and the
+//     other membership calls, SendGroup (idempotent like Send), Groups and
+//     ChatList with unread counts, MarkGroupRead, GroupSync and GroupHistory.
+//     GroupMessages() delivers group_message pushes, best effort (a full
+//     channel drops, order across senders may vary): GroupSync from the
+//     highest group_seq seen fills any gap.
 //   - A ping every heartbeat interval keeps the server's heartbeat timeout
 //     armed; a silent server is dropped and the client reconnects with
 //     jittered exponential backoff. A goaway push reconnects at once.

@@ -57,6 +57,7 @@ var (
 	ErrInternal        error = &codeError{wire.CodeInternal}
 	ErrGoingAway       error = &codeError{wire.CodeGoingAway}
 	ErrLimitReached    error = &codeError{wire.CodeLimitReached}
+	ErrNotMember       error = &codeError{wire.CodeNotMember}
 )
 
 // Errors of the client itself.

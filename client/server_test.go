@@ -82,16 +82,24 @@ func befriend(t *testing.T, a, b *client.Client) {
 
 func next(t *testing.T, c *client.Client) client.Message {
 	t.Helper()
+	return receive(t, c.Messages(), c.UserID())
+}
+
+// receive waits up to 20s for the next value on ch (a client's messages or
+// group pushes) and fails if there is none or ch is closed.
+func receive[T any](t *testing.T, ch <-chan T, who string) T {
+	t.Helper()
 	select {
-	case m, ok := <-c.Messages():
+	case m, ok := <-ch:
 		if !ok {
-			t.Fatal("messages closed")
+			t.Fatalf("%s: channel closed", who)
 		}
 		return m
 	case <-time.After(20 * time.Second):
-		t.Fatal("no message within 20s")
+		t.Fatalf("%s: nothing received within 20s", who)
 	}
-	return client.Message{}
+	var zero T
+	return zero
 }
 
 func TestRealServer(t *testing.T) {

@@ -24,6 +24,7 @@ type Config struct {
 	Accounts  Accounts     `yaml:"accounts"`
 	Friends   Friends      `yaml:"friends"`
 	Messages  Messages     `yaml:"messages"`
+	Groups    Groups       `yaml:"groups"`
 	Web       Web          `yaml:"web"`
 
 	// Source is the file the configuration was read from, or "" for the
@@ -280,6 +281,27 @@ type Messages struct {
 	// ChatPreviewMax caps the bytes of each chat's last_message preview in
 	// a chatting reply (cut on a character boundary, "…" appended).
 	ChatPreviewMax int `yaml:"chat_preview_max"`
+}
+
+// Groups bounds group chats (docs/PROTOCOL.md §6.6). A group message's body
+// is bounded by messages.max_body, like a 1:1 message's.
+type Groups struct {
+	// MaxMembers caps a group's active members: group_create and group_add
+	// are refused (limit_reached) past it.
+	MaxMembers int `yaml:"max_members"`
+	// MaxGroupsPerUser caps the groups a user is an active member of:
+	// creating a group, or being added to one, is refused past it.
+	MaxGroupsPerUser int `yaml:"max_groups_per_user"`
+	// MembersPage caps the entries of one group_members page.
+	MembersPage int `yaml:"members_page"`
+	// FanoutWorkers is how many goroutines push stored group messages to
+	// the members' sessions, after the sender's ack; 0 means one per CPU.
+	// A group's messages always go through the same one, in order.
+	FanoutWorkers int `yaml:"fanout_workers"`
+	// FanoutQueue bounds the group messages waiting for a fan-out worker,
+	// in all. A sender waits for room (its request's deadline at most); a
+	// message that finds none is not pushed, and members get it by sync.
+	FanoutQueue int `yaml:"fanout_queue"`
 }
 
 // MaxStoredBody is the hard limit of messages.max_body: the seed schema's

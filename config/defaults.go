@@ -135,6 +135,13 @@ func Default() Config {
 			ChatListMax:    200,
 			ChatPreviewMax: 256,
 		},
+		Groups: Groups{
+			MaxMembers:       1000,
+			MaxGroupsPerUser: 500,
+			MembersPage:      200,
+			FanoutWorkers:    0, // one per CPU
+			FanoutQueue:      4096,
+		},
 	}
 }
 

@@ -113,6 +113,7 @@ func TestEnvLeavesCoverEveryScalarKey(t *testing.T) {
 		"db.conn_max_idle_time":         "PARLEY_DB_CONN_MAX_IDLE_TIME",
 		"log.sample_thereafter":         "PARLEY_LOG_SAMPLE_THEREAFTER",
 		"admin.listen":                  "PARLEY_ADMIN_LISTEN",
+		"web.listen":                    "PARLEY_WEB_LISTEN",
 		"accounts.credential_cache_ttl": "PARLEY_ACCOUNTS_CREDENTIAL_CACHE_TTL",
 	}
 	for k, env := range want {

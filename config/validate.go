@@ -52,6 +52,7 @@ func (c *Config) Validate() error {
 	v.accounts()
 	v.friends()
 	v.messages()
+	v.groups()
 	return errorOf(v.problems)
 }
 
@@ -279,6 +280,11 @@ func (v *validator) web() {
 	w := v.c.Web
 	if w.Listen != "" {
 		v.listen("web.listen", w.Listen)
+		for _, o := range []struct{ key, addr string }{{"server.listen", v.c.Server.Listen}, {"admin.listen", v.c.Admin.Listen}} {
+			if o.addr != "" && sameSocket(w.Listen, o.addr) {
+				v.add(fmt.Sprintf("web.listen %q and %s %q would bind the same port", w.Listen, o.key, o.addr), "web.listen", o.key)
+			}
+		}
 	}
 	for _, o := range w.AllowedOrigins {
 		if o == "*" {
@@ -363,6 +369,25 @@ func (v *validator) friends() {
 			"friends.list_limit", "friends.max_friends", "friends.max_pending_requests")
 	}
 }
+
+func (v *validator) groups() {
+	g := v.c.Groups
+	v.between("groups.max_members", g.MaxMembers, 2, maxGroupMembers)
+	v.between("groups.max_groups_per_user", g.MaxGroupsPerUser, 1, maxGroupsPerUser)
+	v.between("groups.members_page", g.MembersPage, 1, maxMembersPage)
+	v.between("groups.fanout_workers", g.FanoutWorkers, 0, maxFanoutWorkers)
+	v.between("groups.fanout_queue", g.FanoutQueue, 1, maxFanoutQueue)
+}
+
+// Bounds of the groups section: a group is a few thousand people at most (its
+// members page and its fan-out are per member), a page a reply's worth.
+const (
+	maxGroupMembers  = 100000
+	maxGroupsPerUser = 100000
+	maxMembersPage   = 1000
+	maxFanoutWorkers = 1024
+	maxFanoutQueue   = 1 << 20
+)
 
 func (v *validator) messages() {
 	m := v.c.Messages

@@ -67,6 +67,8 @@ func TestValidateRules(t *testing.T) {
 		{"admin ipv6 loopback", func(c *Config) { c.Admin.Listen = "[::1]:9090" }, ""},
 		{"web disabled", func(c *Config) { c.Web.Listen = "" }, ""},
 		{"web bad", func(c *Config) { c.Web.Listen = "8080" }, "web.listen: want host:port"},
+		{"web same port as the chat", func(c *Config) { c.Web.Listen = ":12345" }, "web.listen \":12345\" and server.listen"},
+		{"web same port as admin", func(c *Config) { c.Web.Listen = "127.0.0.1:9090" }, "and admin.listen"},
 		{"ws disabled", func(c *Config) { c.Web.WSListen = "" }, ""},
 		{"ws bad", func(c *Config) { c.Web.WSListen = "8081" }, "web.ws_listen: want host:port"},
 		{"ws same port as the chat", func(c *Config) { c.Web.WSListen = ":12345" }, "web.ws_listen \":12345\" and server.listen"},

@@ -21,11 +21,16 @@
 //     sends none), so every ON CONFLICT names that predicate
 //     (clientMsgIDConflict); the chat list reads the owner's rows by primary
 //     key and sorts them. TestIndexPlans checks the plans.
+//     Group chats (migration 0007, groups.go) are stored by read diffusion:
+//     chat_groups (GROUPS is an SQL keyword), group_members (role, joined,
+//     left and read seqs) and group_messages, one row per message whatever
+//     the group's size, keyed (group_id, seq).
 //   - The Store and its errors: ErrNotFound, ErrConflict and
 //     ErrUnavailable (timeouts, lost connections, locked files, deadlocks:
 //     see IsUnavailable), and for friend requests ErrForbidden (accepting
-//     one's own request) and ErrLimit (a FriendLimits cap, *LimitError).
-//     Any other error is internal.
+//     one's own request) and ErrLimit (a FriendLimits cap, *LimitError);
+//     for groups ErrNotMember, ErrForbidden (a role's permission, adding a
+//     non-friend) and ErrLimit (GroupLimits). Any other error is internal.
 //
 // # Rules it keeps
 //
@@ -58,6 +63,13 @@
 //     AcceptFriend lock both users' rows (FOR NO KEY UPDATE, lower id first)
 //     so the per-user caps they count hold under concurrent requests, and
 //     migrations run under an advisory lock so nodes may start together.
+//   - A group's seq is drawn under its row's lock (FOR UPDATE on
+//     PostgreSQL, the one writer on SQLite) inside the transaction that
+//     stores the message, the MessageWriter's group commit included
+//     (SaveGroup): no gap, no duplicate, commit in seq order. Membership
+//     changes take the same lock and append their system message, so a
+//     member's visible range is exact; on PostgreSQL they also take a
+//     per-user advisory lock so the groups-per-user cap holds.
 //   - One process owns a SQLite file. Several processes on one file work
 //     (WAL, busy_timeout) but are not what it is tuned for, and their
 //     migrations are not serialised.
@@ -69,7 +81,11 @@
 //   - No policy: it does not check that a sender is logged in, that two
 //     users are friends before a message, or that a status value is one the
 //     client knows (except UpdateChat's status filter, part of its contract).
-//     Handlers decide; the store records.
+//     Handlers decide; the store records. The exception is groups: roles,
+//     membership and "members are the adder's friends" are checked inside
+//     the transaction that changes the group, because a check before it
+//     would race with a concurrent removal; and a system message's body is
+//     a wire.GroupEvent, encoded here because it is stored in the stream.
 //   - No passwords: it stores the hash it is given and never compares.
 //   - No logging of errors it returns (the caller logs once, where it is
 //     handled); Open logs the migrations it applies.

@@ -94,7 +94,7 @@ func classify(err error) error {
 		return nil
 	}
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) ||
-		errors.Is(err, ErrForbidden) || errors.Is(err, ErrLimit) {
+		errors.Is(err, ErrForbidden) || errors.Is(err, ErrLimit) || errors.Is(err, ErrNotMember) {
 		return err
 	}
 	if errors.Is(err, sql.ErrNoRows) {

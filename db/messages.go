@@ -203,10 +203,7 @@ func (s *Store) MessagesAfter(ctx context.Context, userID string, afterID int64,
 // at most limit rows, and the two are merged here, where a single query
 // with OR would read and sort the whole conversation on PostgreSQL.
 func (s *Store) Conversation(ctx context.Context, userID, peerID string, beforeID int64, limit int) ([]Message, error) {
-	if limit <= 0 {
-		limit = DefaultBatch
-	}
-	limit = min(limit, MaxBatch)
+	limit = batchLimit(limit)
 	var mine, theirs []messageRow
 	err := s.read(ctx, "Conversation", func(ctx context.Context) error {
 		page := func(rows *[]messageRow, from, to string) error {
@@ -243,10 +240,7 @@ func (s *Store) Conversation(ctx context.Context, userID, peerID string, beforeI
 }
 
 func (s *Store) listMessages(ctx context.Context, op string, limit int, where func(*bun.SelectQuery) *bun.SelectQuery) ([]Message, error) {
-	if limit <= 0 {
-		limit = DefaultBatch
-	}
-	limit = min(limit, MaxBatch)
+	limit = batchLimit(limit)
 	var rows []messageRow
 	err := s.read(ctx, op, func(ctx context.Context) error {
 		q := s.db.NewSelect().Model(&rows)

@@ -50,6 +50,7 @@ func newMigrations() *migrate.Migrations {
 	ms.Add(inTx("20250101000004", "partial client_msg_id index", m0004Up, m0004Down))
 	ms.Add(inTx("20250101000005", "friend requests record their requester", m0005Up, m0005Down))
 	ms.Add(inTx("20250101000006", "conversation index for history", m0006Up, m0006Down))
+	ms.Add(inTx("20250101000007", "group chats", m0007Up, m0007Down))
 	return ms
 }
 

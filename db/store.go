@@ -26,6 +26,8 @@ type Store struct {
 	stmts stmtCache
 	// friendLimits are the per-user friend caps (WithFriendLimits).
 	friendLimits FriendLimits
+	// groupLimits are the group caps (WithGroupLimits).
+	groupLimits GroupLimits
 }
 
 // NewStore wraps an opened and migrated database (see Open). queryTimeout

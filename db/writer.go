@@ -85,6 +85,14 @@ type writeReq struct {
 	out  Message    // the stored message, valid when done says nil
 	done chan error // buffered 1: the committer never waits on a caller
 	dup  *writeReq  // same (sender, client_msg_id) earlier in the batch
+
+	// A group message (SaveGroup) instead of msg/out: group is set, gmsg is
+	// the message as given (prepared), gout the stored one, and err a
+	// refusal of this message alone (not a member, no such group), which
+	// does not fail its batch.
+	group      bool
+	gmsg, gout GroupMessage
+	err        error
 }
 
 var reqPool = sync.Pool{New: func() any { return &writeReq{done: make(chan error, 1)} }}
@@ -168,6 +176,26 @@ func (w *MessageWriter) Save(ctx context.Context, m *Message) error {
 	r := reqPool.Get().(*writeReq)
 	r.ctx, r.msg = ctx, *m
 	prepareMessage(&r.msg)
+	return w.submit(ctx, r, func(r *writeReq) { *m = r.out })
+}
+
+// SaveGroup stores m as the next message of its group, like
+// Store.SaveGroupMessage, in the same group commit as Save's messages: its
+// seq is drawn inside the batch's transaction, under the group row's lock,
+// so seqs have no gap and no duplicate whatever the batching. It returns
+// once that transaction committed; m is then the stored message (Seq set),
+// or the earlier one with Retry set for a stored client_msg_id. A refusal
+// of m alone (ErrNotFound: no such group; ErrNotMember) fails only m.
+func (w *MessageWriter) SaveGroup(ctx context.Context, m *GroupMessage) error {
+	r := reqPool.Get().(*writeReq)
+	r.ctx, r.group, r.gmsg = ctx, true, *m
+	prepareGroupMessage(&r.gmsg)
+	return w.submit(ctx, r, func(r *writeReq) { *m = r.gout })
+}
+
+// submit queues r and waits for its answer; done copies a successful
+// answer out of r before r is recycled.
+func (w *MessageWriter) submit(ctx context.Context, r *writeReq, done func(r *writeReq)) error {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -186,7 +214,7 @@ func (w *MessageWriter) Save(ctx context.Context, m *Message) error {
 	select {
 	case err := <-r.done:
 		if err == nil {
-			*m = r.out
+			done(r)
 			w.stored.Add(1)
 		}
 		w.recycle(r)
@@ -200,6 +228,7 @@ func (w *MessageWriter) Save(ctx context.Context, m *Message) error {
 
 func (w *MessageWriter) recycle(r *writeReq) {
 	r.ctx, r.msg, r.out, r.dup = nil, Message{}, Message{}, nil
+	r.group, r.gmsg, r.gout, r.err = false, GroupMessage{}, GroupMessage{}, nil
 	reqPool.Put(r)
 }
 
@@ -277,21 +306,41 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 	if len(live) == 0 {
 		return
 	}
+	var plain, groups []*writeReq
+	for _, r := range live {
+		if r.group {
+			groups = append(groups, r)
+		} else {
+			plain = append(plain, r)
+		}
+	}
 	err := w.s.tx(context.Background(), "SaveMessages", func(ctx context.Context, tx bun.Tx) error {
-		return w.s.saveBatchTx(ctx, tx, live)
+		if len(plain) > 0 {
+			if err := w.s.saveBatchTx(ctx, tx, plain); err != nil {
+				return err
+			}
+		}
+		if len(groups) > 0 {
+			return w.s.saveGroupBatchTx(ctx, tx, groups)
+		}
+		return nil
 	})
 	if err == nil {
 		w.batches.Add(1)
 		// Copy every duplicate's answer before answering anyone: an
 		// answered request goes back to its caller and may be recycled.
 		for _, r := range live {
-			if r.dup != nil {
+			switch {
+			case r.dup != nil && r.group:
+				r.gout = r.dup.gout
+				r.gout.Retry = true
+			case r.dup != nil:
 				r.out = r.dup.out
 				r.out.Retry = true // the first of the batch stored it
 			}
 		}
 		for _, r := range live {
-			w.answer(r, nil)
+			w.answer(r, r.err)
 		}
 		return
 	}
@@ -304,6 +353,15 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 	// Content error or lost deadlock: one transaction per message, so each
 	// gets its own answer (the failed batch changed nothing).
 	for _, r := range live {
+		if r.group {
+			m := r.gmsg
+			err := w.s.SaveGroupMessage(r.ctx, &m)
+			if err == nil {
+				r.gout = m
+			}
+			w.answer(r, err)
+			continue
+		}
 		m := r.msg
 		err := w.s.SaveMessage(r.ctx, &m)
 		if err == nil {

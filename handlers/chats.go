@@ -77,6 +77,12 @@ func (s *Chats) Chatting(ctx context.Context, req *pipeline.Request, in *wire.Us
 // list is the bounded chat list of userID (see Chatting), encoded as the
 // reply's array, and how many chats it holds.
 func (s *chatLists) list(ctx context.Context, userID string) ([]byte, int, error) {
+	return s.listWithin(ctx, userID, s.limits.ReplyBytes)
+}
+
+// listWithin is list within budget bytes (chat_list gives it half the
+// reply budget, the groups the other half).
+func (s *chatLists) listWithin(ctx context.Context, userID string, budget int) ([]byte, int, error) {
 	lim := s.limits
 	chats, err := s.store.ChatList(ctx, userID, lim.ChatListMax, lim.ChatPreviewMax)
 	if err != nil {
@@ -86,7 +92,7 @@ func (s *chatLists) list(ctx context.Context, userID string) ([]byte, int, error
 	for i := range chats {
 		items[i] = chatItem(&chats[i], lim.ChatPreviewMax)
 	}
-	return boundedArray(items, lim.ReplyBytes)
+	return boundedArray(items, budget)
 }
 
 // size is the size of userID's chatting reply.

@@ -94,6 +94,7 @@ func newEnv(t *testing.T, opts ...func(*env, *Deps)) *env {
 		o(e, &d)
 	}
 	e.svc = New(d)
+	t.Cleanup(e.svc.Close)
 	r := NewRouter()
 	e.svc.Register(r)
 	e.edge = pipeline.NewEdge(r.Handle, zap.NewNop())

@@ -27,6 +27,7 @@ type Store interface {
 	ChatStore
 	MessageStore
 	HistoryStore
+	GroupStore
 }
 
 // *db.Store is the one production Store; this keeps the area interfaces
@@ -82,7 +83,9 @@ type Deps struct {
 	// Store is the storage the handlers query. Required.
 	Store Store
 	// Messages stores send_message's messages: normally a started
-	// *db.MessageWriter; nil stores each one with Store.SaveMessage.
+	// *db.MessageWriter; nil stores each one with Store.SaveMessage. When
+	// it is also a GroupSaver (the writer is), group messages share its
+	// group commit; otherwise each is stored with Store.SaveGroupMessage.
 	Messages MessageSaver
 	// Sessions logs sessions in, answers presence and pushes. Required.
 	Sessions SessionDirectory
@@ -92,6 +95,9 @@ type Deps struct {
 	// Limits bound message bodies and list replies (normally LimitsFrom the
 	// running configuration); the zero value means the built-in defaults.
 	Limits Limits
+	// Groups bounds group chats and sizes their fan-out; the zero value
+	// means the built-in defaults.
+	Groups config.Groups
 	// Log receives the handlers' own lines; nil discards them.
 	Log *zap.Logger
 }
@@ -109,7 +115,12 @@ type Areas struct {
 	Chats    *Chats    // chatting, update_chat
 	Messages *Messages // send_message, get_unread_messages, sync, ack
 	History  *History  // history
+	Groups   *Groups   // group_* and chat_list (extensions)
 }
+
+// Close stops what the handlers run in the background (the group fan-out),
+// after pushing what is queued. Call it once no request can arrive.
+func (a *Areas) Close() { a.Groups.close() }
 
 // New builds the handlers from d.
 func New(d Deps) *Areas {
@@ -128,6 +139,14 @@ func New(d Deps) *Areas {
 	lists := &chatLists{store: d.Store, sessions: d.Sessions, limits: limits, log: log}
 	deliver := &delivery{store: d.Store, sessions: d.Sessions, log: log}
 	friendships := newFriendCache(friendCacheEntries, friendCacheTTL, time.Now)
+	groupCfg := d.Groups
+	if groupCfg == (config.Groups{}) {
+		groupCfg = config.Default().Groups
+	}
+	groupSaver, ok := saver.(GroupSaver)
+	if !ok {
+		groupSaver = saveGroupFunc(d.Store.SaveGroupMessage)
+	}
 	return &Areas{
 		Accounts: newAccounts(d.Store, d.Store, d.Sessions, d.Accounts, log),
 		Friends: &Friends{
@@ -141,6 +160,10 @@ func New(d Deps) *Areas {
 			deliver:    deliver, lists: lists, limits: limits, now: time.Now, log: log,
 		},
 		History: &History{store: d.Store, replyBytes: limits.ReplyBytes, log: log},
+		Groups: &Groups{
+			store: d.Store, saver: groupSaver, lists: lists, limits: limits, cfg: groupCfg, log: log, now: time.Now,
+			fan: newFanout(groupCfg.FanoutWorkers, groupCfg.FanoutQueue, d.Store, d.Sessions, log),
+		},
 	}
 }
 
@@ -153,6 +176,7 @@ func (a *Areas) Register(r *Router) {
 	a.Chats.Register(r)
 	a.Messages.Register(r)
 	a.History.Register(r)
+	a.Groups.Register(r)
 	OnRaw(r, wire.TypePing, func(ctx context.Context, req *pipeline.Request) (pipeline.Reply, error) {
 		return Ping(ctx, req, nil) // a ping has nothing to decode beyond its envelope
 	})

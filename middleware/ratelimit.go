@@ -88,6 +88,11 @@ func defaultRules() map[string]ruleOptions {
 		wire.TypeSendMessage: {
 			User: &limitOptions{Rate: 20, Burst: 200},
 		},
+		// One group message is pushed to every online member (up to
+		// groups.max_members sessions): half send_message's rate.
+		wire.TypeGroupSend: {
+			User: &limitOptions{Rate: 10, Burst: 100},
+		},
 		// Each friend request lands in someone else's list, and is pushed
 		// to them. In the Qt client a request takes typing an id, a search
 		// and a click: a few seconds each. A burst of 30, then one every 5

@@ -231,3 +231,34 @@ func TestRateLimitOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+// The built-in rules give group_send its own per-user bucket (burst 100),
+// smaller than send_message's (200): one group message is pushed to every
+// member. Refused within a burst a send_message burst would still allow.
+func TestRateLimitDefaultGroupSend(t *testing.T) {
+	d := testDeps(nil)
+	h := one(t, "ratelimit", "{disconnect_after: -1}", d, (&counter{}).handle)
+	s, _ := newSession(d.Sessions, "10.0.0.1:1")
+	d.Sessions.Bind(s, "1")
+	refused := -1
+	for i := range 150 {
+		if _, err := h(context.Background(), request(s, wire.TypeGroupSend, nil)); err != nil {
+			if codeOf(err) != wire.CodeRateLimited {
+				t.Fatalf("group_send %d: %v", i, err)
+			}
+			refused = i
+			break
+		}
+	}
+	// Burst 100, refilling at 10/s: the first refusal comes after about 100.
+	if refused < 100 || refused > 110 {
+		t.Fatalf("first group_send refusal at %d, want about 100", refused)
+	}
+	s2, _ := newSession(d.Sessions, "10.0.0.1:2")
+	d.Sessions.Bind(s2, "2")
+	for i := range 150 {
+		if _, err := h(context.Background(), request(s2, wire.TypeSendMessage, nil)); err != nil {
+			t.Fatalf("send_message %d refused: %v (its burst is 200)", i, err)
+		}
+	}
+}

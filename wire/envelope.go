@@ -33,6 +33,7 @@ const (
 	CodeInternal        = "internal"        // a bug; logged with a stack on the server
 	CodeGoingAway       = "going_away"      // the server is shutting down
 	CodeLimitReached    = "limit_reached"   // a per-user cap (pending requests, friends) is full
+	CodeNotMember       = "not_member"      // the user is not (or no longer) a member of the group
 )
 
 // Codes lists every error code above, for code that must bound a label set

@@ -44,7 +44,18 @@ var requestTypes = []requestType{
 	requestOf[Sync](TypeSync),
 	requestOf[Ack](TypeAck),
 	requestOf[History](TypeHistory),
-	requestOf[Envelope](""), // decoded from every body by DecodeEnvelope
+	requestOf[GroupCreate](TypeGroupCreate),
+	requestOf[GroupRename](TypeGroupRename),
+	requestOf[GroupAdd](TypeGroupAdd),
+	requestOf[GroupUser](TypeGroupRemove), // also group_set_role
+	requestOf[GroupRef](TypeGroupLeave),   // also group_dissolve, group_info
+	requestOf[GroupMembersRequest](TypeGroupMembers),
+	requestOf[GroupSend](TypeGroupSend),
+	requestOf[GroupRead](TypeGroupRead),
+	requestOf[GroupSync](TypeGroupSync),
+	requestOf[GroupHistory](TypeGroupHistory),
+	requestOf[GroupEvent](""), // a system message's body, decoded by clients
+	requestOf[Envelope](""),   // decoded from every body by DecodeEnvelope
 }
 
 // FuzzDecodeRequests decodes every input into every request struct, the way

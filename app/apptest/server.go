@@ -22,6 +22,7 @@ import (
 	"github.com/parley-im/parley/app"
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/transport"
+	"github.com/parley-im/parley/web"
 )
 
 // PostgresURL is the test database: trust auth on this machine and in CI.
@@ -40,6 +41,7 @@ type Server struct {
 	addr   string
 	wsAddr string
 	admin  string
+	web    string
 }
 
 // Addr is the chat protocol address, host:port.
@@ -48,6 +50,10 @@ func (s *Server) Addr() string { return s.addr }
 // WSAddr is the WebSocket endpoint's address, host:port (path
 // transport.WSPath; "" when disabled).
 func (s *Server) WSAddr() string { return s.wsAddr }
+
+// WebAddr is the web client's HTTP address, host:port ("" when disabled):
+// open http://WebAddr/ in a browser.
+func (s *Server) WebAddr() string { return s.web }
 
 // AdminAddr is the admin HTTP address, host:port ("" when disabled).
 func (s *Server) AdminAddr() string { return s.admin }
@@ -163,6 +169,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	cfg.Server.ShutdownTimeout = 5 * time.Second
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Web.WSListen = "127.0.0.1:0"
+	cfg.Web.Listen = "127.0.0.1:0"
 	cfg.Transport.Loops = 2
 	cfg.Transport.Workers = 8
 	cfg.Log.Level = "warn"
@@ -188,9 +195,10 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	var srv *transport.Server
 	var adm *app.Admin
+	var webSrv *web.Server
 	fxOpts := append([]fx.Option{
 		fx.Decorate(func(l app.Logger) app.Logger { l.Logger = logger; return l }),
-		fx.Populate(&srv, &adm),
+		fx.Populate(&srv, &adm, &webSrv),
 	}, o.extra...)
 	a := app.FromConfig(&cfg, fxOpts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -201,6 +209,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s := &Server{App: a, Config: &cfg, addr: srv.Addr(), wsAddr: srv.WSAddr()}
 	if adm != nil {
 		s.admin = adm.Addr()
+	}
+	if webSrv != nil {
+		s.web = webSrv.Addr()
 	}
 	t.Cleanup(func() { s.Stop(t) })
 	return s

@@ -10,6 +10,7 @@
 //	parley-bench ping  -ws -rounds 3                   the same chain over WebSocket vs over TCP
 //	parley-bench conns -n 19000 [-ws]                  server RSS per logged-in connection (TCP or WebSocket)
 //	parley-bench soak  -n 2000 -d 10m                  SDK clients chatting; RSS, goroutines, fds must stay flat
+//	parley-bench group -groups 1 -members 1000 -rate 50 group messages to all-online groups vs 1:1, per copy
 //
 // By default it builds cmd/parleyd (run it from the repository root), starts
 // it on loopback ports with a temporary SQLite file (-driver postgres -pg-dsn
@@ -56,6 +57,7 @@ func main() {
 	var po pingOpts
 	var no connsOpts
 	var ko soakOpts
+	var gopt groupOpts
 	switch scenario {
 	case "storm":
 		fs.IntVar(&so.n, "n", 2000, "clients")
@@ -88,6 +90,12 @@ func main() {
 		fs.BoolVar(&no.ws, "ws", false, "connect over WebSocket (web.ws_listen) instead of TCP")
 	case "soak":
 		soakFlags(fs, &ko)
+	case "group":
+		fs.IntVar(&gopt.groups, "groups", 1, "groups")
+		fs.IntVar(&gopt.members, "members", 1000, "members per group, all logged in")
+		fs.Float64Var(&gopt.rate, "rate", 50, "group messages per second, in total")
+		fs.Float64Var(&gopt.chatRate, "chat-rate", 1000, "1:1 messages per second of the comparison run")
+		fs.DurationVar(&gopt.duration, "d", 20*time.Second, "duration of each run")
 	default:
 		usage()
 	}
@@ -109,7 +117,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "parley-bench:", err)
 		os.Exit(1)
 	}
-	so.out, co.out, po.out, no.out, ko.out = *out, *out, *out, *out, *out
+	so.out, co.out, po.out, no.out, ko.out, gopt.out = *out, *out, *out, *out, *out, *out
 	co.profile, po.profile, so.profile = *profile, *profile, *profile
 	switch scenario {
 	case "storm":
@@ -122,6 +130,8 @@ func main() {
 		err = runConns(srv, no)
 	case "soak":
 		_, err = runSoak(srv, ko)
+	case "group":
+		err = runGroup(srv, gopt)
 	}
 	srv.stop()
 	stopProfile()
@@ -132,6 +142,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: parley-bench storm|chat|ping|conns|soak [flags]  (parley-bench <scenario> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: parley-bench storm|chat|ping|conns|soak|group [flags]  (parley-bench <scenario> -h for flags)")
 	os.Exit(2)
 }

@@ -235,7 +235,7 @@ func (c *benchConn) readLoop() {
 		}
 		now := time.Now()
 		typ := string(field(body, "type"))
-		if typ == wire.TypeReceiveMessage {
+		if typ == wire.TypeReceiveMessage || typ == wire.TypeGroupMessage {
 			if c.onPush != nil {
 				c.onPush(body, now)
 			}

@@ -69,6 +69,8 @@ const benchConfig = `pipeline:
           ip: {rate: 0.1, burst: 5}
         send_message:
           user: {rate: 20, burst: 200}
+        group_send:
+          user: {rate: 10, burst: 100}
         ping:
           session: {rate: 0}
 `
