@@ -39,6 +39,9 @@ func main() {
 		usage()
 	}
 	scenario := os.Args[1]
+	if scenario == echoScenario { // ping's floor, in a process of its own (echoproc.go)
+		os.Exit(runEchoProcess(os.Args[2:]))
+	}
 	fs := flag.NewFlagSet(scenario, flag.ExitOnError)
 	var sf serverFlags
 	fs.StringVar(&sf.addr, "addr", "", "target a running server at host:port instead of starting parleyd")
