@@ -29,7 +29,8 @@ const readyTimeout = time.Second
 //
 //	/metrics        Prometheus exposition of the registry given to NewAdmin
 //	/healthz        200 "ok" while the process serves HTTP (liveness)
-//	/readyz         200 "ok" if the ready check passes within 1s, else 503 with its error
+//	/readyz         200 "ok" if the ready check passes within 1s, 200 "degraded: why" if it
+//	                passes with less than usual (a cluster node cut from NATS), else 503 with its error
 //	/loglevel       GET the zap level as JSON; PUT {"level":"debug"} to change it
 //	/debug/pprof/   the net/http/pprof profiles
 //
@@ -71,7 +72,16 @@ func NewAdmin(listen, token string, reg *prometheus.Registry, ready func(ctx con
 		writeText(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := checkReady(r.Context(), ready); err != nil {
+		err := checkReady(r.Context(), ready)
+		var d degraded
+		if errors.As(err, &d) {
+			// Serving, with less than usual (a cluster node without
+			// NATS): still ready, or a NATS outage would take every node
+			// out of the load balancer at once.
+			writeText(w, http.StatusOK, "degraded: "+string(d))
+			return
+		}
+		if err != nil {
 			writeText(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
@@ -126,6 +136,12 @@ func bearer(token string, needs func(*http.Request) bool) func(http.Handler) htt
 		})
 	}
 }
+
+// degraded is a readiness answer that is not a failure: the node serves,
+// with less than usual. /readyz answers 200 "degraded: <why>".
+type degraded string
+
+func (d degraded) Error() string { return string(d) }
 
 // checkReady runs ready with a one-second deadline. A check that returns
 // after the deadline counts as failed even if it succeeded: slow is not

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
 
+	"github.com/parley-im/parley/cluster"
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/handlers"
@@ -80,8 +81,37 @@ var (
 		fx.Provide(newStore),
 	)
 
+	// Sessions: a single node pushes through its registry; a cluster node
+	// (cluster.nats_url set) through a cluster.Directory that wraps the
+	// registry and reaches the other nodes over NATS. Handlers see only a
+	// handlers.SessionDirectory either way.
 	sessionModule = fx.Module("session",
-		fx.Provide(session.NewRegistry),
+		fx.Provide(func(cfg *config.Config, log *zap.Logger) (*session.Registry, *cluster.Directory, handlers.SessionDirectory) {
+			if cfg.Cluster.NATSURL == "" {
+				reg := session.NewRegistry()
+				return reg, nil, reg
+			}
+			dir := cluster.New(cfg.Cluster, log.Named("cluster"))
+			return dir.Local(), dir, dir
+		}),
+		// The directory connects before the transport accepts anyone and
+		// disconnects after the last session is gone (fx stops in reverse).
+		// Its hooks reach the handlers, which are built on the directory.
+		fx.Invoke(func(dir *cluster.Directory, svc *handlers.Areas, lc fx.Lifecycle) {
+			if dir == nil {
+				return
+			}
+			hooks := cluster.Hooks{
+				Resync: func(ctx context.Context, userID string) {
+					_, _ = svc.Messages.Redeliver(ctx, userID)
+				},
+				Revoke: svc.Accounts.ForgetUser,
+			}
+			lc.Append(fx.Hook{
+				OnStart: func(context.Context) error { return dir.Start(hooks) },
+				OnStop:  dir.Stop,
+			})
+		}),
 	)
 
 	handlersModule = fx.Module("handlers",
@@ -99,8 +129,8 @@ var (
 		}),
 		// The group fan-out stops after the transport (no request can
 		// queue more) and before the writer and the database.
-		fx.Provide(func(st *db.Store, w *db.MessageWriter, reg *session.Registry, cfg *config.Config, log *zap.Logger, lc fx.Lifecycle) *handlers.Areas {
-			a := newHandlers(st, w, reg, cfg, log)
+		fx.Provide(func(st *db.Store, w *db.MessageWriter, dir handlers.SessionDirectory, cfg *config.Config, log *zap.Logger, lc fx.Lifecycle) *handlers.Areas {
+			a := newHandlers(st, w, dir, cfg, log)
 			lc.Append(fx.StopHook(a.Close))
 			return a
 		}),
@@ -182,9 +212,9 @@ func newStore(b *bun.DB, cfg *config.Config) *db.Store {
 // newHandlers builds the handlers from cfg, for the server and the operator
 // commands alike. messages may be nil (each message is then stored with
 // st.SaveMessage, as the commands, which send none, do).
-func newHandlers(st *db.Store, messages handlers.MessageSaver, reg *session.Registry, cfg *config.Config, log *zap.Logger) *handlers.Areas {
+func newHandlers(st *db.Store, messages handlers.MessageSaver, dir handlers.SessionDirectory, cfg *config.Config, log *zap.Logger) *handlers.Areas {
 	return handlers.New(handlers.Deps{
-		Store: st, Messages: messages, Sessions: reg, Accounts: cfg.Accounts,
+		Store: st, Messages: messages, Sessions: dir, Accounts: cfg.Accounts,
 		Limits: handlers.LimitsFrom(cfg), Groups: cfg.Groups, Log: log.Named("handlers"),
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/parley-im/parley/cluster"
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
 	"github.com/parley-im/parley/handlers"
@@ -49,7 +50,7 @@ func AddUserCommand(cfgPath string, args []string, stdin io.Reader, stdout, stde
 }
 
 func addUser(cfgPath, phone, name, password string) (id string, err error) {
-	err = withHandlers(cfgPath, func(ctx context.Context, h *handlers.Areas) error {
+	err = withHandlers(cfgPath, func(ctx context.Context, h *handlers.Areas, _ *config.Config) error {
 		reply, err := h.Accounts.RegisterAccount(ctx, nil, &wire.RegisterRequest{Phone: phone, Name: name, Password: password})
 		if err != nil {
 			return err
@@ -62,7 +63,10 @@ func addUser(cfgPath, phone, name, password string) (id string, err error) {
 
 // RevokeCommand implements `parleyd revoke -id USER`: every resume token of
 // the user stops working at once (their next reconnect needs the password).
-// Live connections are not closed.
+// On a single node live connections are not closed (this command is another
+// process). With cluster.nats_url set, the revocation is also announced over
+// NATS: every running node closes the user's sessions and forgets their
+// cached credentials at once (docs/CLUSTER.md).
 func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -74,22 +78,36 @@ func RevokeCommand(cfgPath string, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "revoke: -id is required")
 		return 2
 	}
-	err := withHandlers(cfgPath, func(ctx context.Context, h *handlers.Areas) error {
-		return h.Accounts.RevokeResumeTokens(ctx, *user)
+	clustered := false
+	err := withHandlers(cfgPath, func(ctx context.Context, h *handlers.Areas, cfg *config.Config) error {
+		if err := h.Accounts.RevokeResumeTokens(ctx, *user); err != nil {
+			return err
+		}
+		if cfg.Cluster.NATSURL == "" {
+			return nil
+		}
+		clustered = true
+		if err := cluster.AnnounceRevoke(ctx, cfg.Cluster, *user); err != nil {
+			return fmt.Errorf("tokens revoked in the database, but the nodes were not told (live sessions stay open): %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "revoke:", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, "revoked every resume token of", *user)
+	if clustered {
+		fmt.Fprintln(stdout, "every node was told to close the user's sessions")
+	}
 	return 0
 }
 
 // withHandlers opens the configured database and runs f with the handlers
-// over it, built as the server builds them (newStore, newHandlers), so
-// operator commands take the same code paths (and rules) as requests do. A
-// refusal comes back as "code: message".
-func withHandlers(cfgPath string, f func(context.Context, *handlers.Areas) error) error {
+// over it, built as the server builds them (newStore, newHandlers), and the
+// configuration, so operator commands take the same code paths (and rules)
+// as requests do. A refusal comes back as "code: message".
+func withHandlers(cfgPath string, f func(context.Context, *handlers.Areas, *config.Config) error) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
@@ -103,7 +121,7 @@ func withHandlers(cfgPath string, f func(context.Context, *handlers.Areas) error
 	defer bdb.Close()
 	h := newHandlers(newStore(bdb, cfg), nil, session.NewRegistry(), cfg, zap.NewNop())
 	defer h.Close()
-	if err := f(ctx, h); err != nil {
+	if err := f(ctx, h, cfg); err != nil {
 		var pe *pipeline.Error
 		if errors.As(err, &pe) {
 			return fmt.Errorf("%s: %s", pe.Code, pe.Message)

@@ -20,11 +20,11 @@ var webModule = fx.Module("web",
 		}
 		w := web.New(web.Options{
 			Listen: cfg.Web.Listen,
-			WebSocket: func(host string) string {
+			WebSocket: func(host string, tls bool) string {
 				if cfg.Web.WSListen == "" {
 					return ""
 				}
-				return web.URL(host, srv.WSAddr(), transport.WSPath)
+				return web.URL(host, srv.WSAddr(), transport.WSPath, tls)
 			},
 			Log: l.Named("web"),
 		})

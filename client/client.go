@@ -17,8 +17,11 @@ import (
 // Client is a connection to a Parley server that survives disconnects. All
 // methods are safe for concurrent use. Close it to stop its goroutines.
 type Client struct {
-	addr string
-	opts options
+	// addrs are the server's addresses: Dial's first, then WithAddrs'.
+	// turn picks the one to dial (turn mod len); a reconnect moves on.
+	addrs []string
+	turn  atomic.Uint32
+	opts  options
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -49,6 +52,12 @@ type Client struct {
 // Dial connects to addr ("host:port") and starts the client's background
 // work. ctx bounds the first connection attempt only; reconnects after it are
 // bounded by the backoff options and stopped by Close.
+//
+// With WithAddrs the client knows several nodes of one cluster: the first
+// connection tries them in order, and every reconnect (after a lost
+// connection or a goaway) goes to the next one, so a client of a node that
+// died or is draining lands on another at once. A name that resolves to
+// several addresses also works as addr: each dial tries them in turn.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	o := defaultOptions()
 	for _, f := range opts {
@@ -59,7 +68,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		addr:     addr,
+		addrs:    append([]string{addr}, o.addrs...),
 		opts:     o,
 		idPrefix: hex.EncodeToString(prefix[:]),
 		inbox:    newInbox(o.queue, o.afterID),
@@ -70,6 +79,10 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		groupPushes: make(chan GroupMessage, o.queue),
 	}
 	cn, err := c.connect(ctx)
+	for i := 1; err != nil && i < len(c.addrs) && ctx.Err() == nil; i++ {
+		c.turn.Add(1)
+		cn, err = c.connect(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -89,9 +102,10 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	nc, err := c.opts.dialer("tcp", c.addr, timeout)
+	addr := c.addrs[int(c.turn.Load())%len(c.addrs)]
+	nc, err := c.opts.dialer("tcp", addr, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("parley: dial %s: %w", c.addr, err)
+		return nil, fmt.Errorf("parley: dial %s: %w", addr, err)
 	}
 	cn := newConn(c, nc)
 	c.wg.Add(1)

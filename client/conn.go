@@ -218,6 +218,10 @@ func (c *conn) route(body []byte) {
 			c.fail(&ServerError{Type: h.Type, Code: wire.CodeGoingAway, Message: h.Message})
 		case h.Type == wire.TypePong:
 			// A heartbeat answer; lastRecv is all it is for.
+		case h.Type == wire.TypeSyncHint:
+			// The server may have missed pushing us something (a cluster
+			// node was cut from the others): sync now, on this connection.
+			signal(c.cli.syncNow)
 		default:
 			// An object reply from a server that does not echo seq.
 			c.complete(c.popType(h.Type), body)

@@ -23,6 +23,7 @@ type options struct {
 	afterID        int64
 	onError        func(error)
 	dialer         func(network, addr string, timeout time.Duration) (net.Conn, error)
+	addrs          []string // more nodes of the same service (WithAddrs)
 }
 
 // Defaults. The heartbeat interval is a third of the server's default
@@ -55,6 +56,12 @@ func defaultOptions() options {
 		maxFrame:       64 << 20,
 		dialer:         net.DialTimeout,
 	}
+}
+
+// WithAddrs gives the addresses of more nodes of the same Parley cluster,
+// tried after Dial's addr (see Dial): reconnects rotate through all of them.
+func WithAddrs(addrs ...string) Option {
+	return func(o *options) { o.addrs = append(o.addrs, addrs...) }
 }
 
 // WithDialTimeout bounds each TCP connect (the first one and every reconnect).

@@ -70,6 +70,9 @@ func (c *Client) reconnect(goaway bool) *conn {
 		if c.ctx.Err() != nil {
 			return nil
 		}
+		// Another node, if there are several: the last one failed us, and
+		// a node that said goaway is draining.
+		c.turn.Add(1)
 		ctx, cancel := context.WithTimeout(c.ctx, c.opts.dialTimeout+c.opts.requestTimeout)
 		cn, err := c.connect(ctx)
 		if err == nil {

@@ -24,6 +24,7 @@ type Config struct {
 	Accounts  Accounts     `yaml:"accounts"`
 	Friends   Friends      `yaml:"friends"`
 	Messages  Messages     `yaml:"messages"`
+	Cluster   Cluster      `yaml:"cluster"`
 	Groups    Groups       `yaml:"groups"`
 	Web       Web          `yaml:"web"`
 
@@ -307,3 +308,27 @@ type Groups struct {
 // MaxStoredBody is the hard limit of messages.max_body: the seed schema's
 // TEXT column (64 KiB), which no configuration may exceed.
 const MaxStoredBody = 64 * kib
+
+// Cluster makes this process one of several equal nodes that share one
+// PostgreSQL database and carry pushes to each other over NATS
+// (docs/CLUSTER.md). With NATSURL empty the process is a single node.
+type Cluster struct {
+	// NATSURL is the NATS server (or a comma-separated list of servers);
+	// "" runs a single node with in-process delivery only.
+	NATSURL string `yaml:"nats_url"`
+	// Node names this node in NATS connection names, logs and metrics;
+	// "" means the host name.
+	Node string `yaml:"node"`
+	// Credentials is a NATS credentials file (JWT + nkey seed); "" for none.
+	Credentials string `yaml:"credentials"`
+	// TLSCA is a PEM file of CA certificates that verify the NATS server
+	// (tls:// URLs); "" uses the system roots.
+	TLSCA string `yaml:"tls_ca"`
+	// SubjectPrefix begins every subject this cluster uses, so several
+	// clusters (or tests) can share one NATS without hearing each other.
+	SubjectPrefix string `yaml:"subject_prefix"`
+	// DeliverTimeout bounds the wait for other nodes to say whether a push
+	// reached a session; past it the push counts as not delivered (the
+	// message stays for the receiver's next catch-up).
+	DeliverTimeout time.Duration `yaml:"deliver_timeout"`
+}

@@ -135,6 +135,12 @@ func Default() Config {
 			ChatListMax:    200,
 			ChatPreviewMax: 256,
 		},
+		Cluster: Cluster{
+			NATSURL:        "", // a single node
+			Node:           "", // the host name
+			SubjectPrefix:  "parley",
+			DeliverTimeout: 2 * time.Second,
+		},
 		Groups: Groups{
 			MaxMembers:       1000,
 			MaxGroupsPerUser: 500,

@@ -52,6 +52,7 @@ func (c *Config) Validate() error {
 	v.accounts()
 	v.friends()
 	v.messages()
+	v.cluster()
 	v.groups()
 	return errorOf(v.problems)
 }
@@ -394,4 +395,25 @@ func (v *validator) messages() {
 	v.between("messages.max_body", m.MaxBody, 1, MaxStoredBody)
 	v.between("messages.chat_list_max", m.ChatListMax, 1, maxChatList)
 	v.between("messages.chat_preview_max", m.ChatPreviewMax, minChatPreview, MaxStoredBody)
+}
+
+func (v *validator) cluster() {
+	c := v.c.Cluster
+	if c.NATSURL == "" {
+		return // a single node: the other keys are unused
+	}
+	if v.c.DB.Driver != "postgres" {
+		v.add(fmt.Sprintf("cluster.nats_url is set, so every node must share one database: db.driver must be postgres, got %q", v.c.DB.Driver),
+			"cluster.nats_url", "db.driver")
+	}
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		u = strings.TrimSpace(u)
+		if !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+			v.add(fmt.Sprintf("want nats://host:port or tls://host:port (comma-separated for several), got %q", u), "cluster.nats_url")
+		}
+	}
+	if c.SubjectPrefix == "" || strings.ContainsAny(c.SubjectPrefix, " \t*>") {
+		v.add(fmt.Sprintf("must be a non-empty NATS subject without spaces or wildcards, got %q", c.SubjectPrefix), "cluster.subject_prefix")
+	}
+	v.positive("cluster.deliver_timeout", c.DeliverTimeout)
 }

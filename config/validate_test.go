@@ -96,6 +96,21 @@ func TestValidateRules(t *testing.T) {
 		{"friends list short", func(c *Config) { c.Friends.ListLimit = 1199 },
 			"friends.list_limit (1199) must be at least friends.max_friends + 2 * friends.max_pending_requests (1200)"},
 		{"friends smaller caps", func(c *Config) { c.Friends = Friends{MaxPendingRequests: 2, MaxFriends: 10, ListLimit: 14} }, ""},
+		{"cluster needs postgres", func(c *Config) { c.Cluster.NATSURL = "nats://127.0.0.1:4222" },
+			`cluster.nats_url: cluster.nats_url is set, so every node must share one database: db.driver must be postgres, got "sqlite"`},
+		{"cluster on postgres", func(c *Config) {
+			c.Cluster.NATSURL = "nats://a:4222, tls://b:4222"
+			c.DB.Driver, c.DB.DSN = "postgres", "postgres://h/db"
+		}, ""},
+		{"cluster bad url", func(c *Config) {
+			c.Cluster.NATSURL = "http://a:4222"
+			c.DB.Driver, c.DB.DSN = "postgres", "postgres://h/db"
+		}, `cluster.nats_url: want nats://host:port or tls://host:port`},
+		{"cluster wildcard prefix", func(c *Config) {
+			c.Cluster.NATSURL, c.Cluster.SubjectPrefix = "nats://a:4222", "p.>"
+			c.DB.Driver, c.DB.DSN = "postgres", "postgres://h/db"
+		}, `cluster.subject_prefix: must be a non-empty NATS subject`},
+		{"single node ignores cluster keys", func(c *Config) { c.Cluster.SubjectPrefix = "" }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,4 +208,19 @@ func TestValidateAfterCodeEditsUsesPos(t *testing.T) {
 	err = cfg.Validate()
 	want := fmt.Sprintf(`%s:%d: pipeline[2]: middleware "auth" is already in the chain at app.go`, path, lineOf(t, src, "use: auth"))
 	wantProblems(t, err, want)
+}
+
+// A cluster on SQLite is refused at start-up, at the line that set nats_url:
+// each node would have its own database and nothing would be shared.
+func TestClusterOnSQLiteNamesTheLine(t *testing.T) {
+	src := `db:
+  driver: sqlite
+  dsn: parley.db
+cluster:
+  nats_url: nats://127.0.0.1:4222
+`
+	path := writeConfig(t, src)
+	_, err := load(path, nil)
+	wantProblems(t, err, fmt.Sprintf("%s:%d: cluster.nats_url: cluster.nats_url is set, so every node must share one database: db.driver must be postgres, got \"sqlite\"",
+		path, lineOf(t, src, "nats_url")))
 }

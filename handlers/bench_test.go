@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -123,5 +124,99 @@ func BenchmarkHandlerChatting(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.edge.Serve(context.Background(), p.a, req)
+	}
+}
+
+// BenchmarkHandlerGroupSend: how long group_send holds its worker, for a
+// group of 10 and one of 1,000 members, every member online, interleaved
+// send by send in one server (so a loaded machine slows both alike). The
+// handler returns once the message is stored and queued for the fan-out;
+// the pushes run beside it. Reported as µs/send-N; the pushes that reached
+// members are checked at the end.
+//
+//	go test -run '^$' -bench 'HandlerGroupSend' -benchtime 2000x ./handlers/
+func BenchmarkHandlerGroupSend(b *testing.B) {
+	ctx := context.Background()
+	bdb, err := db.Open(ctx, config.DB{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "parley.db")}, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bdb.Close() })
+	st := db.NewStore(bdb, 30*time.Second)
+	w := db.NewMessageWriter(st, db.WriterOptions{})
+	w.Start()
+	b.Cleanup(func() { _ = w.Close(ctx) })
+	reg := session.NewRegistry()
+	h := handlers.New(handlers.Deps{Store: st, Messages: w, Sessions: reg,
+		Accounts: config.Accounts{HashWorkers: 1, CredentialCacheSize: 64, CredentialCacheTTL: time.Hour}})
+	b.Cleanup(h.Close)
+	r := handlers.NewRouter()
+	h.Register(r)
+	edge := pipeline.NewEdge(r.Handle, zap.NewNop())
+
+	sizes := []int{10, 1000}
+	members := &countConn{} // every member's session counts into one
+	owner := session.New(1, "127.0.0.1:1", &countConn{})
+	if err := st.CreateUser(ctx, &db.User{Phone: "1"}); err != nil {
+		b.Fatal(err)
+	}
+	reg.Bind(owner, "1")
+	gids := make([]string, len(sizes))
+	next := 2
+	for k, n := range sizes {
+		var ids []string
+		for range n - 1 {
+			id := strconv.Itoa(next)
+			next++
+			if err := st.CreateUser(ctx, &db.User{Phone: id}); err != nil {
+				b.Fatal(err)
+			}
+			if err := st.RequestFriend(ctx, id, "1"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := st.AcceptFriend(ctx, "1", id, ""); err != nil {
+				b.Fatal(err)
+			}
+			reg.Bind(session.New(uint64(next), "127.0.0.1:2", members), id)
+			ids = append(ids, id)
+		}
+		g, _, err := st.CreateGroup(ctx, "1", "bench", ids)
+		if err != nil {
+			b.Fatal(err)
+		}
+		gids[k] = strconv.Itoa(int(g.ID))
+	}
+	reqs := make([][]byte, len(sizes))
+	for k := range sizes {
+		reqs[k] = body(b, map[string]any{"type": "group_send", "group_id": gids[k], "body": "hello"})
+	}
+	spent := make([]time.Duration, len(sizes))
+	sends := make([]int, len(sizes))
+	b.ResetTimer()
+	for i := range b.N {
+		k := i % len(sizes)
+		t0 := time.Now()
+		edge.Serve(ctx, owner, reqs[k])
+		spent[k] += time.Since(t0)
+		sends[k]++
+	}
+	b.StopTimer()
+	for k, n := range sizes {
+		if sends[k] > 0 {
+			b.ReportMetric(float64(spent[k].Microseconds())/float64(sends[k]), "µs/send-"+strconv.Itoa(n))
+		}
+	}
+	// Every member but the sender gets each message (the sender's session
+	// counts apart): wait for the fan-out to finish, then check.
+	want := int64(0)
+	for k, n := range sizes {
+		want += int64(sends[k]) * int64(n-1)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for members.frames.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+	if got := members.frames.Load(); got < want {
+		b.Fatalf("%d pushes reached members, want at least %d", got, want)
 	}
 }

@@ -44,7 +44,16 @@ func unverifiable(password, stored string) bool {
 // cached reports whether this exact credential was verified less than the
 // TTL ago: the login succeeds without a hash.
 func (c *credentials) cached(userID, password, stored string) bool {
-	return c.cache != nil && !unverifiable(password, stored) && c.cache.hit(c.cache.key(userID, password, stored))
+	return c.cache != nil && !unverifiable(password, stored) && c.cache.hitFor(userID, c.cache.key(userID, password, stored))
+}
+
+// forget makes every credential of userID verified until now miss the
+// cache: their next password login is hashed again. Revocation uses it, on
+// every node of a cluster.
+func (c *credentials) forget(userID string) {
+	if c.cache != nil {
+		c.cache.forget(userID)
+	}
 }
 
 // Verify reports whether password is userID's password, given the stored
@@ -97,6 +106,11 @@ type credentialCache struct {
 	now        func() time.Time
 	// entries maps a digest to when its verification expires.
 	entries *boundmap.Map[[sha256.Size]byte, time.Time]
+	// forgotten maps a user to when their cached credentials were last
+	// forgotten (forget): an entry verified before then misses. Digests
+	// cannot be listed by user, so the user's entries are judged when used.
+	// After ttl every older entry has expired, so a mark needs no longer.
+	forgotten *boundmap.Map[string, time.Time]
 }
 
 func newCredentialCache(size int, ttl time.Duration, now func() time.Time) *credentialCache {
@@ -105,7 +119,8 @@ func newCredentialCache(size int, ttl time.Duration, now func() time.Time) *cred
 		now: now,
 		// An entry is unused for ttl only once it has expired: the TTL is
 		// counted from its verification, which was its last add.
-		entries: boundmap.New[[sha256.Size]byte, time.Time](size, ttl, hashDigest),
+		entries:   boundmap.New[[sha256.Size]byte, time.Time](size, ttl, hashDigest),
+		forgotten: boundmap.New[string, time.Time](size, ttl, boundmap.String),
 	}
 	if _, err := rand.Read(c.processKey[:]); err != nil {
 		// crypto/rand does not fail on supported platforms (Go 1.24+
@@ -142,6 +157,32 @@ func (c *credentialCache) hit(key [sha256.Size]byte) bool {
 		return ok
 	})
 	return ok
+}
+
+// hitFor is hit for a key of userID, missing entries verified before the
+// user was last forgotten.
+func (c *credentialCache) hitFor(userID string, key [sha256.Size]byte) bool {
+	now := c.now()
+	var since time.Time
+	c.forgotten.Do(userID, now, func(t *time.Time, found bool) bool {
+		since = *t
+		return found
+	})
+	ok := false
+	c.entries.Do(key, now, func(expires *time.Time, found bool) bool {
+		ok = found && now.Before(*expires) && expires.Add(-c.ttl).After(since)
+		return ok
+	})
+	return ok
+}
+
+// forget marks userID's entries verified until now as gone.
+func (c *credentialCache) forget(userID string) {
+	now := c.now()
+	c.forgotten.Do(userID, now, func(t *time.Time, _ bool) bool {
+		*t = now
+		return true
+	})
 }
 
 // add records a verified credential, evicting a least recently used entry

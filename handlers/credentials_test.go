@@ -319,3 +319,29 @@ func TestHashQueueIsBounded(t *testing.T) {
 		t.Fatalf("with a free worker: %v", err)
 	}
 }
+
+// A revoked user's cached credentials stop counting (the next password
+// login is hashed again), other users' stay, and a credential verified
+// after the revocation is cached as usual.
+func TestForgetDropsOnlyThatUsersCachedCredentials(t *testing.T) {
+	c, clock := newTestCredentials(t, 8, time.Hour)
+	h := mustHash(t, c, "pw")
+	mustVerify(t, c, "u", "pw", h)
+	mustVerify(t, c, "v", "pw", h)
+	if !c.cached("u", "pw", h) || !c.cached("v", "pw", h) {
+		t.Fatal("not cached after verification")
+	}
+	clock.advance(time.Second)
+	c.forget("u")
+	if c.cached("u", "pw", h) {
+		t.Fatal("a forgotten user's credential is still cached")
+	}
+	if !c.cached("v", "pw", h) {
+		t.Fatal("forgetting u dropped v's credential")
+	}
+	clock.advance(time.Second)
+	mustVerify(t, c, "u", "pw", h)
+	if !c.cached("u", "pw", h) {
+		t.Fatal("a credential verified after the revocation is not cached")
+	}
+}

@@ -252,6 +252,34 @@ func (s *delivery) message(ctx context.Context, m *db.Message) int {
 	return n
 }
 
+// Redeliver pushes to the live sessions of userID, oldest first, the
+// messages still undelivered to them, each claimed first exactly as a live
+// push claims it, so a concurrent catch-up or push never sends one twice. A
+// cluster node runs it for its online users after NATS comes back: messages
+// stored meanwhile for users of this node were left undelivered. It stops
+// after maxUnreadPerRequest messages, or when a round delivers nothing (the
+// user left), and returns how many it delivered.
+func (s *Messages) Redeliver(ctx context.Context, userID string) (int, error) {
+	sent := 0
+	for sent < maxUnreadPerRequest {
+		msgs, err := s.store.Undelivered(ctx, userID, min(unreadBatch, maxUnreadPerRequest-sent))
+		if err != nil {
+			return sent, err
+		}
+		delivered := 0
+		for i := range msgs {
+			if s.deliver.message(ctx, &msgs[i]) > 0 {
+				delivered++
+			}
+		}
+		sent += delivered
+		if len(msgs) < unreadBatch || delivered == 0 {
+			break
+		}
+	}
+	return sent, nil
+}
+
 // Catch-up bounds: messages are read in pages of unreadBatch, and one request
 // delivers at most maxUnreadPerRequest messages, so a user back after a long
 // absence cannot hold a worker for long. Output is budgeted so the catch-up

@@ -93,3 +93,8 @@ func (s *Accounts) Resume(ctx context.Context, req *pipeline.Request, in *wire.R
 func (s *Accounts) RevokeResumeTokens(ctx context.Context, userID string) error {
 	return s.tokenStore.RevokeResumeTokens(ctx, userID)
 }
+
+// ForgetUser drops what this process caches about userID's credentials, so
+// their next password login is verified against the database again. A
+// cluster node calls it when `parleyd revoke` announces the user.
+func (s *Accounts) ForgetUser(userID string) { s.creds.forget(userID) }

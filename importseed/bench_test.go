@@ -106,7 +106,8 @@ func BenchmarkImport(b *testing.B) {
 				b.ReportMetric(sum.Elapsed.Seconds(), "total-s")
 				b.ReportMetric(sum.HashWall.Seconds(), "hash-s")
 				b.ReportMetric(sum.WriteWall.Seconds(), "write-s")
-				b.ReportMetric(float64(sum.Hashed)/sum.HashWall.Seconds(), "hashes/s")
+				b.ReportMetric(sum.CPU.Seconds(), "cpu-s")
+				b.ReportMetric(sum.HashCPU.Seconds(), "hash-cpu-s")
 				if sum.Changes() == 0 || sum.Steps[importseed.StepMessages].Added != int64(*benchMessages) {
 					var out strings.Builder
 					sum.Write(&out)

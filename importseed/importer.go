@@ -94,9 +94,9 @@ func Run(ctx context.Context, src *sql.DB, source string, store *db.Store, opts 
 		work: context.WithoutCancel(ctx),
 	}
 	im.rep = &reporter{log: opts.Log, sum: im.sum}
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	err := im.run(ctx)
-	im.sum.Elapsed = time.Since(start)
+	im.sum.Elapsed, im.sum.CPU = time.Since(start), processCPU()-cpu
 	if errors.Is(err, ErrInterrupted) {
 		im.sum.Interrupted = true
 	}

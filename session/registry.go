@@ -29,6 +29,22 @@ type Registry struct {
 
 	// pushes counts bodies queued by Deliver, one per session reached.
 	pushes atomic.Uint64
+
+	// presence, when set, is told (outside any lock) that a user may have
+	// gone from no local session to some, or back (see WithPresence).
+	presence func(userID string)
+}
+
+// RegistryOption configures a Registry at construction.
+type RegistryOption func(*Registry)
+
+// WithPresence calls f after a user's first local session is bound and after
+// their last one leaves. It is called outside the registry's locks and may
+// race with the next change, so f must read the current state (Online)
+// rather than trust the order of calls: a multi-node directory uses it to
+// keep one subscription per locally online user.
+func WithPresence(f func(userID string)) RegistryOption {
+	return func(r *Registry) { r.presence = f }
 }
 
 const registryShards = 64
@@ -39,10 +55,13 @@ type registryShard struct {
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry {
+func NewRegistry(opts ...RegistryOption) *Registry {
 	r := &Registry{seed: maphash.MakeSeed()}
 	for i := range r.shards {
 		r.shards[i].users = make(map[string][]*Session)
+	}
+	for _, o := range opts {
+		o(r)
 	}
 	return r
 }
@@ -65,8 +84,12 @@ func (r *Registry) Bind(s *Session, userID string) {
 	s.setUser(userID)
 	sh := r.shard(userID)
 	sh.mu.Lock()
+	first := len(sh.users[userID]) == 0
 	sh.users[userID] = append(sh.users[userID], s)
 	sh.mu.Unlock()
+	if first && r.presence != nil {
+		r.presence(userID)
+	}
 	// A connection that closed while the login was in flight must not stay
 	// online: re-check after publishing, and undo if it is gone.
 	if s.Closed() {
@@ -85,8 +108,8 @@ func (r *Registry) Remove(s *Session) {
 func (r *Registry) unbind(s *Session, userID string) {
 	sh := r.shard(userID)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	list := sh.users[userID]
+	had := len(list) > 0
 	for i, x := range list {
 		if x == s {
 			list = append(list[:i:i], list[i+1:]...)
@@ -98,6 +121,37 @@ func (r *Registry) unbind(s *Session, userID string) {
 	} else {
 		sh.users[userID] = list
 	}
+	sh.mu.Unlock()
+	if had && len(list) == 0 && r.presence != nil {
+		r.presence(userID)
+	}
+}
+
+// CloseUser closes every live session of userID (a revoked user) and
+// reports how many. Their transport removes them as they close.
+func (r *Registry) CloseUser(userID string) int {
+	sh := r.shard(userID)
+	sh.mu.RLock()
+	list := append([]*Session(nil), sh.users[userID]...)
+	sh.mu.RUnlock()
+	for _, s := range list {
+		_ = s.Close()
+	}
+	return len(list)
+}
+
+// UserIDs returns the users with at least one live session, in no order.
+func (r *Registry) UserIDs() []string {
+	var out []string
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		for u := range sh.users {
+			out = append(out, u)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
 }
 
 // Online reports whether userID has at least one live session.

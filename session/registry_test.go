@@ -95,6 +95,36 @@ func TestSessionValuesAndClose(t *testing.T) {
 	}
 }
 
+// The presence hook fires on a user's first session and after their last:
+// the cluster directory keeps one subscription per locally online user with
+// it. CloseUser and UserIDs serve revocation and the resync after an outage.
+func TestRegistryPresenceCloseUserAndUserIDs(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	r := NewRegistry(WithPresence(func(u string) { mu.Lock(); calls[u]++; mu.Unlock() }))
+	c1, c2 := &countConn{}, &countConn{}
+	s1, s2 := New(1, "p", c1), New(2, "p", c2)
+	r.Bind(s1, "alice")
+	r.Bind(s2, "alice") // not a transition
+	if calls["alice"] != 1 {
+		t.Fatalf("presence calls after two binds: %d, want 1", calls["alice"])
+	}
+	if ids := r.UserIDs(); len(ids) != 1 || ids[0] != "alice" {
+		t.Fatalf("UserIDs %v", ids)
+	}
+	if n := r.CloseUser("alice"); n != 2 || !c1.closed || !c2.closed {
+		t.Fatalf("CloseUser closed %d (%v %v)", n, c1.closed, c2.closed)
+	}
+	r.Remove(s1)
+	if calls["alice"] != 1 {
+		t.Fatal("presence called while a session remained")
+	}
+	r.Remove(s2)
+	if calls["alice"] != 2 || r.Online("alice") {
+		t.Fatalf("presence calls after the last left: %d", calls["alice"])
+	}
+}
+
 // DeliverMany reaches every session of every listed user once, skips users
 // without a session, and counts what it reached, like Deliver per user.
 func TestRegistryDeliverMany(t *testing.T) {

@@ -30,8 +30,11 @@ type Options struct {
 	Listen string
 	// WebSocket returns the chat's WebSocket URL for a page requested at
 	// host (the request's Host header: the name the browser used), or ""
-	// when there is no WebSocket endpoint; the page then says so.
-	WebSocket func(host string) string
+	// when there is no WebSocket endpoint; the page then says so. tls is
+	// true when a proxy in front terminated TLS for the page
+	// (X-Forwarded-Proto: https): the browser then needs wss:// on the
+	// proxy's host (see URL).
+	WebSocket func(host string, tls bool) string
 	// Log receives the server's own lines; nil discards them.
 	Log *zap.Logger
 }
@@ -54,7 +57,7 @@ func New(o Options) *Server {
 		log = zap.NewNop()
 	}
 	if o.WebSocket == nil {
-		o.WebSocket = func(string) string { return "" }
+		o.WebSocket = func(string, bool) string { return "" }
 	}
 	s := &Server{opts: o, log: log}
 	s.srv = &http.Server{
@@ -82,7 +85,9 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		ws := s.opts.WebSocket(r.Host)
+		// The header only changes the address in this requester's own
+		// page (never cached), so it needs no trust.
+		ws := s.opts.WebSocket(r.Host, r.Header.Get("X-Forwarded-Proto") == "https")
 		secure(w.Header(), ws)
 		switch name := path.Clean(r.URL.Path); {
 		case name == "/" || name == "/index.html":
@@ -197,20 +202,23 @@ func (s *Server) Stop(ctx context.Context) error {
 	return err
 }
 
-// URL returns a ws:// URL for the WebSocket endpoint bound at addr
-// ("host:port" as its listener reports it), seen from a page requested at
-// host: the page's host name with addr's port, so the browser reaches the
-// chat by the name it reached the page by (localhost, an IP, a DNS name).
-// For a server behind a TLS proxy the operator serves the page and the
-// WebSocket under one name anyway; that case is the proxy's.
-func URL(host, addr, path string) string {
+// URL returns the WebSocket URL for a page requested at host (its Host
+// header). Directly, it is ws:// on the page's host name with the port the
+// endpoint is bound at (addr, "host:port" as its listener reports it), so
+// the browser reaches the chat by the name it reached the page by
+// (localhost, an IP, a DNS name). Behind a proxy that terminated TLS for the
+// page (tls), a page on https:// may only open wss://, and the proxy
+// forwards path on the page's own host and port to the endpoint
+// (docs/OPERATIONS.md): wss://host/path. "" when there is no endpoint or
+// host is not a plain name.
+func URL(host, addr, path string, tls bool) string {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil || port == "" {
 		return ""
 	}
-	name := host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		name = h
+	name, hostPort := host, ""
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		name, hostPort = h, p
 	}
 	name = strings.Trim(name, "[]")
 	if name == "" {
@@ -219,11 +227,20 @@ func URL(host, addr, path string) string {
 	// The Host header is the client's to choose and the URL goes into the
 	// Content-Security-Policy header: a name that is not a plain DNS name
 	// or IP address (";", spaces, quotes) gets no WebSocket at all.
-	if !plainHost(name) {
+	if !plainHost(name) || strings.Trim(hostPort, "0123456789") != "" {
 		return ""
 	}
 	if path == "" {
 		path = "/"
+	}
+	if tls {
+		if hostPort != "" {
+			return "wss://" + net.JoinHostPort(name, hostPort) + path
+		}
+		if strings.Contains(name, ":") {
+			name = "[" + name + "]"
+		}
+		return "wss://" + name + path
 	}
 	return "ws://" + net.JoinHostPort(name, port) + path
 }

@@ -31,7 +31,7 @@ func body(t *testing.T, r *http.Response) string {
 // The page carries the WebSocket address in its meta tag and in the CSP's
 // connect-src, and every response has the fencing headers.
 func TestPageAndHeaders(t *testing.T) {
-	h := New(Options{WebSocket: func(host string) string { return URL(host, "[::]:8081", "/ws") }}).Handler()
+	h := New(Options{WebSocket: func(host string, tls bool) string { return URL(host, "[::]:8081", "/ws", tls) }}).Handler()
 	r := get(t, h, http.MethodGet, "/", "chat.example.com:8080")
 	if r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %s", r.StatusCode, r.Header.Get("Content-Type"))
@@ -39,6 +39,16 @@ func TestPageAndHeaders(t *testing.T) {
 	page := body(t, r)
 	if !strings.Contains(page, `<meta name="parley-websocket" content="ws://chat.example.com:8081/ws">`) {
 		t.Fatalf("no WebSocket address in the page:\n%s", page)
+	}
+	// Behind a TLS proxy: wss:// on the page's own host.
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Host = "chat.example.com"
+	req.Header.Set("X-Forwarded-Proto", "https")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if csp := w.Result().Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' wss://chat.example.com/ws;") ||
+		!strings.Contains(w.Body.String(), `content="wss://chat.example.com/ws"`) {
+		t.Errorf("behind TLS: CSP %q", csp)
 	}
 	csp := r.Header.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'self'", "script-src 'self';", "style-src 'self';",
@@ -96,21 +106,28 @@ func TestAssetsOnly(t *testing.T) {
 // The Host header is the client's: one that is not a plain name gets no
 // WebSocket address, so nothing it holds reaches the CSP header.
 func TestURL(t *testing.T) {
-	for _, c := range []struct{ host, addr, want string }{
-		{"localhost:8080", "[::]:8081", "ws://localhost:8081/ws"},
-		{"127.0.0.1:8080", "127.0.0.1:9000", "ws://127.0.0.1:9000/ws"},
-		{"[::1]:8080", "[::]:8081", "ws://[::1]:8081/ws"},
-		{"example.com", "[::]:8081", "ws://example.com:8081/ws"},
-		{"", "[::]:8081", "ws://localhost:8081/ws"},
-		{"evil; script-src *", "[::]:8081", ""},
-		{"a'b:8080", "[::]:8081", ""},
-		{"localhost:8080", "", ""},
+	for _, c := range []struct {
+		host, addr string
+		tls        bool
+		want       string
+	}{
+		{"localhost:8080", "[::]:8081", false, "ws://localhost:8081/ws"},
+		{"127.0.0.1:8080", "127.0.0.1:9000", false, "ws://127.0.0.1:9000/ws"},
+		{"[::1]:8080", "[::]:8081", false, "ws://[::1]:8081/ws"},
+		{"example.com", "[::]:8081", false, "ws://example.com:8081/ws"},
+		{"", "[::]:8081", false, "ws://localhost:8081/ws"},
+		{"chat.example.com", "[::]:8081", true, "wss://chat.example.com/ws"},
+		{"chat.example.com:8443", "[::]:8081", true, "wss://chat.example.com:8443/ws"},
+		{"evil; script-src *", "[::]:8081", false, ""},
+		{"a'b:8080", "[::]:8081", false, ""},
+		{"a:80;x", "[::]:8081", true, ""},
+		{"localhost:8080", "", false, ""},
 	} {
-		if got := URL(c.host, c.addr, "/ws"); got != c.want {
-			t.Errorf("URL(%q, %q) = %q, want %q", c.host, c.addr, got, c.want)
+		if got := URL(c.host, c.addr, "/ws", c.tls); got != c.want {
+			t.Errorf("URL(%q, %q, tls %v) = %q, want %q", c.host, c.addr, c.tls, got, c.want)
 		}
 	}
-	h := New(Options{WebSocket: func(host string) string { return URL(host, "[::]:8081", "/ws") }}).Handler()
+	h := New(Options{WebSocket: func(host string, tls bool) string { return URL(host, "[::]:8081", "/ws", tls) }}).Handler()
 	r := get(t, h, http.MethodGet, "/", "x;script-src")
 	if csp := r.Header.Get("Content-Security-Policy"); strings.Contains(csp, "x;") || !strings.Contains(csp, "connect-src 'self';") {
 		t.Fatalf("CSP with a hostile Host: %q", csp)

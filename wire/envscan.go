@@ -94,7 +94,8 @@ var knownTypes = func() map[string]string {
 	m := make(map[string]string)
 	for _, t := range []string{TypeLogin, TypeRegister, TypeFriends, TypeChatting, TypeSendMessage,
 		TypeReceiveMessage, TypeUpdateChat, TypeGetUnreadMessages, TypeSearchUser, TypeAddFriend,
-		TypeAcceptFriend, TypeDeleteFriend, TypePing, TypePong, TypeResume, TypeSync, TypeAck, TypeGoAway, TypeHistory} {
+		TypeAcceptFriend, TypeDeleteFriend, TypePing, TypePong, TypeResume, TypeSync, TypeAck, TypeGoAway, TypeHistory,
+		TypeSyncHint} {
 		m[t] = t
 	}
 	return m

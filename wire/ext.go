@@ -12,6 +12,11 @@ const (
 	TypeAck     = "ack"
 	TypeGoAway  = "goaway"
 	TypeHistory = "history"
+	// TypeSyncHint is pushed when the server knows a session may have
+	// missed pushes while it stayed connected (a cluster node lost NATS
+	// for a while): a Parley client answers with sync. The seed client
+	// ignores unknown types.
+	TypeSyncHint = "sync_hint"
 )
 
 // Resume restores a session from the token a login reply carried, without a
@@ -80,4 +85,10 @@ type GoAway struct {
 	Status  string `json:"status"`
 	Code    string `json:"code"`
 	Message string `json:"message,omitempty"`
+}
+
+// SyncHint is the sync_hint push: {"type":"sync_hint","status":"success"}.
+type SyncHint struct {
+	Type   string `json:"type"`
+	Status string `json:"status"`
 }

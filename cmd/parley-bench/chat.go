@@ -18,6 +18,8 @@ type chatOpts struct {
 	cmid     bool
 	out      string
 	profile  string // CPU profile of the server during the (first) run
+	// crossNode, a NATS URL, runs the cross-node comparison (runChatCross).
+	crossNode string
 }
 
 type chatStep struct {

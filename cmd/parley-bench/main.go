@@ -84,6 +84,7 @@ func main() {
 		fs.DurationVar(&co.p99Max, "p99", 50*time.Millisecond, "find-max latency bound")
 		fs.DurationVar(&co.step, "step", 8*time.Second, "find-max probe duration")
 		fs.BoolVar(&co.cmid, "client-msg-id", false, "send Parley's client_msg_id with every message")
+		fs.StringVar(&co.crossNode, "cross-node", "", "NATS URL: run two cluster nodes and compare pairs on one node with pairs across them (needs -driver postgres)")
 	case "ping":
 		fs.IntVar(&po.conns, "c", 64, "connections")
 		fs.IntVar(&po.window, "w", 8, "pings in flight per connection")
@@ -129,6 +130,12 @@ func main() {
 		}
 		roster = l
 	}
+	switch {
+	case scenario == "chat" && co.crossNode != "":
+		sf.env = append(sf.env, clusterEnv(co.crossNode)...)
+	case scenario == "soak" && ko.cluster != "":
+		sf.env = append(sf.env, clusterEnv(ko.cluster)...)
+	}
 	srv, err := startServer(sf)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "parley-bench:", err)
@@ -140,7 +147,11 @@ func main() {
 	case "storm":
 		err = runStorm(srv, so)
 	case "chat":
-		err = runChat(srv, co)
+		if co.crossNode != "" {
+			err = runChatCross(srv, co)
+		} else {
+			err = runChat(srv, co)
+		}
 	case "ping":
 		err = runPing(srv, po)
 	case "conns":

@@ -32,6 +32,11 @@ type server struct {
 	pgApp       string    // application_name of the started server's PostgreSQL connections
 	pgAdmin     *sql.DB   // finds their backends (cpuop.go)
 	cleanup     []func()
+	// bin, cfgPath, dir and env start more nodes like this one (chat -cross-node).
+	bin, cfgPath, dir string
+	env               []string
+	envAll            []string // a peer's whole environment, to restart it
+	logf              *os.File // a peer's log, to restart it
 }
 
 type serverFlags struct {
@@ -137,6 +142,7 @@ func startServer(f serverFlags) (*server, error) {
 			return nil, err
 		}
 	}
+	s.bin, s.cfgPath, s.dir, s.env = bin, cfgPath, dir, f.env
 	s.cmd = exec.Command(bin, "-config", cfgPath)
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(),
@@ -157,6 +163,31 @@ func startServer(f serverFlags) (*server, error) {
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cleanup = append(s.cleanup, func() { logf.Close() })
 	return s, nil
+}
+
+// peer prepares another node of the same cluster: the same binary,
+// configuration, database and environment, its own ports, extra env last.
+// Start it with run; stop it with stop.
+func (s *server) peer(name string, extra ...string) (*server, error) {
+	if s.bin == "" {
+		return nil, fmt.Errorf("a second node needs a server started by the bench (no -addr)")
+	}
+	p := &server{addr: freePort(), admin: freePort(), ws: freePort(), db: s.db}
+	p.cmd = exec.Command(s.bin, "-config", s.cfgPath)
+	p.cmd.Dir = s.dir
+	p.cmd.Env = append(os.Environ(),
+		"PARLEY_SERVER_LISTEN="+p.addr, "PARLEY_ADMIN_LISTEN="+p.admin,
+		"PARLEY_WEB_WS_LISTEN="+p.ws, "PARLEY_WEB_LISTEN="+freePort(),
+		"PARLEY_DB_DRIVER="+s.db.Driver, "PARLEY_DB_DSN="+s.db.DSN, "PARLEY_LOG_LEVEL=warn")
+	p.cmd.Env = append(append(p.cmd.Env, s.env...), extra...)
+	logf, err := os.Create(filepath.Join(s.dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.dir, p.envAll, p.logf = s.dir, p.cmd.Env, logf
+	p.cleanup = append(p.cleanup, func() { logf.Close() })
+	return p, nil
 }
 
 // run starts the process (after setup wrote the database) and waits until

@@ -34,6 +34,9 @@ type soakOpts struct {
 	heartbeat time.Duration // the SDK's ping interval
 	drain     time.Duration // wait this long for the last deliveries
 	out       string
+	// cluster, a NATS URL, runs three nodes; the third is killed (SIGKILL)
+	// at a third of the run and restarted (soakcluster.go).
+	cluster string
 }
 
 func soakFlags(fs *flag.FlagSet, o *soakOpts) {
@@ -46,6 +49,7 @@ func soakFlags(fs *flag.FlagSet, o *soakOpts) {
 	fs.Float64Var(&o.slack, "slack", 20, "flat goroutines and open fds: last third's mean within this many of the first third's")
 	fs.DurationVar(&o.heartbeat, "heartbeat", client.DefaultPingInterval, "the SDK clients' ping interval")
 	fs.DurationVar(&o.drain, "drain", 30*time.Second, "after the last send, wait at most this long for deliveries")
+	fs.StringVar(&o.cluster, "cluster", "", "NATS URL: three cluster nodes, clients spread over them; the third is killed at d/3 and restarted (needs -driver postgres)")
 }
 
 // soakSample is one look at the server, with the client-side counts of the
@@ -175,7 +179,16 @@ func runSoak(srv *server, o soakOpts) (soakResult, error) {
 	_, _ = rand.Read(nonce[:])
 	r := &soakRun{o: o, nonce: hex.EncodeToString(nonce[:]), sendLat: &recorder{}, delLat: &recorder{}}
 	t0 := time.Now()
-	if err := r.login(srv.addr); err != nil {
+	addrs := []string{srv.addr}
+	var nodes *soakNodes
+	if o.cluster != "" {
+		if nodes, err = startSoakNodes(srv); err != nil {
+			return res, err
+		}
+		defer nodes.stop()
+		addrs = nodes.addrs()
+	}
+	if err := r.login(addrs); err != nil {
 		r.closeAll()
 		return res, err
 	}
@@ -196,7 +209,13 @@ func runSoak(srv *server, o soakOpts) (soakResult, error) {
 		senders.Add(1)
 		go func() { defer senders.Done(); r.send(sending, p, start) }()
 	}
+	var fault sync.WaitGroup
+	if nodes != nil {
+		fault.Add(1)
+		go func() { defer fault.Done(); nodes.killAndRestart(start.Add(o.duration/3), o.n) }()
+	}
 	res.samples, err = r.sample(srv, start, end)
+	fault.Wait()
 	stop()
 	senders.Wait()
 	if err != nil {
@@ -234,11 +253,13 @@ func (r *soakRun) interval() time.Duration {
 	return time.Duration(float64(time.Second) * float64(r.o.n) / r.o.rate)
 }
 
-// login dials and resumes every client, 64 at a time.
-func (r *soakRun) login(addr string) error {
+// login dials and resumes every client, 64 at a time. With several
+// addresses (a cluster), client i starts on addrs[i mod len] and knows the
+// others (client.WithAddrs).
+func (r *soakRun) login(addrs []string) error {
 	r.peers = make([]*soakPeer, r.o.n)
 	return parallel(r.o.n, 64, func(i int) error {
-		p, err := r.dial(addr, i)
+		p, err := r.dial(addrs, i)
 		if err != nil {
 			return fmt.Errorf("login %s: %w", uid(i), err)
 		}
@@ -247,10 +268,14 @@ func (r *soakRun) login(addr string) error {
 	})
 }
 
-func (r *soakRun) dial(addr string, i int) (*soakPeer, error) {
+func (r *soakRun) dial(addrs []string, i int) (*soakPeer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, addr, client.WithHeartbeat(r.o.heartbeat, 0),
+	var rest []string
+	for k := 1; k < len(addrs); k++ {
+		rest = append(rest, addrs[(i+k)%len(addrs)])
+	}
+	c, err := client.Dial(ctx, addrs[i%len(addrs)], client.WithHeartbeat(r.o.heartbeat, 0), client.WithAddrs(rest...),
 		client.WithErrorHandler(func(err error) { r.sdkErrs.Add(1); r.noteErr(err) }))
 	if err != nil {
 		return nil, err

@@ -32,9 +32,9 @@ var layers = [][]string{
 	{"wire"},
 	{"session", "db"},
 	{"pipeline"},
-	{"transport", "middleware", "handlers", "importseed"},
+	{"transport", "middleware", "handlers", "importseed", "cluster"},
 	{"app", "client"},
-	{"app/apptest", "cmd/parleyd", "cmd/parley-bench", "cmd/parley-try"},
+	{"app/apptest", "cmd/parleyd", "cmd/parley-bench", "cmd/parley-try", "cmd/parley-cluster"},
 }
 
 // knownUpward are the imports that break the layering today, each with the

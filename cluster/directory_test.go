@@ -1,0 +1,164 @@
+package cluster_test
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/parley-im/parley/cluster"
+	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/session"
+)
+
+type countConn struct {
+	mu     sync.Mutex
+	frames [][]byte
+}
+
+func (c *countConn) Send(b []byte) error {
+	c.mu.Lock()
+	c.frames = append(c.frames, append([]byte(nil), b...))
+	c.mu.Unlock()
+	return nil
+}
+func (c *countConn) Close() error { return nil }
+func (c *countConn) count() int   { c.mu.Lock(); defer c.mu.Unlock(); return len(c.frames) }
+
+func startDirectory(t testing.TB, url, prefix, node string) *cluster.Directory {
+	t.Helper()
+	cfg := config.Default().Cluster
+	cfg.NATSURL, cfg.SubjectPrefix, cfg.Node = url, prefix, node
+	d := cluster.New(cfg, nil)
+	if err := d.Start(cluster.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop(t.Context()) })
+	return d
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// A group fan-out is one NATS publish whatever the member count: each node
+// delivers it to the members it holds (a member on both nodes gets it on
+// both), and the count DeliverMany returns is this node's sessions.
+func TestDeliverManyIsOnePublishForEveryNode(t *testing.T) {
+	n := startNATS(t)
+	prefix := randomPrefix()
+	a := startDirectory(t, n.url(), prefix, "a")
+	b := startDirectory(t, n.url(), prefix, "b")
+
+	watch, err := nats.Connect(n.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	var published atomic.Int64
+	if _, err := watch.Subscribe(prefix+".many", func(*nats.Msg) { published.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	conns := map[string]*countConn{}
+	bind := func(d *cluster.Directory, key, user string) {
+		c := &countConn{}
+		conns[key] = c
+		d.Bind(session.New(uint64(len(conns)), "p", c), user)
+	}
+	bind(a, "u1@a", "u1")
+	bind(b, "u2@b", "u2")
+	bind(a, "u3@a", "u3")
+	bind(b, "u3@b", "u3")
+	members := []string{"u1", "u2", "u3", "u4"} // u4 is online nowhere
+	for i := range 100 {
+		members = append(members, "x"+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	if got := a.DeliverMany(members, []byte("group")); got != 2 {
+		t.Fatalf("DeliverMany reached %d sessions on node a, want 2", got)
+	}
+	eventually(t, "node b's members", func() bool { return conns["u2@b"].count() == 1 && conns["u3@b"].count() == 1 })
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the publish count", func() bool { return published.Load() == 1 })
+	for k, c := range conns {
+		if c.count() != 1 {
+			t.Errorf("%s got %d frames, want 1", k, c.count())
+		}
+	}
+}
+
+// Presence follows the registry: a user's subscription exists on a node
+// exactly while they have a session there, so Online and Deliver from
+// another node see them come and go, and a node that dies (its NATS
+// connection closed) stops answering for its users at once.
+func TestPresenceFollowsSessionsAndDiesWithTheNode(t *testing.T) {
+	n := startNATS(t)
+	prefix := randomPrefix()
+	a := startDirectory(t, n.url(), prefix, "a")
+	b := startDirectory(t, n.url(), prefix, "b")
+	if a.Online("u") {
+		t.Fatal("online before any login")
+	}
+	c := &countConn{}
+	s := session.New(1, "p", c)
+	b.Bind(s, "u")
+	if !a.Online("u") || a.Deliver("u", []byte("x")) != 1 || c.count() != 1 {
+		t.Fatal("a session on b is not reachable from a")
+	}
+	b.Local().Remove(s)
+	// The unsubscribe reaches NATS asynchronously (a logout does not wait
+	// for it); once it has, a push to the user reaches nobody, and a
+	// push answered by nobody also clears a's "online elsewhere" memory.
+	eventually(t, "the last session's unsubscribe", func() bool { return a.Deliver("u", []byte("y")) == 0 })
+	if a.Online("u") {
+		t.Fatal("the user stayed online after their last session left")
+	}
+	if st := b.Stats(); st.Subscribes != 1 || st.Unsubscribes != 1 || st.Subscriptions != 0 {
+		t.Fatalf("b stats %+v", st)
+	}
+	s2 := session.New(2, "p", &countConn{})
+	b.Bind(s2, "u")
+	if !a.Online("u") {
+		t.Fatal("not online again")
+	}
+	_ = b.Stop(t.Context()) // the node dies: NATS drops its subscriptions
+	if n := a.Deliver("u", []byte("z")); n != 0 {
+		t.Fatalf("a push to a dead node's user reached %d sessions", n)
+	}
+	if a.Online("u") {
+		t.Fatal("a dead node's user still looks online")
+	}
+}
+
+// The NATS options pass through: a credentials file or a TLS CA that does
+// not exist stops the node at start-up with the key that names it, rather
+// than a node that silently runs alone.
+func TestMissingCredentialsOrCAFailStart(t *testing.T) {
+	for key, set := range map[string]func(*config.Cluster){
+		"cluster.credentials": func(c *config.Cluster) { c.Credentials = "/nonexistent/parley.creds" },
+		"cluster.tls_ca":      func(c *config.Cluster) { c.TLSCA = "/nonexistent/ca.pem" },
+	} {
+		cfg := config.Default().Cluster
+		cfg.NATSURL = "nats://127.0.0.1:1"
+		set(&cfg)
+		err := cluster.New(cfg, nil).Start(cluster.Hooks{})
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: Start = %v, want an error naming it", key, err)
+		}
+	}
+}

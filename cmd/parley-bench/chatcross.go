@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// runChatCross is chat -cross-node: two parleyd nodes of one cluster (one
+// PostgreSQL schema, one NATS), and two sets of users logged in at once:
+// "same" has both friends of every pair on node A, "cross" has one on A and
+// the other on B, so every message crosses NATS. Both run at the same rate,
+// alternating, in one run, so the machine's load is shared alike; the table
+// gives each probe and the ratios cross/same of delivered rate, p99 and
+// server CPU (both nodes) per delivered message.
+func runChatCross(srv *server, o chatOpts) error {
+	o.users += o.users % 2
+	if err := setupUsers(srv.db, 2*o.users, true); err != nil {
+		return err
+	}
+	if err := srv.run(); err != nil {
+		return err
+	}
+	b, err := srv.peer("parleyd-b", "PARLEY_CLUSTER_NODE=b")
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	if err := b.run(); err != nil {
+		return err
+	}
+	same, cross := newChatLoad(o.cmid), newChatLoad(o.cmid)
+	var sameIdx, crossA, crossB []int
+	for i := range o.users {
+		sameIdx = append(sameIdx, i)
+		if j := o.users + i; j%2 == 0 {
+			crossA = append(crossA, j)
+		} else {
+			crossB = append(crossB, j)
+		}
+	}
+	t0 := time.Now()
+	var all []*user
+	for _, part := range []struct {
+		addr string
+		idx  []int
+		load *chatLoad
+	}{{srv.addr, sameIdx, same}, {srv.addr, crossA, cross}, {b.addr, crossB, cross}} {
+		us, err := loginAll(part.addr, part.idx, 64, true, true, part.load.handlers())
+		if err != nil {
+			return err
+		}
+		part.load.users = append(part.load.users, us...)
+		all = append(all, us...)
+	}
+	defer func() {
+		for _, u := range all {
+			u.conn.close()
+		}
+	}()
+	fmt.Printf("chat -cross-node: %d + %d users logged in in %s (untimed)\n", o.users, o.users, time.Since(t0).Round(time.Millisecond))
+	for _, l := range []*chatLoad{same, cross} {
+		l.run(min(o.rate, 1000), time.Second) // warm-up
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	pids := []int{srv.pid, b.pid}
+	probe := func(l *chatLoad) (st chatStep, cpuPerMsg time.Duration) {
+		l.window()
+		sent0, recv0 := l.sentN.Load(), l.recvN.Load()
+		var cpu0 int64
+		for _, p := range pids {
+			cpu0 += sampleCPU(p).server
+		}
+		start := time.Now()
+		_, lag := l.run(o.rate, o.duration)
+		elapsed := time.Since(start)
+		for prev := int64(-1); ; { // the tail
+			time.Sleep(200 * time.Millisecond)
+			n := l.recvN.Load()
+			if n == prev || n-recv0 >= l.sentN.Load()-sent0 {
+				break
+			}
+			prev = n
+		}
+		var cpu1 int64
+		for _, p := range pids {
+			cpu1 += sampleCPU(p).server
+		}
+		del, _ := l.window()
+		st = chatStep{target: o.rate, sent: l.sentN.Load() - sent0, delivered: l.recvN.Load() - recv0, lag: lag}
+		if last := time.Unix(0, l.lastRecv.Load()).Sub(start); last > elapsed {
+			elapsed = last
+		}
+		st.achieved = float64(st.delivered) / elapsed.Seconds()
+		st.deliver = del.summary("delivery", int(st.sent))
+		if st.delivered > 0 {
+			cpuPerMsg = time.Duration((cpu1 - cpu0) * int64(time.Second) / clockTicks / st.delivered)
+		}
+		return st, cpuPerMsg
+	}
+	type result struct {
+		st  chatStep
+		cpu time.Duration
+	}
+	var rows [][]string
+	var sums [2]struct{ rate, p99, cpu float64 }
+	const rounds = 2
+	for r := range rounds {
+		for k, l := range []*chatLoad{same, cross} {
+			st, cpu := probe(l)
+			res := result{st, cpu}
+			name := [2]string{"same node", "cross node"}[k]
+			rows = append(rows, []string{fmt.Sprint(r + 1), name, fmt.Sprintf("%.0f", o.rate), fmt.Sprintf("%.0f", res.st.achieved),
+				fmt.Sprintf("%d/%d", res.st.delivered, res.st.sent), ms(res.st.deliver.P50), ms(res.st.deliver.P99), ms(res.st.deliver.Max),
+				fmt.Sprintf("%.0f", float64(res.cpu)/float64(time.Microsecond))})
+			sums[k].rate += res.st.achieved
+			sums[k].p99 += float64(res.st.deliver.P99)
+			sums[k].cpu += float64(res.cpu)
+			time.Sleep(time.Second)
+		}
+	}
+	fmt.Printf("\nchat -cross-node: %d users per layout, %.0f msgs/s for %s per probe, %d rounds\n", o.users, o.rate, o.duration, rounds)
+	printRows(os.Stdout, []string{"round", "layout", "target/s", "delivered/s", "delivered", "p50 ms", "p99 ms", "max ms", "server CPU µs/msg"}, rows)
+	ratio := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	fmt.Printf("SUMMARY chat cross-node users=%d rate=%.0f/s throughput cross/same=%.2f p99 cross/same=%.2f cpu-per-msg cross/same=%.2f\n",
+		o.users, o.rate, ratio(sums[1].rate, sums[0].rate), ratio(sums[1].p99, sums[0].p99), ratio(sums[1].cpu, sums[0].cpu))
+	return nil
+}
