@@ -29,6 +29,7 @@ type chatStep struct {
 	deliver, ack     summary
 	lag              time.Duration
 	cpu              string // where the CPU went while sending (cpuSplit)
+	perMsg           opCPU  // CPU per delivered message, sending window and tail
 }
 
 func (s chatStep) pass(p99Max time.Duration) bool {
@@ -71,7 +72,7 @@ func runChat(srv *server, o chatOpts) error {
 		load.window()
 		sent0, err0 := load.sentN.Load(), load.ackErr.Load()
 		recv0 := load.recvN.Load()
-		cpu0 := sampleCPU(srv.pid)
+		cpu0 := srv.sampleCPU()
 		start := time.Now()
 		var prof chan error
 		if o.profile != "" {
@@ -82,7 +83,7 @@ func runChat(srv *server, o chatOpts) error {
 		}
 		_, lag := load.run(rate, d)
 		elapsed := time.Since(start)
-		cpu := cpuSplit(cpu0, sampleCPU(srv.pid)) // the sending window only
+		cpu := cpuSplit(cpu0, srv.sampleCPU()) // the sending window only
 		// Let the tail arrive: wait until deliveries stop growing.
 		for prev := int64(-1); ; {
 			time.Sleep(200 * time.Millisecond)
@@ -92,6 +93,9 @@ func runChat(srv *server, o chatOpts) error {
 			}
 			prev = n
 		}
+		// CPU per message counts the tail too: the work of a message sent
+		// late in the window is done after it.
+		cpuEnd := srv.sampleCPU()
 		if prof != nil {
 			if err := <-prof; err != nil {
 				fmt.Println("profile:", err)
@@ -100,6 +104,7 @@ func runChat(srv *server, o chatOpts) error {
 		del, ack := load.window()
 		st := chatStep{target: rate, sent: load.sentN.Load() - sent0, ackErr: load.ackErr.Load() - err0,
 			delivered: load.recvN.Load() - recv0, lag: lag, cpu: cpu}
+		st.perMsg = perOp(cpu0, cpuEnd, st.delivered)
 		// The delivered rate counts until the last delivery, not until the
 		// last send: a server that falls behind delivers the backlog after
 		// the pacers stop, and dividing by the send window alone would
@@ -120,16 +125,17 @@ func runChat(srv *server, o chatOpts) error {
 		fmt.Printf("\nchat: %d users, target %.0f msgs/s for %s\n", o.users, o.rate, o.duration)
 		printTable(os.Stdout, st.ack, st.deliver)
 		fmt.Println(st.cpu)
-		fmt.Printf("SUMMARY chat users=%d target=%.0f/s delivered=%.0f/s (%d/%d) errors=%d p50=%sms p99=%sms max=%sms pacer-lag=%s\n",
+		fmt.Println(st.perMsg.format("message"))
+		fmt.Printf("SUMMARY chat users=%d target=%.0f/s delivered=%.0f/s (%d/%d) errors=%d p50=%sms p99=%sms max=%sms pacer-lag=%s %s\n",
 			o.users, o.rate, st.achieved, st.delivered, st.sent, st.ackErr, ms(st.deliver.P50), ms(st.deliver.P99),
-			ms(st.deliver.Max), st.lag.Round(time.Millisecond))
+			ms(st.deliver.Max), st.lag.Round(time.Millisecond), st.perMsg.summary("message"))
 	} else {
 		lo, hi := 0.0, 0.0
 		rate := o.rate
 		for i := 0; i < 12; i++ {
 			st := probe(rate, o.step)
 			steps = append(steps, st)
-			fmt.Printf("probe %.0f/s: delivered %.0f/s p99 %sms errors %d -> %v; %s\n", rate, st.achieved, ms(st.deliver.P99), st.ackErr, st.pass(o.p99Max), st.cpu)
+			fmt.Printf("probe %.0f/s: delivered %.0f/s p99 %sms errors %d -> %v; %s; %s\n", rate, st.achieved, ms(st.deliver.P99), st.ackErr, st.pass(o.p99Max), st.cpu, st.perMsg.summary("message"))
 			if st.pass(o.p99Max) {
 				lo = rate
 			} else {

@@ -19,13 +19,15 @@ type cpuSample struct {
 	at                         time.Time
 	server, bench, postgres    int64
 	user, system, softirq, all int64
+	dbTicks                    map[int]int64 // the database's processes, by pid (nil: unknown); see cpuop.go
+	load                       float64       // 1-minute load average
 }
 
 // clockTicks is USER_HZ, 100 on every Linux this bench runs on.
 const clockTicks = 100
 
 func sampleCPU(serverPid int) cpuSample {
-	s := cpuSample{at: time.Now(), bench: procTicks("self")}
+	s := cpuSample{at: time.Now(), bench: procTicks("self"), load: loadAvg()}
 	if serverPid > 0 {
 		s.server = procTicks(strconv.Itoa(serverPid))
 	}

@@ -81,8 +81,8 @@ func login(addr string, i int, timeout time.Duration, resume bool, h *handlersFo
 		return nil, err
 	}
 	u.conn = c
-	req, wantType := loginBody(u.id, benchPassword), wire.TypeLogin
-	if resume {
+	req, wantType := loginBody(u.id, passwordOf(i)), wire.TypeLogin
+	if resume && roster == nil { // -accounts: the server may not know Parley's resume
 		req, wantType = resumeBody(resumeToken(i)), wire.TypeResume
 	}
 	if err := c.send(req); err != nil {

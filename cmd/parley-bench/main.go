@@ -16,7 +16,11 @@
 // it on loopback ports with a temporary SQLite file (-driver postgres -pg-dsn
 // for a fresh PostgreSQL schema), creates and pairs the users it needs
 // directly in that database (untimed), and stops it at the end. -addr targets
-// a running server instead (setup then needs -dir or -pg-dsn). Every
+// a running server instead (setup then needs -dir or -pg-dsn); with
+// -accounts FILE storm and chat log in as accounts that server already has
+// (no setup), so any seed-protocol server can be measured. Storm, chat and
+// ping print the CPU per operation of the server (-pid), its database
+// (-db-pid) and the bench itself (cpuop.go). Every
 // scenario prints a table and a final line starting with SUMMARY, and writes
 // PNG charts to -out. Traffic only ever goes to the given address; the
 // defaults are 127.0.0.1.
@@ -35,12 +39,17 @@ func main() {
 		usage()
 	}
 	scenario := os.Args[1]
+	if scenario == echoScenario { // ping's floor, in a process of its own (echoproc.go)
+		os.Exit(runEchoProcess(os.Args[2:]))
+	}
 	fs := flag.NewFlagSet(scenario, flag.ExitOnError)
 	var sf serverFlags
 	fs.StringVar(&sf.addr, "addr", "", "target a running server at host:port instead of starting parleyd")
 	fs.StringVar(&sf.admin, "admin", "", "admin address of a running server (metrics, pprof)")
 	fs.StringVar(&sf.wsAddr, "ws-addr", "", "WebSocket host:port of a running server (web.ws_listen), for -ws")
 	fs.IntVar(&sf.pid, "pid", 0, "pid of a running server on this machine (RSS from /proc)")
+	fs.IntVar(&sf.dbPid, "db-pid", 0, "pid of the server's database process on this machine; its children (PostgreSQL's backends) count with it")
+	accounts := fs.String("accounts", "", "file of `id password partner` lines: storm and chat log in as these accounts the server already has (no setup)")
 	fs.StringVar(&sf.parleyd, "parleyd", "", "parleyd binary to run (default: go build ./cmd/parleyd)")
 	fs.StringVar(&sf.driver, "driver", "sqlite", "database of the started server: sqlite or postgres")
 	fs.StringVar(&sf.pgDSN, "pg-dsn", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for -driver postgres (a fresh schema is used)")
@@ -112,6 +121,14 @@ func main() {
 			os.Exit(1)
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); _ = f.Close() }
+	}
+	if *accounts != "" {
+		l, err := readAccounts(*accounts)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "parley-bench:", err)
+			os.Exit(1)
+		}
+		roster = l
 	}
 	switch {
 	case scenario == "chat" && co.crossNode != "":

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/parley-im/parley/transport"
 )
 
 type pingOpts struct {
@@ -33,8 +30,10 @@ type pingResult struct {
 	// µs, when its pid is known: unlike the rate, it hardly depends on what
 	// else the shared machine runs.
 	cpuPerFrame float64
-	lat         summary
-	sorted      []time.Duration
+	// benchPerFrame is this load generator's CPU per ping, in µs.
+	benchPerFrame float64
+	lat           summary
+	sorted        []time.Duration
 }
 
 // pingRun keeps window pings in flight on each of conns connections for d
@@ -94,13 +93,16 @@ func pingRun(name, addr string, serverPid int, o pingOpts) (pingResult, error) {
 	rec.lat = rec.lat[:0]
 	rec.mu.Unlock()
 	pid := strconv.Itoa(serverPid)
-	f0, t0, c0 := frames.Load(), time.Now(), procTicks(pid)
+	f0, t0, c0, b0 := frames.Load(), time.Now(), procTicks(pid), procTicks("self")
 	time.Sleep(o.duration)
-	f1, el, c1 := frames.Load(), time.Since(t0), procTicks(pid)
+	f1, el, c1, b1 := frames.Load(), time.Since(t0), procTicks(pid), procTicks("self")
 	stop.Store(true)
 	waitTimeout(&wg, 10*time.Second)
 	r := pingResult{name: name, frames: f1 - f0, rate: float64(f1-f0) / el.Seconds(),
 		lat: rec.summary(name, 0), sorted: rec.sorted()}
+	if f1 > f0 {
+		r.benchPerFrame = float64(b1-b0) / clockTicks * 1e6 / float64(f1-f0)
+	}
 	if serverPid > 0 && f1 > f0 {
 		r.cpuPerFrame = float64(c1-c0) / clockTicks * 1e6 / float64(f1-f0)
 	}
@@ -120,6 +122,7 @@ func runPing(srv *server, o pingOpts) error {
 		return err
 	}
 	names := [2]string{"parley (default chain)", "bare gev echo"}
+	echoPid := 0
 	addrs := [2]string{srv.addr, ""}
 	if o.ws {
 		if srv.ws == "" {
@@ -128,17 +131,12 @@ func runPing(srv *server, o pingOpts) error {
 		names = [2]string{"parley over WebSocket", "parley over TCP"}
 		addrs = [2]string{wsURL(srv.ws), srv.addr}
 	} else {
-		echo, err := transport.NewEchoServer("127.0.0.1:0", o.loops)
+		echo, err := startEchoProcess(o.loops)
 		if err != nil {
 			return err
 		}
-		echo.Start()
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = echo.Stop(ctx)
-		}()
-		addrs[1] = echo.Addr()
+		defer echo.stop()
+		addrs[1], echoPid = echo.addr, echo.pid
 	}
 	rounds := max(1, o.rounds)
 	var fulls, bares []pingResult
@@ -158,7 +156,7 @@ func runPing(srv *server, o pingOpts) error {
 				fmt.Println("profile:", err)
 			}
 		}
-		barePid := 0 // the echo server runs in this process
+		barePid := echoPid
 		if o.ws {
 			barePid = srv.pid
 		}
@@ -201,31 +199,32 @@ func runPing(srv *server, o pingOpts) error {
 		return out
 	}
 	full, bare := fulls[0], bares[0]
+	cpu := func(rs []pingResult) []float64 {
+		out := make([]float64, len(rs))
+		for i, r := range rs {
+			out[i] = r.cpuPerFrame
+		}
+		return out
+	}
+	var cpuRatios []float64
+	for i := range fulls {
+		if bares[i].cpuPerFrame > 0 {
+			cpuRatios = append(cpuRatios, 100*fulls[i].cpuPerFrame/bares[i].cpuPerFrame)
+		}
+	}
+	cpuRatio := "n/a (no server pid)"
+	if len(cpuRatios) > 0 {
+		cpuRatio = fmt.Sprintf("%.1f%% (min %.1f%% max %.1f%%)", med(cpuRatios), slices.Min(cpuRatios), slices.Max(cpuRatios))
+	}
 	if o.ws {
-		cpu := func(rs []pingResult) []float64 {
-			out := make([]float64, len(rs))
-			for i, r := range rs {
-				out[i] = r.cpuPerFrame
-			}
-			return out
-		}
-		var cpuRatios []float64
-		for i := range fulls {
-			if bares[i].cpuPerFrame > 0 {
-				cpuRatios = append(cpuRatios, 100*fulls[i].cpuPerFrame/bares[i].cpuPerFrame)
-			}
-		}
-		cpuRatio := "n/a (no server pid)"
-		if len(cpuRatios) > 0 {
-			cpuRatio = fmt.Sprintf("%.1f%% (min %.1f%% max %.1f%%)", med(cpuRatios), slices.Min(cpuRatios), slices.Max(cpuRatios))
-		}
 		fmt.Printf("SUMMARY ping-ws websocket=%.0f frames/s tcp=%.0f frames/s ratio=%.1f%% (median of %d rounds; min %.1f%% max %.1f%%) server cpu/frame websocket=%.1fµs tcp=%.1fµs ratio=%s websocket p99=%sms tcp p99=%sms\n",
 			med(rate(fulls)), med(rate(bares)), med(ratios), rounds, slices.Min(ratios), slices.Max(ratios),
 			med(cpu(fulls)), med(cpu(bares)), cpuRatio, ms(full.lat.P99), ms(bare.lat.P99))
 		return nil
 	}
-	fmt.Printf("SUMMARY ping parley=%.0f frames/s echo=%.0f frames/s ratio=%.1f%% (median of %d rounds; min %.1f%% max %.1f%%; target >= 75%%) parley p99=%sms echo p99=%sms\n",
-		med(rate(fulls)), med(rate(bares)), med(ratios), rounds, slices.Min(ratios), slices.Max(ratios), ms(full.lat.P99), ms(bare.lat.P99))
+	fmt.Printf("SUMMARY ping parley=%.0f frames/s echo=%.0f frames/s ratio=%.1f%% (median of %d rounds; min %.1f%% max %.1f%%; target >= 75%%) parley p99=%sms echo p99=%sms server cpu/frame parley=%.1fµs echo=%.1fµs ratio=%s (target <= 150%%) bench cpu/frame=%.1fµs load=%.1f\n",
+		med(rate(fulls)), med(rate(bares)), med(ratios), rounds, slices.Min(ratios), slices.Max(ratios), ms(full.lat.P99), ms(bare.lat.P99),
+		med(cpu(fulls)), med(cpu(bares)), cpuRatio, full.benchPerFrame, loadAvg())
 	if o.out != "" {
 		path := filepath.Join(o.out, "ping-latency.png")
 		if err := (chart{title: fmt.Sprintf("ping round trip: parley %.0f/s vs echo %.0f/s", full.rate, bare.rate),

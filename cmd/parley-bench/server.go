@@ -17,8 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/uptrace/bun/driver/pgdriver"
-
 	"github.com/parley-im/parley/config"
 )
 
@@ -30,6 +28,9 @@ type server struct {
 	pid         int
 	cmd         *exec.Cmd
 	db          config.DB // where setup writes users (the server's own database)
+	dbPid       int       // -db-pid: the database's process (with its children)
+	pgApp       string    // application_name of the started server's PostgreSQL connections
+	pgAdmin     *sql.DB   // finds their backends (cpuop.go)
 	cleanup     []func()
 	// bin, cfgPath, dir and env start more nodes like this one (chat -cross-node).
 	bin, cfgPath, dir string
@@ -41,7 +42,7 @@ type server struct {
 type serverFlags struct {
 	addr, admin, parleyd, driver, pgDSN, dir string
 	wsAddr                                   string
-	pid                                      int
+	pid, dbPid                               int
 	env                                      multiFlag
 	logOut, config                           string
 }
@@ -90,7 +91,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // running server. Everything it creates is removed by stop.
 func startServer(f serverFlags) (*server, error) {
 	if f.addr != "" {
-		s := &server{addr: f.addr, admin: f.admin, ws: f.wsAddr, pid: f.pid}
+		s := &server{addr: f.addr, admin: f.admin, ws: f.wsAddr, pid: f.pid, dbPid: f.dbPid}
 		if f.driver == "sqlite" && f.dir != "" {
 			s.db = config.DB{Driver: "sqlite", DSN: filepath.Join(f.dir, "parley.db")}
 		} else if f.pgDSN != "" {
@@ -98,7 +99,7 @@ func startServer(f serverFlags) (*server, error) {
 		}
 		return s, nil
 	}
-	s := &server{}
+	s := &server{dbPid: f.dbPid}
 	dir := f.dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "parley-bench-")
@@ -124,8 +125,12 @@ func startServer(f serverFlags) (*server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.db = config.DB{Driver: "postgres", DSN: dsn}
 		s.cleanup = append(s.cleanup, drop)
+		// The schema's name also names the server's connections, so the
+		// bench can count their backends' CPU (and nobody else's).
+		app := dsn[strings.LastIndex(dsn, "=")+1:]
+		s.db = config.DB{Driver: "postgres", DSN: dsn + "&application_name=" + app}
+		s.watchPostgres(f.pgDSN, app)
 	default:
 		return nil, fmt.Errorf("unknown -driver %q", f.driver)
 	}
@@ -335,7 +340,7 @@ func freePort() string {
 // freshSchema creates a schema on the PostgreSQL server and returns a DSN
 // that uses it, and a function that drops it.
 func freshSchema(base string) (string, func(), error) {
-	admin := sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(base)))
+	admin := openPG(base)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	schema := "parley_bench_" + hex.EncodeToString(b[:])

@@ -21,11 +21,22 @@ import (
 const benchPassword = "bench-password"
 
 // uid is the id (and phone) of bench user i: 11 digits, like the seed's
-// phone-number ids.
-func uid(i int) string { return strconv.Itoa(13000000000 + i) }
+// phone-number ids; with -accounts, the i-th listed account.
+func uid(i int) string {
+	if roster != nil {
+		return roster.accts[i].id
+	}
+	return strconv.Itoa(13000000000 + i)
+}
 
-// friendOf pairs users 2k and 2k+1.
-func friendOf(i int) int { return i ^ 1 }
+// friendOf pairs users 2k and 2k+1; with -accounts, each account with its
+// listed partner.
+func friendOf(i int) int {
+	if roster != nil {
+		return roster.partner[i]
+	}
+	return i ^ 1
+}
 
 // resumeToken is bench user i's resume token, seeded in the database by the
 // untimed setup (with the hash the server stores: SHA-256, hex; see
@@ -52,6 +63,9 @@ func passwordHash() string { return passhash.Hash(benchPassword, passhash.Curren
 // friends, directly in the server's database (untimed; the server need not
 // run). Users that already exist are kept, so a second run is quick.
 func setupUsers(cfg config.DB, n int, pair bool) error {
+	if roster != nil {
+		return roster.need(n) // the server already has its accounts
+	}
 	if cfg.Driver == "" {
 		return errors.New("setup needs the server's database: let the bench start parleyd, or pass -dir/-pg-dsn")
 	}

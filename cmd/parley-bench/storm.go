@@ -108,7 +108,7 @@ func runStorm(srv *server, o stormOpts) error {
 			res[i].conn, res[i].connected = c, true
 			connect.add(time.Since(t0))
 			t1 := time.Now()
-			r, err := loginRetrying(c, loginBody(uid(i), benchPassword), t1.Add(o.loginTimeout))
+			r, err := loginRetrying(c, loginBody(uid(i), passwordOf(i)), t1.Add(o.loginTimeout))
 			if why := failure(r, err, wire.TypeLogin); why != "" {
 				login.failed(fmt.Sprintf("%s (after %s)", why, time.Since(t1).Round(time.Minute)))
 				return
@@ -143,13 +143,15 @@ func runStorm(srv *server, o stormOpts) error {
 		// starts behind 10,000 connects misses it.
 		time.Sleep(300 * time.Millisecond)
 	}
-	cpu0 := sampleCPU(srv.pid)
+	cpu0 := srv.sampleCPU()
 	start := time.Now()
 	close(gate)
 	wg.Wait()
 	loginPhase := time.Since(start)
-	cpu1 := sampleCPU(srv.pid)
+	cpu1 := srv.sampleCPU()
 	fmt.Printf("login phase: %d clients in %s; %s\n", o.n, loginPhase.Round(time.Millisecond), cpuSplit(cpu0, cpu1))
+	loginCPU := perOp(cpu0, cpu1, login.okCount())
+	fmt.Println(loginCPU.format("login"))
 
 	// Phase 2: every logged-in client whose friend is logged in sends one
 	// message, all at once.
@@ -184,7 +186,11 @@ func runStorm(srv *server, o stormOpts) error {
 	close(gate2)
 	sendWG.Wait()
 	waitTimeout(&pushWG, o.pushTimeout)
-	fmt.Printf("message phase: %s\n", cpuSplit(cpu1, sampleCPU(srv.pid)))
+	cpu2 := srv.sampleCPU()
+	fmt.Printf("message phase: %s\n", cpuSplit(cpu1, cpu2))
+	msgCPU, userCPU := perOp(cpu1, cpu2, pushed.Load()), perOp(cpu0, cpu2, int64(o.n))
+	fmt.Println(msgCPU.format("message"))
+	fmt.Println(userCPU.format("storm user"))
 	if prof != nil {
 		if err := <-prof; err != nil {
 			fmt.Println("profile:", err)
@@ -231,6 +237,7 @@ func runStorm(srv *server, o stormOpts) error {
 		b := rows[4]
 		line += fmt.Sprintf(" | background p99=%sms (%d msgs)", ms(b.P99), b.OK)
 	}
+	line += " | " + loginCPU.summary("login") + " | " + msgCPU.summary("message") + " | " + userCPU.summary("user")
 	fmt.Println(line)
 
 	if o.out != "" {
