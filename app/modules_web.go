@@ -28,7 +28,14 @@ var webModule = fx.Module("web",
 			},
 			Log: l.Named("web"),
 		})
-		lc.Append(fx.StartStopHook(w.Start, w.Stop))
+		lc.Append(fx.StartStopHook(func() error {
+			if err := w.Start(); err != nil {
+				return err
+			}
+			// The Origin check compares with the page's bound address, so
+			// web.listen ":0" (tests) is same-origin like a fixed port.
+			return srv.SetPageAddr(w.Addr())
+		}, w.Stop))
 		return w
 	}),
 	fx.Invoke(func(*web.Server) {}),

@@ -17,7 +17,6 @@ import (
 
 	"github.com/parley-im/parley/app/apptest"
 	"github.com/parley-im/parley/client"
-	"github.com/parley-im/parley/config"
 )
 
 // The web client in Debian's Chromium, driven through the DevTools protocol
@@ -283,10 +282,9 @@ func freePort(t *testing.T) string {
 // reload keeps the login; a message and a name made of HTML render as text.
 func TestBrowserChat(t *testing.T) {
 	b := browser(t)
-	// The page's origin port must be web.listen's for the WebSocket's
-	// same-origin check: a concrete port, not 0.
-	webAddr := freePort(t)
-	srv := apptest.Start(t, apptest.WithConfig(func(c *config.Config) { c.Web.Listen = webAddr }))
+	// apptest binds web.listen to port 0: the WebSocket's same-origin
+	// check must compare with the page's bound port (app sets it).
+	srv := apptest.Start(t)
 	base := "http://" + srv.WebAddr() + "/"
 	shots := shotDir(t)
 
@@ -381,8 +379,7 @@ func TestBrowserChat(t *testing.T) {
 // the push.
 func TestBrowserGroups(t *testing.T) {
 	b := browser(t)
-	webAddr := freePort(t)
-	srv := apptest.Start(t, apptest.WithConfig(func(c *config.Config) { c.Web.Listen = webAddr }))
+	srv := apptest.Start(t)
 	base := "http://" + srv.WebAddr() + "/"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
