@@ -417,7 +417,7 @@ func (s *Groups) Members(ctx context.Context, req *pipeline.Request, in *wire.Gr
 	if err != nil {
 		return nil, err
 	}
-	limit, err := pageLimit(in.Limit, s.cfg.MembersPage)
+	limit, err := pageLimit(in.Limit, s.cfg.MembersPage, s.cfg.MembersPage)
 	if err != nil {
 		return nil, err
 	}
@@ -435,17 +435,6 @@ func (s *Groups) Members(ctx context.Context, req *pipeline.Request, in *wire.Gr
 			Name: m.UserName, Avatar: m.UserAvatar, Role: m.Role, JoinedSeq: wire.FormatID(m.JoinedSeq)})
 	}
 	return out, nil
-}
-
-// pageLimit applies a page size's default and cap (both max).
-func pageLimit(limit, max int) (int, error) {
-	switch {
-	case limit < 0:
-		return 0, invalid("limit must not be negative")
-	case limit == 0 || limit > max:
-		return max, nil
-	}
-	return limit, nil
 }
 
 // Send stores a group message once, with the group's next seq, acknowledges
@@ -534,7 +523,7 @@ func (s *Groups) Sync(ctx context.Context, req *pipeline.Request, in *wire.Group
 	if err != nil {
 		return nil, err
 	}
-	limit, err := pageLimit(in.Limit, maxSyncPage)
+	limit, err := pageLimit(in.Limit, maxSyncPage, maxSyncPage)
 	if err != nil {
 		return nil, err
 	}
@@ -559,7 +548,7 @@ func (s *Groups) History(ctx context.Context, req *pipeline.Request, in *wire.Gr
 	if err != nil {
 		return nil, err
 	}
-	limit, err := pageLimit(in.Limit, maxSyncPage)
+	limit, err := pageLimit(in.Limit, maxSyncPage, maxSyncPage)
 	if err != nil {
 		return nil, err
 	}

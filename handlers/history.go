@@ -76,14 +76,9 @@ func (h *History) History(ctx context.Context, req *pipeline.Request, in *wire.H
 	if err != nil {
 		return nil, err
 	}
-	limit := in.Limit
-	switch {
-	case limit < 0:
-		return nil, invalid("limit must not be negative")
-	case limit == 0:
-		limit = defaultHistoryPage
-	case limit > maxHistoryPage:
-		limit = maxHistoryPage
+	limit, err := pageLimit(in.Limit, defaultHistoryPage, maxHistoryPage)
+	if err != nil {
+		return nil, err
 	}
 	// One more than the page tells whether an older page follows.
 	msgs, err := h.store.Conversation(ctx, me, in.PeerID, before, limit+1)

@@ -63,3 +63,18 @@ func (l ListReply) reply() (pipeline.Reply, error) {
 	}
 	return l.array, nil
 }
+
+// pageLimit is a list request's page size: 0 means def, anything above max
+// is cut to max, a negative one is refused. Every paged list (sync, history,
+// group sync, members) sizes its page here.
+func pageLimit(limit, def, max int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, invalid("limit must not be negative")
+	case limit == 0:
+		return def, nil
+	case limit > max:
+		return max, nil
+	}
+	return limit, nil
+}

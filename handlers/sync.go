@@ -39,14 +39,9 @@ func (s *Messages) Sync(ctx context.Context, req *pipeline.Request, in *wire.Syn
 	if err != nil {
 		return nil, err
 	}
-	limit := in.Limit
-	switch {
-	case limit < 0:
-		return nil, invalid("limit must not be negative")
-	case limit == 0:
-		limit = defaultSyncPage
-	case limit > maxSyncPage:
-		limit = maxSyncPage
+	limit, err := pageLimit(in.Limit, defaultSyncPage, maxSyncPage)
+	if err != nil {
+		return nil, err
 	}
 	// One more than the page tells whether another page follows.
 	msgs, err := s.store.MessagesAfter(ctx, me, after, limit+1)
