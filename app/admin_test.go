@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,6 +74,9 @@ func get(t *testing.T, c *http.Client, adm *Admin, method, path, body string) (i
 	return resp.StatusCode, string(b)
 }
 
+// onDefaultMux registers TestAdminEndpoints' probe handler once.
+var onDefaultMux sync.Once
+
 func TestAdminEndpoints(t *testing.T) {
 	reg := prometheus.NewRegistry()
 
@@ -89,7 +93,9 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	http.HandleFunc("/on-default-mux", func(http.ResponseWriter, *http.Request) {})
+	// The default mux is process-wide: register once, so the test can run
+	// again in the same process (-count, -cpu 1,2).
+	onDefaultMux.Do(func() { http.HandleFunc("/on-default-mux", func(http.ResponseWriter, *http.Request) {}) })
 
 	RegisterRuntimeCollectors(reg, sessions, func() (int, int) { return 3, 5 }, db)
 	level := zap.NewAtomicLevelAt(zap.InfoLevel)
