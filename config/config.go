@@ -131,9 +131,11 @@ type Transport struct {
 }
 
 // ParsePrefix reads a CIDR prefix ("10.0.0.0/8", "2001:db8::/32") or a
-// single address (a /32 or /128), masked, without zone. It is the one
-// reading of transport.proxy_trusted: Validate reports what it refuses and
-// the transport builds its trusted set with it.
+// single address (a /32 or /128), masked, without zone; an IPv4-mapped
+// address ("::ffff:10.0.0.5") is read as the IPv4 one, because peers are
+// compared unmapped. It is the one reading of an address list in Parley:
+// transport.proxy_trusted (Validate reports what it refuses, the transport
+// builds its trusted set with it) and ratelimit's exempt list.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
 		return p.Masked(), nil
@@ -142,6 +144,7 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	if err != nil || a.Zone() != "" {
 		return netip.Prefix{}, fmt.Errorf("want a CIDR prefix such as \"10.0.0.0/8\" or an address such as \"192.0.2.7\", got %q", s)
 	}
+	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 

@@ -55,10 +55,12 @@ func TestParsePrefix(t *testing.T) {
 		"192.0.2.7":     "192.0.2.7/32",
 		"2001:db8::1":   "2001:db8::1/128",
 		"2001:db8::/32": "2001:db8::/32",
-		"10.0.0.0/33":   "",
-		"":              "",
-		"example.com":   "",
-		"fe80::1%eth0":  "",
+		// Peers are compared unmapped: a mapped address means its IPv4 one.
+		"::ffff:10.0.0.5": "10.0.0.5/32",
+		"10.0.0.0/33":     "",
+		"":                "",
+		"example.com":     "",
+		"fe80::1%eth0":    "",
 	} {
 		p, err := ParsePrefix(in)
 		if want == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
@@ -236,7 +237,7 @@ func buildRateLimiter(o rateLimitOptions, d pipeline.Deps) (*rateLimiter, error)
 		rl.refused[s] = &pipeline.Error{Code: wire.CodeRateLimited, Message: "too many requests (per " + name + "), slow down"}
 	}
 	for _, e := range o.Exempt {
-		p, err := parsePrefix(e)
+		p, err := config.ParsePrefix(e)
 		if err != nil {
 			return nil, fmt.Errorf("exempt: %w", err)
 		}
@@ -477,17 +478,4 @@ func parsePeer(s string) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(s)
 	return a
-}
-
-// parsePrefix reads "10.0.0.0/8" or a single address.
-func parsePrefix(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR prefix", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
