@@ -15,6 +15,7 @@ import (
 	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/parley-im/parley/config"
+	"github.com/parley-im/parley/internal/groupcommit"
 
 	"github.com/parley-im/parley/wire"
 )
@@ -44,10 +45,11 @@ type WriterOptions struct {
 var ErrWriterClosed = fmt.Errorf("%w: message writer closed", ErrUnavailable)
 
 // MessageWriter stores messages like Store.SaveMessage, but group-commits
-// them: messages that arrive together share one transaction (one commit, one
-// fsync on PostgreSQL, one writer-slot turn on SQLite), with multi-row
-// statements for the message rows and the chat rows. Each Save returns only
-// after its own batch committed, so "acknowledged means durable" holds.
+// them (internal/groupcommit): messages that arrive together share one
+// transaction (one commit, one fsync on PostgreSQL, one writer-slot turn on
+// SQLite), with multi-row statements for the message rows and the chat rows.
+// Each Save returns only after its own batch committed, so "acknowledged
+// means durable" holds.
 //
 // Semantics are exactly SaveMessage's, message by message, in Save order
 // within a batch: defaults, idempotent client_msg_id (a duplicate inside one
@@ -65,26 +67,17 @@ var ErrWriterClosed = fmt.Errorf("%w: message writer closed", ErrUnavailable)
 //
 // Save is safe for concurrent use by many goroutines; Start once, Close once.
 type MessageWriter struct {
-	s    *Store
-	opts WriterOptions
-
-	mu     sync.RWMutex // guards closed against sends on a closed queue
-	closed bool
-	queue  chan *writeReq
-
-	pending atomic.Int64 // accepted by Save, not yet answered (tests, metrics)
-	batches atomic.Int64 // transactions committed
-	stored  atomic.Int64 // Saves answered with success (an idempotent retry counts again)
-	wg      sync.WaitGroup
-	start   sync.Once
+	s      *Store
+	opts   WriterOptions
+	batch  *groupcommit.Batcher[*writeReq]
+	stored atomic.Int64 // Saves answered with success (an idempotent retry counts again)
 }
 
+// writeReq is one Save or SaveGroup, as its batch sees it.
 type writeReq struct {
-	ctx  context.Context
-	msg  Message    // as given to Save, prepared (defaults filled)
-	out  Message    // the stored message, valid when done says nil
-	done chan error // buffered 1: the committer never waits on a caller
-	dup  *writeReq  // same (sender, client_msg_id) earlier in the batch
+	msg Message   // as given to Save, prepared (defaults filled)
+	out Message   // the stored message, valid when the batch succeeded
+	dup *writeReq // same (sender, client_msg_id) earlier in the batch
 
 	// A group message (SaveGroup) instead of msg/out: group is set, gmsg is
 	// the message as given (prepared), gout the stored one, and err a
@@ -95,7 +88,7 @@ type writeReq struct {
 	err        error
 }
 
-var reqPool = sync.Pool{New: func() any { return &writeReq{done: make(chan error, 1)} }}
+var reqPool = sync.Pool{New: func() any { return new(writeReq) }}
 
 // NewMessageWriter returns a writer over s; call Start before Save.
 func NewMessageWriter(s *Store, opts WriterOptions) *MessageWriter {
@@ -120,47 +113,36 @@ func NewMessageWriter(s *Store, opts WriterOptions) *MessageWriter {
 	if !s.pg {
 		opts.Committers = 1 // SQLite has one writer; more would only queue on the slot
 	}
-	return &MessageWriter{s: s, opts: opts, queue: make(chan *writeReq, opts.Queue)}
+	w := &MessageWriter{s: s, opts: opts}
+	w.batch = groupcommit.New(groupcommit.Options{
+		MaxBatch: opts.MaxBatch, MaxDelay: opts.MaxDelay, Queue: opts.Queue,
+		Committers: opts.Committers, Closed: ErrWriterClosed,
+	}, groupcommit.Commit[*writeReq]{
+		Batch: w.commit,
+		One:   w.commitOne,
+		// Unavailable: every message gets that error at once. A lost
+		// deadlock would succeed when run again, one by one.
+		Split: func(err error) bool { return !IsUnavailable(err) || isDeadlock(err) },
+	})
+	return w
 }
 
 // Options returns the options in force (defaults applied).
 func (w *MessageWriter) Options() WriterOptions { return w.opts }
 
-// Start launches the committer goroutines. Calling it again does nothing.
-func (w *MessageWriter) Start() {
-	w.start.Do(func() {
-		w.wg.Add(w.opts.Committers)
-		for range w.opts.Committers {
-			go w.loop()
-		}
-	})
-}
+// Start lets the writer commit (what was saved before is committed now).
+// Calling it again does nothing.
+func (w *MessageWriter) Start() { w.batch.Start() }
 
 // Close stops accepting messages, commits every message already accepted
-// and waits for the committers, or for ctx. Later Saves get ErrWriterClosed.
-func (w *MessageWriter) Close(ctx context.Context) error {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.queue)
-	}
-	w.mu.Unlock()
-	w.Start() // a writer closed before Start still answers what it accepted
-	done := make(chan struct{})
-	go func() { w.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// and waits for that, or for ctx. Later Saves get ErrWriterClosed.
+func (w *MessageWriter) Close(ctx context.Context) error { return w.batch.Close(ctx) }
 
 // Pending is the number of messages accepted by Save and not yet answered.
-func (w *MessageWriter) Pending() int { return int(w.pending.Load()) }
+func (w *MessageWriter) Pending() int { return w.batch.Pending() }
 
 // Batches is the number of transactions committed so far.
-func (w *MessageWriter) Batches() int64 { return w.batches.Load() }
+func (w *MessageWriter) Batches() int64 { return w.batch.Batches() }
 
 // Stored is the number of Saves that returned success.
 func (w *MessageWriter) Stored() int64 { return w.stored.Load() }
@@ -170,11 +152,12 @@ func (w *MessageWriter) Stored() int64 { return w.stored.Load() }
 //
 // If ctx ends while m waits for a batch, m is not stored and ctx's error is
 // returned. If ctx ends while m's batch is committing, Save returns ctx's
-// error at once and m may or may not be stored: a client retry with the same
-// client_msg_id is harmless either way.
+// error at once (unless its caller is the one committing the batch, see
+// groupcommit.Batcher.Do) and m may or may not be stored: a client retry
+// with the same client_msg_id is harmless either way.
 func (w *MessageWriter) Save(ctx context.Context, m *Message) error {
 	r := reqPool.Get().(*writeReq)
-	r.ctx, r.msg = ctx, *m
+	r.msg = *m
 	prepareMessage(&r.msg)
 	return w.submit(ctx, r, func(r *writeReq) { *m = r.out })
 }
@@ -188,133 +171,44 @@ func (w *MessageWriter) Save(ctx context.Context, m *Message) error {
 // of m alone (ErrNotFound: no such group; ErrNotMember) fails only m.
 func (w *MessageWriter) SaveGroup(ctx context.Context, m *GroupMessage) error {
 	r := reqPool.Get().(*writeReq)
-	r.ctx, r.group, r.gmsg = ctx, true, *m
+	r.group, r.gmsg = true, *m
 	prepareGroupMessage(&r.gmsg)
 	return w.submit(ctx, r, func(r *writeReq) { *m = r.gout })
 }
 
-// submit queues r and waits for its answer; done copies a successful
-// answer out of r before r is recycled.
+// submit commits r in a batch and waits for its answer; done copies a
+// successful answer out of r before r is recycled.
 func (w *MessageWriter) submit(ctx context.Context, r *writeReq, done func(r *writeReq)) error {
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		w.recycle(r)
-		return ErrWriterClosed
+	err := w.batch.Do(ctx, r)
+	if err == nil {
+		err = r.err // refused alone, in a batch that committed
 	}
-	select {
-	case w.queue <- r:
-		w.pending.Add(1)
-		w.mu.RUnlock()
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		w.recycle(r)
-		return ctx.Err()
+	if err == nil {
+		done(r)
+		w.stored.Add(1)
 	}
-	select {
-	case err := <-r.done:
-		if err == nil {
-			done(r)
-			w.stored.Add(1)
-		}
-		w.recycle(r)
-		return err
-	case <-ctx.Done():
-		// r still belongs to the committer: it will send into r.done (never
-		// blocking, the channel is buffered) and r is left to the GC.
-		return ctx.Err()
+	// After ctx ended r may still be in a batch being committed: it is left
+	// to the GC rather than reused under the committer.
+	if ctx.Err() == nil {
+		*r = writeReq{}
+		reqPool.Put(r)
 	}
+	return err
 }
 
-func (w *MessageWriter) recycle(r *writeReq) {
-	r.ctx, r.msg, r.out, r.dup = nil, Message{}, Message{}, nil
-	r.group, r.gmsg, r.gout, r.err = false, GroupMessage{}, GroupMessage{}, nil
-	reqPool.Put(r)
-}
-
-// loop is one committer: take a batch, commit it, answer it, repeat until
-// the queue is closed and drained.
-func (w *MessageWriter) loop() {
-	defer w.wg.Done()
-	batch := make([]*writeReq, 0, w.opts.MaxBatch)
-	var timer *time.Timer
-	if w.opts.MaxDelay > 0 {
-		timer = time.NewTimer(time.Hour)
-		timer.Stop()
-	}
-	for {
-		first, ok := <-w.queue
-		if !ok {
-			return
-		}
-		batch = w.fill(append(batch[:0], first), timer)
-		w.commit(batch)
-		clear(batch)
-	}
-}
-
-// fill adds queued messages to batch until it holds MaxBatch, the queue is
-// empty (MaxDelay 0), or MaxDelay has passed since the first one.
-func (w *MessageWriter) fill(batch []*writeReq, timer *time.Timer) []*writeReq {
-	armed := false
-	defer func() {
-		if armed {
-			timer.Stop()
-		}
-	}()
-	for len(batch) < w.opts.MaxBatch {
-		select {
-		case r, ok := <-w.queue:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, r)
-			continue
-		default:
-		}
-		if timer == nil {
-			return batch
-		}
-		if !armed {
-			timer.Reset(w.opts.MaxDelay)
-			armed = true
-		}
-		select {
-		case r, ok := <-w.queue:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, r)
-		case <-timer.C:
-			armed = false
-			return batch
-		}
-	}
-	return batch
-}
-
-// commit stores a batch and answers every message in it.
-func (w *MessageWriter) commit(batch []*writeReq) {
-	live := batch[:0:0]
-	for _, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			w.answer(r, err) // given up before its batch began: not stored
-			continue
-		}
-		live = append(live, r)
-	}
-	if len(live) == 0 {
-		return
-	}
+// commit stores a batch in one transaction: each request's out (or gout,
+// or err) is its answer.
+func (w *MessageWriter) commit(ctx context.Context, batch []*writeReq) error {
 	var plain, groups []*writeReq
-	for _, r := range live {
+	for _, r := range batch {
+		r.dup, r.err = nil, nil
 		if r.group {
 			groups = append(groups, r)
 		} else {
 			plain = append(plain, r)
 		}
 	}
-	err := w.s.tx(context.Background(), "SaveMessages", func(ctx context.Context, tx bun.Tx) error {
+	err := w.s.tx(ctx, "SaveMessages", func(ctx context.Context, tx bun.Tx) error {
 		if len(plain) > 0 {
 			if err := w.s.saveBatchTx(ctx, tx, plain); err != nil {
 				return err
@@ -325,55 +219,39 @@ func (w *MessageWriter) commit(batch []*writeReq) {
 		}
 		return nil
 	})
-	if err == nil {
-		w.batches.Add(1)
-		// Copy every duplicate's answer before answering anyone: an
-		// answered request goes back to its caller and may be recycled.
-		for _, r := range live {
-			switch {
-			case r.dup != nil && r.group:
-				r.gout = r.dup.gout
-				r.gout.Retry = true
-			case r.dup != nil:
-				r.out = r.dup.out
-				r.out.Retry = true // the first of the batch stored it
-			}
-		}
-		for _, r := range live {
-			w.answer(r, r.err)
-		}
-		return
+	if err != nil {
+		return err
 	}
-	if IsUnavailable(err) && !isDeadlock(err) {
-		for _, r := range live {
-			w.answer(r, err)
+	for _, r := range batch {
+		switch {
+		case r.dup != nil && r.group:
+			r.gout = r.dup.gout
+			r.gout.Retry = true
+		case r.dup != nil:
+			r.out = r.dup.out
+			r.out.Retry = true // the first of the batch stored it
 		}
-		return
 	}
-	// Content error or lost deadlock: one transaction per message, so each
-	// gets its own answer (the failed batch changed nothing).
-	for _, r := range live {
-		if r.group {
-			m := r.gmsg
-			err := w.s.SaveGroupMessage(r.ctx, &m)
-			if err == nil {
-				r.gout = m
-			}
-			w.answer(r, err)
-			continue
-		}
-		m := r.msg
-		err := w.s.SaveMessage(r.ctx, &m)
-		if err == nil {
-			r.out = m
-		}
-		w.answer(r, err)
-	}
+	return nil
 }
 
-func (w *MessageWriter) answer(r *writeReq, err error) {
-	w.pending.Add(-1)
-	r.done <- err
+// commitOne stores one request of a failed batch in its own transaction.
+func (w *MessageWriter) commitOne(ctx context.Context, r *writeReq) error {
+	r.dup, r.err = nil, nil // left by the failed batch
+	if r.group {
+		m := r.gmsg
+		err := w.s.SaveGroupMessage(ctx, &m)
+		if err == nil {
+			r.gout = m
+		}
+		return err
+	}
+	m := r.msg
+	err := w.s.SaveMessage(ctx, &m)
+	if err == nil {
+		r.out = m
+	}
+	return err
 }
 
 // isDeadlock reports a PostgreSQL deadlock or serialization failure: the

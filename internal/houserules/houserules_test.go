@@ -28,7 +28,7 @@ const module = "github.com/parley-im/parley"
 // steps themselves (transport, middleware, handlers), and the assembly and
 // entry points that put them together.
 var layers = [][]string{
-	{"internal/jsonscan", "internal/boundmap", "internal/passhash", "config", "internal/houserules", "web"},
+	{"internal/jsonscan", "internal/boundmap", "internal/passhash", "internal/groupcommit", "config", "internal/houserules", "web"},
 	{"wire"},
 	{"session", "db"},
 	{"pipeline"},
