@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/db"
+	"github.com/parley-im/parley/internal/groupcommit"
 	"github.com/parley-im/parley/pipeline"
 	"github.com/parley-im/parley/session"
 	"github.com/parley-im/parley/wire"
@@ -36,7 +37,7 @@ type Accounts struct {
 	// tokenStore redeems and revokes resume tokens; tokens group-commits
 	// the ones logins issue, valid for resumeTTL.
 	tokenStore ResumeStore
-	tokens     *tokenBatcher
+	tokens     *groupcommit.Batcher[db.ResumeToken]
 	resumeTTL  time.Duration
 	log        *zap.Logger
 	now        func() time.Time
@@ -48,7 +49,7 @@ func newAccounts(store AccountStore, tokens ResumeStore, sessions Binder, cfg co
 		sessions:   sessions,
 		creds:      newCredentials(cfg.HashWorkers, cfg.HashQueue, cfg.CredentialCacheSize, cfg.CredentialCacheTTL),
 		tokenStore: tokens,
-		tokens:     &tokenBatcher{saveMany: tokens.SaveResumeTokens, saveOne: tokens.SaveResumeToken},
+		tokens:     newTokenBatcher(tokens),
 		resumeTTL:  cfg.ResumeTTL,
 		log:        log,
 		now:        time.Now,

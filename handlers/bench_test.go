@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,5 +219,71 @@ func BenchmarkHandlerGroupSend(b *testing.B) {
 	}
 	if got := members.frames.Load(); got < want {
 		b.Fatalf("%d pushes reached members, want at least %d", got, want)
+	}
+}
+
+// tokenConn counts the login replies it is sent that carry a resume token.
+type tokenConn struct{ tokens atomic.Int64 }
+
+func (c *tokenConn) Send(frame []byte) error {
+	if strings.Contains(string(frame), `"token":"`) && !strings.Contains(string(frame), `"token":""`) {
+		c.tokens.Add(1)
+	}
+	return nil
+}
+func (c *tokenConn) Close() error { return nil }
+
+// BenchmarkHandlerLoginToken: a wave of 16 concurrent warm logins (the
+// credential cached) that each want a resume token, the shape of a
+// reconnect storm: the tokens are group-committed to SQLite and every
+// login answered after its token is stored. Reported per login.
+//
+//	go test -run '^$' -bench 'HandlerLoginToken' -benchtime 2s ./handlers/
+func BenchmarkHandlerLoginToken(b *testing.B) {
+	const wave = 16
+	ctx := context.Background()
+	bdb, err := db.Open(ctx, config.DB{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "parley.db")}, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bdb.Close() })
+	reg := session.NewRegistry()
+	h := handlers.New(handlers.Deps{Store: db.NewStore(bdb, 30*time.Second), Sessions: reg,
+		Accounts: config.Accounts{HashWorkers: 2, CredentialCacheSize: 64, CredentialCacheTTL: time.Hour, ResumeTTL: time.Hour}})
+	r := handlers.NewRouter()
+	h.Register(r)
+	edge := pipeline.NewEdge(r.Handle, zap.NewNop())
+	conn := &tokenConn{}
+	sessions := make([]*session.Session, wave)
+	logins := make([][]byte, wave)
+	for i := range wave {
+		sessions[i] = session.New(uint64(i+1), "127.0.0.1:1", conn)
+		edge.Serve(ctx, sessions[i], body(b, map[string]any{"type": "register", "user_phone": strconv.Itoa(i + 1),
+			"user_name": "u", "user_password": "pw"}))
+		logins[i] = body(b, map[string]any{"type": "login", "user_id": strconv.Itoa(i + 1), "user_password": "pw", "want_token": true})
+		edge.Serve(ctx, sessions[i], logins[i]) // verifies the hash once: later logins hit the cache
+		if sessions[i].UserID() != strconv.Itoa(i+1) {
+			b.Fatalf("login %d failed", i+1)
+		}
+	}
+	b.Cleanup(func() {
+		for _, s := range sessions {
+			reg.Remove(s)
+		}
+	})
+	before := conn.tokens.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		var wg sync.WaitGroup
+		for i := range wave {
+			wg.Go(func() { edge.Serve(ctx, sessions[i], logins[i]) })
+		}
+		wg.Wait()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*wave), "µs/login")
+	if got := conn.tokens.Load() - before; got != int64(b.N*wave) {
+		b.Fatalf("%d logins answered with a token, want %d", got, b.N*wave)
 	}
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // ResumeStore is the storage of resume tokens (stored by hash): logins
-// issue them (group-committed by the token batcher), resume redeems them.
+// issue them (group-committed, tokenbatch.go), resume redeems them.
 type ResumeStore interface {
 	SaveResumeToken(ctx context.Context, t db.ResumeToken) error
 	SaveResumeTokens(ctx context.Context, ts []db.ResumeToken) error
@@ -58,7 +58,7 @@ func (s *Accounts) issueResumeToken(ctx context.Context, userID string) string {
 		return ""
 	}
 	token := base64.RawURLEncoding.EncodeToString(b[:])
-	err := s.tokens.save(ctx, db.ResumeToken{
+	err := s.tokens.Do(ctx, db.ResumeToken{
 		Hash: hashToken(token), UserID: userID, ExpiresAt: s.now().Add(s.resumeTTL),
 	})
 	if err != nil {
