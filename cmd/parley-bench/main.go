@@ -71,6 +71,7 @@ func main() {
 	case "storm":
 		fs.IntVar(&so.n, "n", 2000, "clients")
 		fs.BoolVar(&so.cold, "cold", false, "cold credential cache: no warm-up login pass")
+		fs.Float64Var(&so.coldShare, "cold-share", 0, "mixed storm: this share of the users (0..1) is not warmed up, as after a restart; cached and cold logins are reported apart")
 		fs.IntVar(&so.bg, "bg", 0, "already-connected users exchanging messages during the storm")
 		fs.Float64Var(&so.bgRate, "bg-rate", 500, "their messages per second, in total")
 		fs.DurationVar(&so.loginTimeout, "login-timeout", 10*time.Minute, "per login")
