@@ -181,12 +181,31 @@ func (s *Store) saveMessageTx(ctx context.Context, tx bun.Tx, m Message) (Messag
 // received yet and that were not deleted, oldest (lowest id) first: the
 // login catch-up. Mark them with MarkDelivered once written out.
 func (s *Store) Undelivered(ctx context.Context, userID string, limit int) ([]Message, error) {
-	return s.listMessages(ctx, "Undelivered", limit, func(q *bun.SelectQuery) *bun.SelectQuery {
-		// Literal, as messages_undelivered_idx's predicate (migration 0003):
-		// SQLite uses a partial index only for a matching term.
-		return q.Where("receiver_id = ?", userID).Where(undeliveredPred)
+	var out []Message
+	err := s.read(ctx, "Undelivered", func(ctx context.Context) error {
+		out = out[:0]
+		return s.query(ctx, nil, &undelivered, func(rows *sql.Rows) error {
+			var r messageRow
+			if err := s.db.ScanRow(ctx, rows, &r); err != nil {
+				return err
+			}
+			out = append(out, r.message())
+			return nil
+		}, userID, batchLimit(limit))
 	})
+	return out, err
 }
+
+// undelivered is prepared: every login's catch-up runs it, mostly to find
+// nothing, and parsing it was most of its cost (docs/PERFORMANCE.md, "CPU
+// per operation"). Its predicate stays literal, as
+// messages_undelivered_idx's (migration 0003): SQLite uses a partial index
+// only for a matching term.
+var undelivered = prepared{render: func(s *Store) string {
+	return s.db.NewSelect().Model((*messageRow)(nil)).
+		Where("receiver_id = ?", s.arg(1)).Where(undeliveredPred).Where("deleted = ?", false).
+		OrderExpr("id").String() + " LIMIT " + string(s.arg(2))
+}}
 
 // MessagesAfter returns up to limit messages to userID with id > afterID,
 // not deleted, delivered or not, in id order: the sync extension's cursor.
