@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,11 @@ import (
 // Operations, the first byte of every message on a user's subject.
 const (
 	opDeliver = 'd' // the rest is a push body for every session of the user
+	// opMessage is opDeliver for a stored message whose sender's node
+	// counted it as reached: a node that holds the subscription but no
+	// session any more answers "0" to the reply subject (a miss), and
+	// otherwise stays silent.
+	opMessage = 'm'
 	opOnline  = 'o' // a presence probe: answered only by a node holding the user
 )
 
@@ -63,6 +69,10 @@ type Hooks struct {
 	// Revoke forgets what this node caches for a user whose tokens were
 	// revoked (credentials); the directory then closes their sessions.
 	Revoke func(userID string)
+	// Undeliver gives a message that DeliverMessage counted as reached on
+	// another node, but that no session there took, back to its receiver's
+	// next catch-up (its delivered flag back to false).
+	Undeliver func(ctx context.Context, messageID int64) error
 }
 
 // Directory is the session directory of one node of a cluster: local
@@ -81,6 +91,11 @@ type Directory struct {
 	stop  context.CancelFunc
 	lanes [lanes]chan *nats.Msg
 	wg    sync.WaitGroup
+	// misses is this node's inbox for missed pushes: DeliverMessage's
+	// reply subject is misses.<message id>.<user>, answered only when nobody
+	// took the push (by the holding node, or by NATS itself when no node
+	// subscribes to the user).
+	misses string
 
 	seed maphash.Seed
 	subs [subShards]subShard
@@ -108,6 +123,7 @@ type subShard struct {
 type counters struct {
 	publishFailures atomic.Uint64
 	timeouts        atomic.Uint64
+	misses          atomic.Uint64
 	disconnects     atomic.Uint64
 	reconnects      atomic.Uint64
 	remotePushes    atomic.Uint64
@@ -124,6 +140,7 @@ type Stats struct {
 	Connected       bool
 	PublishFailures uint64 // publishes and requests NATS refused (disconnected, closed)
 	Timeouts        uint64 // deliveries no node confirmed within deliver_timeout
+	Misses          uint64 // message pushes handed to NATS that no session took (given back to the catch-up)
 	Disconnects     uint64
 	Reconnects      uint64
 	RemotePushes    uint64 // pushes received from other nodes
@@ -229,7 +246,13 @@ func (d *Directory) Start(hooks Hooks) error {
 		nc.Close()
 		return fmt.Errorf("cluster: subscribing to fan-outs: %w", err)
 	}
+	misses := nc.NewInbox()
+	if _, err := nc.Subscribe(misses+".*.*", d.missed); err != nil {
+		nc.Close()
+		return fmt.Errorf("cluster: subscribing to missed pushes: %w", err)
+	}
 	d.mu.Lock()
+	d.misses = misses
 	d.nc = nc
 	d.mu.Unlock()
 	// Users bound before the connection existed (none in a normal start,
@@ -261,6 +284,13 @@ func (d *Directory) conn() *nats.Conn {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.nc
+}
+
+// connMisses is conn with the missed-push inbox that goes with it.
+func (d *Directory) connMisses() (*nats.Conn, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.nc, d.misses
 }
 
 // connect opens a NATS connection with the configured name, credentials
@@ -375,6 +405,72 @@ func (d *Directory) Deliver(userID string, body []byte) int {
 	return remote
 }
 
+// DeliverMessage is Deliver for a stored message, without the round trip:
+// when no local session took the push it is published with a reply subject
+// that names the message and its receiver (misses.<id>.<user>) and counted as reached at once. Only
+// a miss is ever answered: by a node that holds the user's subscription but
+// no session any more ("0"), or by NATS itself when no node subscribes to
+// the user ("no responders"); missed then gives the message back to the
+// receiver's next catch-up (Hooks.Undeliver). A delivery, the common case,
+// costs one NATS message and no answer, and the sender's worker never waits.
+//
+// It returns 0 (the caller gives the message back itself) only when NATS
+// refused the publish: disconnected, the push is not sent at all.
+func (d *Directory) DeliverMessage(userID string, id int64, body []byte) int {
+	n := d.local.Deliver(userID, body)
+	nc, misses := d.connMisses()
+	if nc == nil {
+		return n
+	}
+	msg := make([]byte, 1+len(body))
+	msg[0] = opMessage
+	copy(msg[1:], body)
+	subj := d.userSubject(userID)
+	if n > 0 {
+		if err := nc.Publish(subj, msg); err != nil {
+			d.countErr(err)
+		}
+		return n
+	}
+	reply := misses + "." + strconv.FormatInt(id, 10) + "." + userToken(userID)
+	if err := nc.PublishRequest(subj, reply, msg); err != nil {
+		d.countErr(err)
+		d.remember(userID, false)
+		return 0
+	}
+	// Presumed online until a miss says otherwise: a conversation keeps
+	// Online answered from memory, without a probe per message.
+	d.remember(userID, true)
+	return 1
+}
+
+// missed serves this node's missed-push inbox: a message push counted as
+// reached reached no session. Whatever arrives there is a miss (a holding
+// node's "0", or NATS's no-responders status), so the message goes back to
+// the catch-up; the worst a stray answer could cost is a seed client seeing
+// the message again at its next login, never a loss.
+func (d *Directory) missed(m *nats.Msg) {
+	_, misses := d.connMisses()
+	idTok, userTok, _ := strings.Cut(strings.TrimPrefix(m.Subject, misses+"."), ".")
+	id, err := strconv.ParseInt(idTok, 10, 64)
+	if err != nil {
+		return
+	}
+	d.stats.misses.Add(1)
+	if userID, ok := tokenUser(userTok); ok {
+		d.remember(userID, false)
+	}
+	d.mu.Lock()
+	f := d.hooks.Undeliver
+	d.mu.Unlock()
+	if f == nil {
+		return
+	}
+	if err := f(d.ctx, id); err != nil {
+		d.log.Warn("cluster: giving a missed push back to the catch-up", zap.Int64("message", id), zap.Error(err))
+	}
+}
+
 // DeliverMany queues body to the sessions of every user in userIDs on this
 // node, then publishes it once, with the list, for the other nodes (prefix.many):
 // each delivers it to those of the users it holds. One publish per fan-out,
@@ -475,6 +571,17 @@ func (d *Directory) handle(m *nats.Msg) {
 		// must not hide another node's delivery.
 		if n > 0 && m.Reply != "" {
 			_ = m.Respond(strconv.AppendInt(nil, int64(n), 10))
+		}
+	case opMessage:
+		// The sender counted this push as reached; only a miss is
+		// answered. A session elsewhere may have taken it (the user is
+		// on two nodes and just left this one): the miss then costs a
+		// seed client the message again at its next login, which beats
+		// losing it when this node was the only one.
+		n := d.local.Deliver(userID, m.Data[1:])
+		d.stats.remotePushes.Add(1)
+		if n == 0 && m.Reply != "" {
+			_ = m.Respond([]byte{'0'})
 		}
 	case opOnline:
 		if d.local.Online(userID) && m.Reply != "" {
@@ -597,6 +704,7 @@ func (d *Directory) Stats() Stats {
 		Connected:       nc != nil && nc.IsConnected(),
 		PublishFailures: d.stats.publishFailures.Load(),
 		Timeouts:        d.stats.timeouts.Load(),
+		Misses:          d.stats.misses.Load(),
 		Disconnects:     d.stats.disconnects.Load(),
 		Reconnects:      d.stats.reconnects.Load(),
 		RemotePushes:    d.stats.remotePushes.Load(),

@@ -1,6 +1,8 @@
 package cluster_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,5 +162,75 @@ func TestMissingCredentialsOrCAFailStart(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s: Start = %v, want an error naming it", key, err)
 		}
+	}
+}
+
+// goneConn is a connection that refuses every frame: a session whose
+// socket is gone but which is still bound (the instant between a
+// connection's end and its removal).
+type goneConn struct{}
+
+func (goneConn) Send([]byte) error { return errors.New("closed") }
+func (goneConn) Close() error      { return nil }
+
+// A message push to another node is published without waiting and counted
+// as reached; only misses come back, each naming its message, and each is
+// given back to the catch-up through Hooks.Undeliver: a holding node whose
+// sessions no longer take it answers "0", and NATS answers for a user no
+// node subscribes to. A push that a session took is never answered.
+func TestMessagePushesReportOnlyMisses(t *testing.T) {
+	n := startNATS(t)
+	prefix := randomPrefix()
+	undelivered := make(chan int64, 16)
+	cfg := config.Default().Cluster
+	cfg.NATSURL, cfg.SubjectPrefix, cfg.Node = n.url(), prefix, "a"
+	a := cluster.New(cfg, nil)
+	if err := a.Start(cluster.Hooks{Undeliver: func(_ context.Context, id int64) error {
+		undelivered <- id
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Stop(t.Context()) })
+	b := startDirectory(t, n.url(), prefix, "b")
+
+	c := &countConn{}
+	s := session.New(1, "p", c)
+	b.Bind(s, "u")
+	if got := a.DeliverMessage("u", 1, []byte("taken")); got != 1 {
+		t.Fatalf("DeliverMessage to a user on b = %d, want 1 (counted as reached)", got)
+	}
+	eventually(t, "the push on b", func() bool { return c.count() == 1 })
+
+	// Bound on b, but the session refuses the frame: b answers "0".
+	gone := session.New(2, "p", goneConn{})
+	b.Bind(gone, "v")
+	if got := a.DeliverMessage("v", 2, []byte("refused")); got != 1 {
+		t.Fatalf("DeliverMessage to v = %d, want 1", got)
+	}
+	// Online nowhere: NATS answers "no responders".
+	if got := a.DeliverMessage("w", 3, []byte("nobody")); got != 1 {
+		t.Fatalf("DeliverMessage to w = %d, want 1", got)
+	}
+	// Misses are served in arrival order by one subscription, and b
+	// answers in the order it got the pushes: had b answered message 1,
+	// that answer would have come before its "0" for message 2.
+	got := map[int64]bool{}
+	for len(got) < 2 {
+		select {
+		case id := <-undelivered:
+			if id != 2 && id != 3 || got[id] {
+				t.Fatalf("message %d given back (so far %v), want 2 and 3 once each", id, got)
+			}
+			got[id] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("given back %v, want 2 and 3", got)
+		}
+	}
+	if st := a.Stats(); st.Misses != 2 {
+		t.Fatalf("misses = %d, want 2", st.Misses)
+	}
+	if a.Online("w") {
+		t.Fatal("a user nobody holds looks online after a miss")
 	}
 }
