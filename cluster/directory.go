@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -191,7 +193,6 @@ func (d *Directory) Start(hooks Hooks) error {
 		// unconfirmed, while a failed one leaves the message undelivered
 		// in the database for the resync after reconnecting.
 		nats.ReconnectBufSize(-1),
-		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		// A NATS server that hangs without closing the socket is noticed
@@ -232,7 +233,7 @@ func (d *Directory) Start(hooks Hooks) error {
 		d.wg.Add(1)
 		go d.serveLane(d.lanes[i])
 	}
-	nc, err := connect(d.cfg, "parleyd "+d.node, opts...)
+	nc, err := connect(d.cfg, "parleyd "+d.node, true, opts...)
 	if err != nil {
 		d.stop()
 		d.wg.Wait()
@@ -297,7 +298,14 @@ func (d *Directory) connMisses() (*nats.Conn, string) {
 // file and TLS CA (passed through as NATS defines them), then extra. Every
 // connection is NoEcho: a node never hears its own publishes, so "no
 // responders" means "no other node holds this user".
-func connect(cfg config.Cluster, name string, extra ...nats.Option) (*nats.Conn, error) {
+//
+// A first attempt that NATS refuses for a reason only the configuration can
+// fix (a certificate the CA does not verify, TLS required on one side only,
+// credentials refused) is an error, whatever retry says: a node must not
+// start and then serve alone, retrying in vain. With retry, any other
+// failure (NATS not up yet, unreachable) returns a connection that keeps
+// trying in the background (nats.RetryOnFailedConnect).
+func connect(cfg config.Cluster, name string, retry bool, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name(name), nats.NoEcho()}
 	if cfg.Credentials != "" {
 		if _, err := os.Stat(cfg.Credentials); err != nil {
@@ -311,11 +319,40 @@ func connect(cfg config.Cluster, name string, extra ...nats.Option) (*nats.Conn,
 		}
 		opts = append(opts, nats.RootCAs(cfg.TLSCA))
 	}
-	nc, err := nats.Connect(cfg.NATSURL, append(opts, extra...)...)
+	opts = append(opts, extra...)
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if err == nil {
+		return nc, nil
+	}
+	if key := misconfigured(err); key != "" {
+		return nil, fmt.Errorf("cluster: NATS %s: cannot connect, check %s: %w", cfg.NATSURL, key, err)
+	}
+	if retry {
+		nc, err = nats.Connect(cfg.NATSURL, append(opts, nats.RetryOnFailedConnect(true))...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: NATS %s: %w", cfg.NATSURL, err)
 	}
 	return nc, nil
+}
+
+// misconfigured names the settings to check when err is a refusal that
+// retrying cannot cure, or is "" for anything else (a network error).
+func misconfigured(err error) string {
+	var verify *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknownCA), errors.As(err, &host), errors.As(err, &invalid):
+		return "cluster.tls_ca (the CA that signed the NATS server's certificate) and the host in cluster.nats_url"
+	case errors.Is(err, nats.ErrSecureConnRequired), errors.Is(err, nats.ErrSecureConnWanted):
+		return "cluster.nats_url (tls:// when the NATS server requires TLS, nats:// when it does not offer it)"
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		errors.Is(err, nats.ErrAccountAuthExpired):
+		return "cluster.credentials"
+	}
+	return ""
 }
 
 // Bind logs s in as userID on this node. The user's subscription, if this
