@@ -611,13 +611,10 @@ func (d *Directory) handle(m *nats.Msg) {
 		}
 	case opMessage:
 		// The sender counted this push as reached; only a miss is
-		// answered. A session elsewhere may have taken it (the user is
-		// on two nodes and just left this one): the miss then costs a
-		// seed client the message again at its next login, which beats
-		// losing it when this node was the only one.
+		// answered, and only when no other node holds the user either.
 		n := d.local.Deliver(userID, m.Data[1:])
 		d.stats.remotePushes.Add(1)
-		if n == 0 && m.Reply != "" {
+		if n == 0 && m.Reply != "" && !d.heldElsewhere(m.Subject) {
 			_ = m.Respond([]byte{'0'})
 		}
 	case opOnline:
@@ -625,6 +622,24 @@ func (d *Directory) handle(m *nats.Msg) {
 			_ = m.Respond([]byte{'1'})
 		}
 	}
+}
+
+// heldElsewhere asks the other nodes whether one of them holds the user of
+// subject, for a message push that found no session here: this node still
+// had the subscription after the user's last session left (a logout, or a
+// connection that just dropped). If the user has meanwhile logged in on
+// another node, that node got the same push and delivered it; answering
+// "0" would then give the message back to a catch-up that may send it a
+// second time (the seed client's login right after a reconnect elsewhere).
+// This costs a round trip only in that rare window, on this lane.
+func (d *Directory) heldElsewhere(subject string) bool {
+	nc := d.conn()
+	if nc == nil {
+		return false
+	}
+	_, err := nc.Request(subject, []byte{opOnline}, d.cfg.DeliverTimeout)
+	d.countErr(err)
+	return err == nil
 }
 
 // many serves prefix.many: another node's fan-out, delivered to the listed

@@ -234,3 +234,53 @@ func TestMessagePushesReportOnlyMisses(t *testing.T) {
 		t.Fatal("a user nobody holds looks online after a miss")
 	}
 }
+
+// A user whose last session on one node has just gone (the node still
+// holds their subscription) and who is already logged in on another: a
+// message push reaches both nodes, the second delivers it, and the first
+// must not report a miss, which would give the message back to a catch-up
+// that could send it again (a seed client's logout on b then login on c).
+// Once no other node holds the user, the first node's "0" comes back.
+func TestMissIsNotReportedWhileAnotherNodeHoldsTheUser(t *testing.T) {
+	n := startNATS(t)
+	prefix := randomPrefix()
+	undelivered := make(chan int64, 16)
+	cfg := config.Default().Cluster
+	cfg.NATSURL, cfg.SubjectPrefix, cfg.Node = n.url(), prefix, "a"
+	a := cluster.New(cfg, nil)
+	if err := a.Start(cluster.Hooks{Undeliver: func(_ context.Context, id int64) error {
+		undelivered <- id
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Stop(t.Context()) })
+	b := startDirectory(t, n.url(), prefix, "b")
+	c := startDirectory(t, n.url(), prefix, "c")
+
+	b.Bind(session.New(1, "p", goneConn{}), "u") // subscribed on b, no live session
+	onC := &countConn{}
+	sc := session.New(2, "p", onC)
+	c.Bind(sc, "u")
+	if got := a.DeliverMessage("u", 7, []byte("on c")); got != 1 {
+		t.Fatalf("DeliverMessage = %d, want 1", got)
+	}
+	eventually(t, "the push on c", func() bool { return onC.count() == 1 })
+
+	// b serves u's pushes in order on one lane, and answers on one
+	// connection: had it answered "0" for message 7, that answer would
+	// reach a before its answer for message 9.
+	c.Local().Remove(sc)
+	eventually(t, "c's unsubscribe", func() bool { return c.Stats().Subscriptions == 0 })
+	if got := a.DeliverMessage("u", 9, []byte("nobody live")); got != 1 {
+		t.Fatalf("DeliverMessage = %d, want 1", got)
+	}
+	select {
+	case id := <-undelivered:
+		if id != 9 {
+			t.Fatalf("message %d was given back, want only 9 (7 reached c)", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("message 9, which no session took, was never given back")
+	}
+}
