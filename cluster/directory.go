@@ -416,19 +416,8 @@ func (d *Directory) remember(userID string, online bool) {
 // answers with the number it reached, and NATS answers at once ("no
 // responders") when no node subscribes to the user.
 func (d *Directory) Deliver(userID string, body []byte) int {
-	n := d.local.Deliver(userID, body)
-	nc := d.conn()
-	if nc == nil {
-		return n
-	}
-	msg := make([]byte, 1+len(body))
-	msg[0] = opDeliver
-	copy(msg[1:], body)
-	subj := d.userSubject(userID)
-	if n > 0 {
-		if err := nc.Publish(subj, msg); err != nil {
-			d.countErr(err)
-		}
+	n, nc, subj, msg := d.localFirst(userID, opDeliver, body)
+	if n > 0 || nc == nil {
 		return n
 	}
 	reply, err := nc.Request(subj, msg, d.cfg.DeliverTimeout)
@@ -442,10 +431,32 @@ func (d *Directory) Deliver(userID string, body []byte) int {
 	return remote
 }
 
+// localFirst queues body to userID's sessions on this node and, when one
+// took it, publishes the copy for other nodes (op, then body) without
+// waiting. Otherwise (n == 0) it returns that copy and its subject for the
+// caller's own way of reaching the node holding the user; nc is nil when
+// this node has no NATS connection.
+func (d *Directory) localFirst(userID string, op byte, body []byte) (n int, nc *nats.Conn, subj string, msg []byte) {
+	n = d.local.Deliver(userID, body)
+	if nc = d.conn(); nc == nil {
+		return n, nil, "", nil
+	}
+	msg = make([]byte, 1+len(body))
+	msg[0] = op
+	copy(msg[1:], body)
+	subj = d.userSubject(userID)
+	if n > 0 {
+		if err := nc.Publish(subj, msg); err != nil {
+			d.countErr(err)
+		}
+	}
+	return n, nc, subj, msg
+}
+
 // DeliverMessage is Deliver for a stored message, without the round trip:
 // when no local session took the push it is published with a reply subject
-// that names the message and its receiver (misses.<id>.<user>) and counted as reached at once. Only
-// a miss is ever answered: by a node that holds the user's subscription but
+// that names the message and its receiver (misses.<id>.<user>) and counted
+// as reached at once. Only a miss is ever answered: by a node that holds the user's subscription but
 // no session any more ("0"), or by NATS itself when no node subscribes to
 // the user ("no responders"); missed then gives the message back to the
 // receiver's next catch-up (Hooks.Undeliver). A delivery, the common case,
@@ -454,21 +465,11 @@ func (d *Directory) Deliver(userID string, body []byte) int {
 // It returns 0 (the caller gives the message back itself) only when NATS
 // refused the publish: disconnected, the push is not sent at all.
 func (d *Directory) DeliverMessage(userID string, id int64, body []byte) int {
-	n := d.local.Deliver(userID, body)
-	nc, misses := d.connMisses()
-	if nc == nil {
+	n, nc, subj, msg := d.localFirst(userID, opMessage, body)
+	if n > 0 || nc == nil {
 		return n
 	}
-	msg := make([]byte, 1+len(body))
-	msg[0] = opMessage
-	copy(msg[1:], body)
-	subj := d.userSubject(userID)
-	if n > 0 {
-		if err := nc.Publish(subj, msg); err != nil {
-			d.countErr(err)
-		}
-		return n
-	}
+	_, misses := d.connMisses()
 	reply := misses + "." + strconv.FormatInt(id, 10) + "." + userToken(userID)
 	if err := nc.PublishRequest(subj, reply, msg); err != nil {
 		d.countErr(err)

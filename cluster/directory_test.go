@@ -173,17 +173,13 @@ type goneConn struct{}
 func (goneConn) Send([]byte) error { return errors.New("closed") }
 func (goneConn) Close() error      { return nil }
 
-// A message push to another node is published without waiting and counted
-// as reached; only misses come back, each naming its message, and each is
-// given back to the catch-up through Hooks.Undeliver: a holding node whose
-// sessions no longer take it answers "0", and NATS answers for a user no
-// node subscribes to. A push that a session took is never answered.
-func TestMessagePushesReportOnlyMisses(t *testing.T) {
-	n := startNATS(t)
-	prefix := randomPrefix()
+// startRecordingMisses starts node "a", whose Hooks.Undeliver sends every
+// message id given back to the channel it returns.
+func startRecordingMisses(t *testing.T, url, prefix string) (*cluster.Directory, chan int64) {
+	t.Helper()
 	undelivered := make(chan int64, 16)
 	cfg := config.Default().Cluster
-	cfg.NATSURL, cfg.SubjectPrefix, cfg.Node = n.url(), prefix, "a"
+	cfg.NATSURL, cfg.SubjectPrefix, cfg.Node = url, prefix, "a"
 	a := cluster.New(cfg, nil)
 	if err := a.Start(cluster.Hooks{Undeliver: func(_ context.Context, id int64) error {
 		undelivered <- id
@@ -192,6 +188,18 @@ func TestMessagePushesReportOnlyMisses(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Stop(t.Context()) })
+	return a, undelivered
+}
+
+// A message push to another node is published without waiting and counted
+// as reached; only misses come back, each naming its message, and each is
+// given back to the catch-up through Hooks.Undeliver: a holding node whose
+// sessions no longer take it answers "0", and NATS answers for a user no
+// node subscribes to. A push that a session took is never answered.
+func TestMessagePushesReportOnlyMisses(t *testing.T) {
+	n := startNATS(t)
+	prefix := randomPrefix()
+	a, undelivered := startRecordingMisses(t, n.url(), prefix)
 	b := startDirectory(t, n.url(), prefix, "b")
 
 	c := &countConn{}
@@ -244,17 +252,7 @@ func TestMessagePushesReportOnlyMisses(t *testing.T) {
 func TestMissIsNotReportedWhileAnotherNodeHoldsTheUser(t *testing.T) {
 	n := startNATS(t)
 	prefix := randomPrefix()
-	undelivered := make(chan int64, 16)
-	cfg := config.Default().Cluster
-	cfg.NATSURL, cfg.SubjectPrefix, cfg.Node = n.url(), prefix, "a"
-	a := cluster.New(cfg, nil)
-	if err := a.Start(cluster.Hooks{Undeliver: func(_ context.Context, id int64) error {
-		undelivered <- id
-		return nil
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Stop(t.Context()) })
+	a, undelivered := startRecordingMisses(t, n.url(), prefix)
 	b := startDirectory(t, n.url(), prefix, "b")
 	c := startDirectory(t, n.url(), prefix, "c")
 
