@@ -28,8 +28,8 @@ const (
 	opDeliver = 'd' // the rest is a push body for every session of the user
 	// opMessage is opDeliver for a stored message whose sender's node
 	// counted it as reached: a node that holds the subscription but no
-	// session any more answers "0" to the reply subject (a miss), and
-	// otherwise stays silent.
+	// session any more answers "0" to the reply subject (a miss) unless
+	// another node holds the user, and otherwise stays silent.
 	opMessage = 'm'
 	opOnline  = 'o' // a presence probe: answered only by a node holding the user
 )
@@ -456,11 +456,12 @@ func (d *Directory) localFirst(userID string, op byte, body []byte) (n int, nc *
 // DeliverMessage is Deliver for a stored message, without the round trip:
 // when no local session took the push it is published with a reply subject
 // that names the message and its receiver (misses.<id>.<user>) and counted
-// as reached at once. Only a miss is ever answered: by a node that holds the user's subscription but
-// no session any more ("0"), or by NATS itself when no node subscribes to
-// the user ("no responders"); missed then gives the message back to the
-// receiver's next catch-up (Hooks.Undeliver). A delivery, the common case,
-// costs one NATS message and no answer, and the sender's worker never waits.
+// as reached at once. Only a miss is ever answered: by a node that holds the
+// user's subscription but no session any more, and no other node holds the
+// user ("0"), or by NATS itself when no node subscribes to the user ("no
+// responders"); missed then gives the message back to the receiver's next
+// catch-up (Hooks.Undeliver). A delivery, the common case, costs one NATS
+// message and no answer, and the sender's worker never waits.
 //
 // It returns 0 (the caller gives the message back itself) only when NATS
 // refused the publish: disconnected, the push is not sent at all.
