@@ -105,7 +105,8 @@ var (
 				Resync: func(ctx context.Context, userID string) {
 					_, _ = svc.Messages.Redeliver(ctx, userID)
 				},
-				Revoke: svc.Accounts.ForgetUser,
+				Revoke:    svc.Accounts.ForgetUser,
+				Undeliver: svc.Messages.Undeliver,
 			}
 			lc.Append(fx.Hook{
 				OnStart: func(context.Context) error { return dir.Start(hooks) },

@@ -59,8 +59,9 @@ var adminModule = fx.Module("admin",
 )
 
 // registerClusterMetrics exposes a cluster node's NATS state: whether it is
-// connected, how often the link dropped and came back, pushes NATS refused
-// and those no node confirmed in time, and the per-user subscriptions.
+// connected, how often the link dropped and came back, pushes NATS refused,
+// those no node confirmed in time and those no session took, and the
+// per-user subscriptions.
 func registerClusterMetrics(prom *prometheus.Registry, dir *cluster.Directory) {
 	counter := func(name, help string, f func(cluster.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(dir.Stats())) })
@@ -79,6 +80,7 @@ func registerClusterMetrics(prom *prometheus.Registry, dir *cluster.Directory) {
 		}, func() float64 { return float64(dir.Stats().Subscriptions) }),
 		counter("parley_cluster_publish_failures_total", "Cross-node pushes and probes NATS refused (disconnected).", func(s cluster.Stats) uint64 { return s.PublishFailures }),
 		counter("parley_cluster_deliver_timeouts_total", "Cross-node pushes no node confirmed within cluster.deliver_timeout.", func(s cluster.Stats) uint64 { return s.Timeouts }),
+		counter("parley_cluster_missed_pushes_total", "Message pushes handed to another node that no session took (given back to the receiver's catch-up).", func(s cluster.Stats) uint64 { return s.Misses }),
 		counter("parley_cluster_disconnects_total", "Times this node lost its NATS connection.", func(s cluster.Stats) uint64 { return s.Disconnects }),
 		counter("parley_cluster_reconnects_total", "Times this node regained its NATS connection.", func(s cluster.Stats) uint64 { return s.Reconnects }),
 		counter("parley_cluster_remote_pushes_total", "Pushes received from other nodes for sessions here.", func(s cluster.Stats) uint64 { return s.RemotePushes }),

@@ -13,7 +13,7 @@ import (
 // It returns once NATS has the event.
 func AnnounceRevoke(ctx context.Context, cfg config.Cluster, userID string) error {
 	host, _ := os.Hostname()
-	nc, err := connect(cfg, "parleyd revoke@"+host)
+	nc, err := connect(cfg, "parleyd revoke@"+host, false)
 	if err != nil {
 		return err
 	}

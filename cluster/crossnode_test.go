@@ -20,8 +20,8 @@ func TestCrossNodePushesEqualSingleNode(t *testing.T) {
 	single := startSingle(t)
 	nodes := startNodes(t, n.url(), 2)
 
-	want := pushScenario(t, single, single)
-	got := pushScenario(t, nodes[0], nodes[1])
+	want := pushScenario(t, single, single, nil)
+	got := pushScenario(t, nodes[0], nodes[1], want)
 	if len(want) == 0 {
 		t.Fatal("the scenario pushed nothing")
 	}
@@ -34,18 +34,27 @@ func TestCrossNodePushesEqualSingleNode(t *testing.T) {
 
 // pushScenario plays friends and messages between a on node x and b on
 // node y, and returns, per step, the pushes each user received (normalised).
-func pushScenario(t *testing.T, x, y *apptest.Server) []map[string][]string {
+// On one node a reply comes after the pushes its request queued, so a ping
+// on each side collects them all; a message push to another node is not
+// waited for, so with want (the single node's pushes) each step collects
+// until it has as many pushes as want has.
+func pushScenario(t *testing.T, x, y *apptest.Server, want []map[string][]string) []map[string][]string {
 	a := signUp(t, x, "13700000001")
 	b := signUp(t, y, "13700000002")
 	var steps []map[string][]string
 	step := func(actor *user, req map[string]any) {
 		actor.call(t, req)
-		// The actor's reply comes after its pushes were queued on the
-		// other node (a cross-node push is confirmed before the handler
-		// returns), so a ping on each side collects all of them.
-		a.settle(t)
-		b.settle(t)
-		steps = append(steps, map[string][]string{a.id: normalise(t, a.take()), b.id: normalise(t, b.take())})
+		got := map[string][][]byte{}
+		collect := func() bool {
+			a.settle(t)
+			b.settle(t)
+			got[a.id] = append(got[a.id], a.take()...)
+			got[b.id] = append(got[b.id], b.take()...)
+			i := len(steps)
+			return want == nil || i >= len(want) || len(got[a.id]) >= len(want[i][a.id]) && len(got[b.id]) >= len(want[i][b.id])
+		}
+		eventually(t, fmt.Sprintf("step %d's pushes", len(steps)), collect)
+		steps = append(steps, map[string][]string{a.id: normalise(t, got[a.id]), b.id: normalise(t, got[b.id])})
 	}
 	step(a, map[string]any{"type": "add_friend", "user_id": a.id, "friend_id": b.id})
 	step(b, map[string]any{"type": "accept_friend", "user_id": b.id, "friend_id": a.id})

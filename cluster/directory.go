@@ -2,11 +2,14 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +26,11 @@ import (
 // Operations, the first byte of every message on a user's subject.
 const (
 	opDeliver = 'd' // the rest is a push body for every session of the user
+	// opMessage is opDeliver for a stored message whose sender's node
+	// counted it as reached: a node that holds the subscription but no
+	// session any more answers "0" to the reply subject (a miss) unless
+	// another node holds the user, and otherwise stays silent.
+	opMessage = 'm'
 	opOnline  = 'o' // a presence probe: answered only by a node holding the user
 )
 
@@ -63,6 +71,10 @@ type Hooks struct {
 	// Revoke forgets what this node caches for a user whose tokens were
 	// revoked (credentials); the directory then closes their sessions.
 	Revoke func(userID string)
+	// Undeliver gives a message that DeliverMessage counted as reached on
+	// another node, but that no session there took, back to its receiver's
+	// next catch-up (its delivered flag back to false).
+	Undeliver func(ctx context.Context, messageID int64) error
 }
 
 // Directory is the session directory of one node of a cluster: local
@@ -81,6 +93,11 @@ type Directory struct {
 	stop  context.CancelFunc
 	lanes [lanes]chan *nats.Msg
 	wg    sync.WaitGroup
+	// misses is this node's inbox for missed pushes: DeliverMessage's
+	// reply subject is misses.<message id>.<user>, answered only when nobody
+	// took the push (by the holding node, or by NATS itself when no node
+	// subscribes to the user).
+	misses string
 
 	seed maphash.Seed
 	subs [subShards]subShard
@@ -108,6 +125,7 @@ type subShard struct {
 type counters struct {
 	publishFailures atomic.Uint64
 	timeouts        atomic.Uint64
+	misses          atomic.Uint64
 	disconnects     atomic.Uint64
 	reconnects      atomic.Uint64
 	remotePushes    atomic.Uint64
@@ -124,6 +142,7 @@ type Stats struct {
 	Connected       bool
 	PublishFailures uint64 // publishes and requests NATS refused (disconnected, closed)
 	Timeouts        uint64 // deliveries no node confirmed within deliver_timeout
+	Misses          uint64 // message pushes handed to NATS that no session took (given back to the catch-up)
 	Disconnects     uint64
 	Reconnects      uint64
 	RemotePushes    uint64 // pushes received from other nodes
@@ -174,7 +193,6 @@ func (d *Directory) Start(hooks Hooks) error {
 		// unconfirmed, while a failed one leaves the message undelivered
 		// in the database for the resync after reconnecting.
 		nats.ReconnectBufSize(-1),
-		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		// A NATS server that hangs without closing the socket is noticed
@@ -215,7 +233,7 @@ func (d *Directory) Start(hooks Hooks) error {
 		d.wg.Add(1)
 		go d.serveLane(d.lanes[i])
 	}
-	nc, err := connect(d.cfg, "parleyd "+d.node, opts...)
+	nc, err := connect(d.cfg, "parleyd "+d.node, true, opts...)
 	if err != nil {
 		d.stop()
 		d.wg.Wait()
@@ -229,7 +247,13 @@ func (d *Directory) Start(hooks Hooks) error {
 		nc.Close()
 		return fmt.Errorf("cluster: subscribing to fan-outs: %w", err)
 	}
+	misses := nc.NewInbox()
+	if _, err := nc.Subscribe(misses+".*.*", d.missed); err != nil {
+		nc.Close()
+		return fmt.Errorf("cluster: subscribing to missed pushes: %w", err)
+	}
 	d.mu.Lock()
+	d.misses = misses
 	d.nc = nc
 	d.mu.Unlock()
 	// Users bound before the connection existed (none in a normal start,
@@ -263,11 +287,25 @@ func (d *Directory) conn() *nats.Conn {
 	return d.nc
 }
 
+// connMisses is conn with the missed-push inbox that goes with it.
+func (d *Directory) connMisses() (*nats.Conn, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.nc, d.misses
+}
+
 // connect opens a NATS connection with the configured name, credentials
 // file and TLS CA (passed through as NATS defines them), then extra. Every
 // connection is NoEcho: a node never hears its own publishes, so "no
 // responders" means "no other node holds this user".
-func connect(cfg config.Cluster, name string, extra ...nats.Option) (*nats.Conn, error) {
+//
+// A first attempt that NATS refuses for a reason only the configuration can
+// fix (a certificate the CA does not verify, TLS required on one side only,
+// credentials refused) is an error, whatever retry says: a node must not
+// start and then serve alone, retrying in vain. With retry, any other
+// failure (NATS not up yet, unreachable) returns a connection that keeps
+// trying in the background (nats.RetryOnFailedConnect).
+func connect(cfg config.Cluster, name string, retry bool, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name(name), nats.NoEcho()}
 	if cfg.Credentials != "" {
 		if _, err := os.Stat(cfg.Credentials); err != nil {
@@ -281,11 +319,40 @@ func connect(cfg config.Cluster, name string, extra ...nats.Option) (*nats.Conn,
 		}
 		opts = append(opts, nats.RootCAs(cfg.TLSCA))
 	}
-	nc, err := nats.Connect(cfg.NATSURL, append(opts, extra...)...)
+	opts = append(opts, extra...)
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if err == nil {
+		return nc, nil
+	}
+	if key := misconfigured(err); key != "" {
+		return nil, fmt.Errorf("cluster: NATS %s: cannot connect, check %s: %w", cfg.NATSURL, key, err)
+	}
+	if retry {
+		nc, err = nats.Connect(cfg.NATSURL, append(opts, nats.RetryOnFailedConnect(true))...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: NATS %s: %w", cfg.NATSURL, err)
 	}
 	return nc, nil
+}
+
+// misconfigured names the settings to check when err is a refusal that
+// retrying cannot cure, or is "" for anything else (a network error).
+func misconfigured(err error) string {
+	var verify *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &verify), errors.As(err, &unknownCA), errors.As(err, &host), errors.As(err, &invalid):
+		return "cluster.tls_ca (the CA that signed the NATS server's certificate) and the host in cluster.nats_url"
+	case errors.Is(err, nats.ErrSecureConnRequired), errors.Is(err, nats.ErrSecureConnWanted):
+		return "cluster.nats_url (tls:// when the NATS server requires TLS, nats:// when it does not offer it)"
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		errors.Is(err, nats.ErrAccountAuthExpired):
+		return "cluster.credentials"
+	}
+	return ""
 }
 
 // Bind logs s in as userID on this node. The user's subscription, if this
@@ -349,19 +416,8 @@ func (d *Directory) remember(userID string, online bool) {
 // answers with the number it reached, and NATS answers at once ("no
 // responders") when no node subscribes to the user.
 func (d *Directory) Deliver(userID string, body []byte) int {
-	n := d.local.Deliver(userID, body)
-	nc := d.conn()
-	if nc == nil {
-		return n
-	}
-	msg := make([]byte, 1+len(body))
-	msg[0] = opDeliver
-	copy(msg[1:], body)
-	subj := d.userSubject(userID)
-	if n > 0 {
-		if err := nc.Publish(subj, msg); err != nil {
-			d.countErr(err)
-		}
+	n, nc, subj, msg := d.localFirst(userID, opDeliver, body)
+	if n > 0 || nc == nil {
 		return n
 	}
 	reply, err := nc.Request(subj, msg, d.cfg.DeliverTimeout)
@@ -373,6 +429,85 @@ func (d *Directory) Deliver(userID string, body []byte) int {
 	remote, _ := strconv.Atoi(string(reply.Data))
 	d.remember(userID, remote > 0)
 	return remote
+}
+
+// localFirst queues body to userID's sessions on this node and, when one
+// took it, publishes the copy for other nodes (op, then body) without
+// waiting. Otherwise (n == 0) it returns that copy and its subject for the
+// caller's own way of reaching the node holding the user; nc is nil when
+// this node has no NATS connection.
+func (d *Directory) localFirst(userID string, op byte, body []byte) (n int, nc *nats.Conn, subj string, msg []byte) {
+	n = d.local.Deliver(userID, body)
+	if nc = d.conn(); nc == nil {
+		return n, nil, "", nil
+	}
+	msg = make([]byte, 1+len(body))
+	msg[0] = op
+	copy(msg[1:], body)
+	subj = d.userSubject(userID)
+	if n > 0 {
+		if err := nc.Publish(subj, msg); err != nil {
+			d.countErr(err)
+		}
+	}
+	return n, nc, subj, msg
+}
+
+// DeliverMessage is Deliver for a stored message, without the round trip:
+// when no local session took the push it is published with a reply subject
+// that names the message and its receiver (misses.<id>.<user>) and counted
+// as reached at once. Only a miss is ever answered: by a node that holds the
+// user's subscription but no session any more, and no other node holds the
+// user ("0"), or by NATS itself when no node subscribes to the user ("no
+// responders"); missed then gives the message back to the receiver's next
+// catch-up (Hooks.Undeliver). A delivery, the common case, costs one NATS
+// message and no answer, and the sender's worker never waits.
+//
+// It returns 0 (the caller gives the message back itself) only when NATS
+// refused the publish: disconnected, the push is not sent at all.
+func (d *Directory) DeliverMessage(userID string, id int64, body []byte) int {
+	n, nc, subj, msg := d.localFirst(userID, opMessage, body)
+	if n > 0 || nc == nil {
+		return n
+	}
+	_, misses := d.connMisses()
+	reply := misses + "." + strconv.FormatInt(id, 10) + "." + userToken(userID)
+	if err := nc.PublishRequest(subj, reply, msg); err != nil {
+		d.countErr(err)
+		d.remember(userID, false)
+		return 0
+	}
+	// Presumed online until a miss says otherwise: a conversation keeps
+	// Online answered from memory, without a probe per message.
+	d.remember(userID, true)
+	return 1
+}
+
+// missed serves this node's missed-push inbox: a message push counted as
+// reached reached no session. Whatever arrives there is a miss (a holding
+// node's "0", or NATS's no-responders status), so the message goes back to
+// the catch-up; the worst a stray answer could cost is a seed client seeing
+// the message again at its next login, never a loss.
+func (d *Directory) missed(m *nats.Msg) {
+	_, misses := d.connMisses()
+	idTok, userTok, _ := strings.Cut(strings.TrimPrefix(m.Subject, misses+"."), ".")
+	id, err := strconv.ParseInt(idTok, 10, 64)
+	if err != nil {
+		return
+	}
+	d.stats.misses.Add(1)
+	if userID, ok := tokenUser(userTok); ok {
+		d.remember(userID, false)
+	}
+	d.mu.Lock()
+	f := d.hooks.Undeliver
+	d.mu.Unlock()
+	if f == nil {
+		return
+	}
+	if err := f(d.ctx, id); err != nil {
+		d.log.Warn("cluster: giving a missed push back to the catch-up", zap.Int64("message", id), zap.Error(err))
+	}
 }
 
 // DeliverMany queues body to the sessions of every user in userIDs on this
@@ -476,11 +611,37 @@ func (d *Directory) handle(m *nats.Msg) {
 		if n > 0 && m.Reply != "" {
 			_ = m.Respond(strconv.AppendInt(nil, int64(n), 10))
 		}
+	case opMessage:
+		// The sender counted this push as reached; only a miss is
+		// answered, and only when no other node holds the user either.
+		n := d.local.Deliver(userID, m.Data[1:])
+		d.stats.remotePushes.Add(1)
+		if n == 0 && m.Reply != "" && !d.heldElsewhere(m.Subject) {
+			_ = m.Respond([]byte{'0'})
+		}
 	case opOnline:
 		if d.local.Online(userID) && m.Reply != "" {
 			_ = m.Respond([]byte{'1'})
 		}
 	}
+}
+
+// heldElsewhere asks the other nodes whether one of them holds the user of
+// subject, for a message push that found no session here: this node still
+// had the subscription after the user's last session left (a logout, or a
+// connection that just dropped). If the user has meanwhile logged in on
+// another node, that node got the same push and delivered it; answering
+// "0" would then give the message back to a catch-up that may send it a
+// second time (the seed client's login right after a reconnect elsewhere).
+// This costs a round trip only in that rare window, on this lane.
+func (d *Directory) heldElsewhere(subject string) bool {
+	nc := d.conn()
+	if nc == nil {
+		return false
+	}
+	_, err := nc.Request(subject, []byte{opOnline}, d.cfg.DeliverTimeout)
+	d.countErr(err)
+	return err == nil
 }
 
 // many serves prefix.many: another node's fan-out, delivered to the listed
@@ -597,6 +758,7 @@ func (d *Directory) Stats() Stats {
 		Connected:       nc != nil && nc.IsConnected(),
 		PublishFailures: d.stats.publishFailures.Load(),
 		Timeouts:        d.stats.timeouts.Load(),
+		Misses:          d.stats.misses.Load(),
 		Disconnects:     d.stats.disconnects.Load(),
 		Reconnects:      d.stats.reconnects.Load(),
 		RemotePushes:    d.stats.remotePushes.Load(),

@@ -1,6 +1,8 @@
 package cluster_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,5 +162,123 @@ func TestMissingCredentialsOrCAFailStart(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s: Start = %v, want an error naming it", key, err)
 		}
+	}
+}
+
+// goneConn is a connection that refuses every frame: a session whose
+// socket is gone but which is still bound (the instant between a
+// connection's end and its removal).
+type goneConn struct{}
+
+func (goneConn) Send([]byte) error { return errors.New("closed") }
+func (goneConn) Close() error      { return nil }
+
+// startRecordingMisses starts node "a", whose Hooks.Undeliver sends every
+// message id given back to the channel it returns.
+func startRecordingMisses(t *testing.T, url, prefix string) (*cluster.Directory, chan int64) {
+	t.Helper()
+	undelivered := make(chan int64, 16)
+	cfg := config.Default().Cluster
+	cfg.NATSURL, cfg.SubjectPrefix, cfg.Node = url, prefix, "a"
+	a := cluster.New(cfg, nil)
+	if err := a.Start(cluster.Hooks{Undeliver: func(_ context.Context, id int64) error {
+		undelivered <- id
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Stop(t.Context()) })
+	return a, undelivered
+}
+
+// A message push to another node is published without waiting and counted
+// as reached; only misses come back, each naming its message, and each is
+// given back to the catch-up through Hooks.Undeliver: a holding node whose
+// sessions no longer take it answers "0", and NATS answers for a user no
+// node subscribes to. A push that a session took is never answered.
+func TestMessagePushesReportOnlyMisses(t *testing.T) {
+	n := startNATS(t)
+	prefix := randomPrefix()
+	a, undelivered := startRecordingMisses(t, n.url(), prefix)
+	b := startDirectory(t, n.url(), prefix, "b")
+
+	c := &countConn{}
+	s := session.New(1, "p", c)
+	b.Bind(s, "u")
+	if got := a.DeliverMessage("u", 1, []byte("taken")); got != 1 {
+		t.Fatalf("DeliverMessage to a user on b = %d, want 1 (counted as reached)", got)
+	}
+	eventually(t, "the push on b", func() bool { return c.count() == 1 })
+
+	// Bound on b, but the session refuses the frame: b answers "0".
+	gone := session.New(2, "p", goneConn{})
+	b.Bind(gone, "v")
+	if got := a.DeliverMessage("v", 2, []byte("refused")); got != 1 {
+		t.Fatalf("DeliverMessage to v = %d, want 1", got)
+	}
+	// Online nowhere: NATS answers "no responders".
+	if got := a.DeliverMessage("w", 3, []byte("nobody")); got != 1 {
+		t.Fatalf("DeliverMessage to w = %d, want 1", got)
+	}
+	// Misses are served in arrival order by one subscription, and b
+	// answers in the order it got the pushes: had b answered message 1,
+	// that answer would have come before its "0" for message 2.
+	got := map[int64]bool{}
+	for len(got) < 2 {
+		select {
+		case id := <-undelivered:
+			if id != 2 && id != 3 || got[id] {
+				t.Fatalf("message %d given back (so far %v), want 2 and 3 once each", id, got)
+			}
+			got[id] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("given back %v, want 2 and 3", got)
+		}
+	}
+	if st := a.Stats(); st.Misses != 2 {
+		t.Fatalf("misses = %d, want 2", st.Misses)
+	}
+	if a.Online("w") {
+		t.Fatal("a user nobody holds looks online after a miss")
+	}
+}
+
+// A user whose last session on one node has just gone (the node still
+// holds their subscription) and who is already logged in on another: a
+// message push reaches both nodes, the second delivers it, and the first
+// must not report a miss, which would give the message back to a catch-up
+// that could send it again (a seed client's logout on b then login on c).
+// Once no other node holds the user, the first node's "0" comes back.
+func TestMissIsNotReportedWhileAnotherNodeHoldsTheUser(t *testing.T) {
+	n := startNATS(t)
+	prefix := randomPrefix()
+	a, undelivered := startRecordingMisses(t, n.url(), prefix)
+	b := startDirectory(t, n.url(), prefix, "b")
+	c := startDirectory(t, n.url(), prefix, "c")
+
+	b.Bind(session.New(1, "p", goneConn{}), "u") // subscribed on b, no live session
+	onC := &countConn{}
+	sc := session.New(2, "p", onC)
+	c.Bind(sc, "u")
+	if got := a.DeliverMessage("u", 7, []byte("on c")); got != 1 {
+		t.Fatalf("DeliverMessage = %d, want 1", got)
+	}
+	eventually(t, "the push on c", func() bool { return onC.count() == 1 })
+
+	// b serves u's pushes in order on one lane, and answers on one
+	// connection: had it answered "0" for message 7, that answer would
+	// reach a before its answer for message 9.
+	c.Local().Remove(sc)
+	eventually(t, "c's unsubscribe", func() bool { return c.Stats().Subscriptions == 0 })
+	if got := a.DeliverMessage("u", 9, []byte("nobody live")); got != 1 {
+		t.Fatalf("DeliverMessage = %d, want 1", got)
+	}
+	select {
+	case id := <-undelivered:
+		if id != 9 {
+			t.Fatalf("message %d was given back, want only 9 (7 reached c)", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("message 9, which no session took, was never given back")
 	}
 }

@@ -325,13 +325,15 @@ type Cluster struct {
 	// Credentials is a NATS credentials file (JWT + nkey seed); "" for none.
 	Credentials string `yaml:"credentials"`
 	// TLSCA is a PEM file of CA certificates that verify the NATS server
-	// (tls:// URLs); "" uses the system roots.
+	// (tls:// URLs); "" uses the system roots. A server certificate it does
+	// not verify fails start-up.
 	TLSCA string `yaml:"tls_ca"`
 	// SubjectPrefix begins every subject this cluster uses, so several
 	// clusters (or tests) can share one NATS without hearing each other.
 	SubjectPrefix string `yaml:"subject_prefix"`
-	// DeliverTimeout bounds the wait for other nodes to say whether a push
-	// reached a session; past it the push counts as not delivered (the
-	// message stays for the receiver's next catch-up).
+	// DeliverTimeout bounds the wait for other nodes to answer a presence
+	// probe or say whether a push that is not a message (a friend-list
+	// push) reached a session. Message pushes do not wait: only a miss is
+	// answered (docs/CLUSTER.md).
 	DeliverTimeout time.Duration `yaml:"deliver_timeout"`
 }

@@ -237,7 +237,9 @@ func (s *delivery) message(ctx context.Context, m *db.Message) int {
 		s.log.Error("encode receive_message", zap.Int64("message", m.ID), zap.Error(err))
 		return 0
 	}
-	n := s.sessions.Deliver(m.ReceiverID, body)
+	// A push handed to another node counts as reached; if no session there
+	// takes it, that node's answer comes back to Undeliver (cluster.Directory).
+	n := s.sessions.DeliverMessage(m.ReceiverID, m.ID, body)
 	if n == 0 {
 		// The receiver left between the check and the push: give the
 		// message back to the next login. Not returned as an error: the
@@ -250,6 +252,15 @@ func (s *delivery) message(ctx context.Context, m *db.Message) int {
 		}
 	}
 	return n
+}
+
+// Undeliver gives message id back to its receiver's next catch-up: a
+// cluster node calls it when a push it counted as reached on another node
+// reached no session there (the receiver had just left). It is the same
+// correction delivery.message makes at once for a local push that reached
+// nobody.
+func (s *Messages) Undeliver(ctx context.Context, id int64) error {
+	return s.deliver.store.SetDelivered(ctx, id, false)
 }
 
 // Redeliver pushes to the live sessions of userID, oldest first, the

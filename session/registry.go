@@ -15,9 +15,15 @@ import (
 // copied per user, and an implementation may batch its work per node or per
 // shard. It reports the sessions reached, summed over the users. A user listed
 // twice is delivered to twice: callers pass distinct ids.
+//
+// DeliverMessage is Deliver for a stored message (id is its message id): a
+// Deliverer that confirms deliveries on other nodes later (cluster.Directory)
+// may count a push it handed to another node as reached, and mark the
+// message undelivered afterwards if no session there took it.
 type Deliverer interface {
 	Deliver(userID string, body []byte) int
 	DeliverMany(userIDs []string, body []byte) int
+	DeliverMessage(userID string, id int64, body []byte) int
 }
 
 // Registry maps users to their live sessions. It is sharded so that logins
@@ -179,6 +185,12 @@ func (r *Registry) Deliver(userID string, body []byte) int {
 	}
 	r.pushes.Add(uint64(n))
 	return n
+}
+
+// DeliverMessage is Deliver: on one node every session is local, so the
+// count is final when it returns.
+func (r *Registry) DeliverMessage(userID string, _ int64, body []byte) int {
+	return r.Deliver(userID, body)
 }
 
 // DeliverMany queues body to every live session of each user in userIDs.

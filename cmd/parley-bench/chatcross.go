@@ -7,15 +7,19 @@ import (
 )
 
 // runChatCross is chat -cross-node: two parleyd nodes of one cluster (one
-// PostgreSQL schema, one NATS), and two sets of users logged in at once:
-// "same" has both friends of every pair on node A, "cross" has one on A and
-// the other on B, so every message crosses NATS. Both run at the same rate,
+// PostgreSQL schema, one NATS), and three sets of users logged in at once:
+// "same" has both friends of every pair on node A, "split" has every pair on
+// one node, half the pairs on A and half on B (the load spread over two
+// processes, no message crossing), "cross" has one friend on A and the other
+// on B, so every message crosses NATS. All run at the same rate,
 // alternating, in one run, so the machine's load is shared alike; the table
-// gives each probe and the ratios cross/same of delivered rate, p99 and
-// server CPU (both nodes) per delivered message.
+// gives each probe and the ratios cross/same and cross/split of delivered
+// rate, p99 and server CPU (both nodes) per delivered message: cross/split is
+// what NATS costs, split/same what spreading one load over two processes
+// costs (smaller group commits, fewer pushes per wake-up).
 func runChatCross(srv *server, o chatOpts) error {
 	o.users += o.users % 2
-	if err := setupUsers(srv.db, 2*o.users, true); err != nil {
+	if err := setupUsers(srv.db, 3*o.users, true); err != nil {
 		return err
 	}
 	if err := srv.run(); err != nil {
@@ -29,14 +33,19 @@ func runChatCross(srv *server, o chatOpts) error {
 	if err := b.run(); err != nil {
 		return err
 	}
-	same, cross := newChatLoad(o.cmid), newChatLoad(o.cmid)
-	var sameIdx, crossA, crossB []int
+	same, split, cross := newChatLoad(o.cmid), newChatLoad(o.cmid), newChatLoad(o.cmid)
+	var sameIdx, splitA, splitB, crossA, crossB []int
 	for i := range o.users {
 		sameIdx = append(sameIdx, i)
 		if j := o.users + i; j%2 == 0 {
 			crossA = append(crossA, j)
 		} else {
 			crossB = append(crossB, j)
+		}
+		if j := 2*o.users + i; (j/2)%2 == 0 { // pair j/2 on one node
+			splitA = append(splitA, j)
+		} else {
+			splitB = append(splitB, j)
 		}
 	}
 	t0 := time.Now()
@@ -45,7 +54,7 @@ func runChatCross(srv *server, o chatOpts) error {
 		addr string
 		idx  []int
 		load *chatLoad
-	}{{srv.addr, sameIdx, same}, {srv.addr, crossA, cross}, {b.addr, crossB, cross}} {
+	}{{srv.addr, sameIdx, same}, {srv.addr, splitA, split}, {b.addr, splitB, split}, {srv.addr, crossA, cross}, {b.addr, crossB, cross}} {
 		us, err := loginAll(part.addr, part.idx, 64, true, true, part.load.handlers())
 		if err != nil {
 			return err
@@ -58,8 +67,9 @@ func runChatCross(srv *server, o chatOpts) error {
 			u.conn.close()
 		}
 	}()
-	fmt.Printf("chat -cross-node: %d + %d users logged in in %s (untimed)\n", o.users, o.users, time.Since(t0).Round(time.Millisecond))
-	for _, l := range []*chatLoad{same, cross} {
+	fmt.Printf("chat -cross-node: 3 x %d users logged in in %s (untimed)\n", o.users, time.Since(t0).Round(time.Millisecond))
+	layouts := []*chatLoad{same, split, cross}
+	for _, l := range layouts {
 		l.run(min(o.rate, 1000), time.Second) // warm-up
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -104,13 +114,13 @@ func runChatCross(srv *server, o chatOpts) error {
 		cpu time.Duration
 	}
 	var rows [][]string
-	var sums [2]struct{ rate, p99, cpu float64 }
+	var sums [3]struct{ rate, p99, cpu float64 }
 	const rounds = 2
 	for r := range rounds {
-		for k, l := range []*chatLoad{same, cross} {
+		for k, l := range layouts {
 			st, cpu := probe(l)
 			res := result{st, cpu}
-			name := [2]string{"same node", "cross node"}[k]
+			name := [3]string{"same node", "split", "cross node"}[k]
 			rows = append(rows, []string{fmt.Sprint(r + 1), name, fmt.Sprintf("%.0f", o.rate), fmt.Sprintf("%.0f", res.st.achieved),
 				fmt.Sprintf("%d/%d", res.st.delivered, res.st.sent), ms(res.st.deliver.P50), ms(res.st.deliver.P99), ms(res.st.deliver.Max),
 				fmt.Sprintf("%.0f", float64(res.cpu)/float64(time.Microsecond))})
@@ -128,7 +138,8 @@ func runChatCross(srv *server, o chatOpts) error {
 		}
 		return a / b
 	}
-	fmt.Printf("SUMMARY chat cross-node users=%d rate=%.0f/s throughput cross/same=%.2f p99 cross/same=%.2f cpu-per-msg cross/same=%.2f\n",
-		o.users, o.rate, ratio(sums[1].rate, sums[0].rate), ratio(sums[1].p99, sums[0].p99), ratio(sums[1].cpu, sums[0].cpu))
+	fmt.Printf("SUMMARY chat cross-node users=%d rate=%.0f/s throughput cross/same=%.2f p99 cross/same=%.2f cpu-per-msg cross/same=%.2f cross/split=%.2f split/same=%.2f\n",
+		o.users, o.rate, ratio(sums[2].rate, sums[0].rate), ratio(sums[2].p99, sums[0].p99), ratio(sums[2].cpu, sums[0].cpu),
+		ratio(sums[2].cpu, sums[1].cpu), ratio(sums[1].cpu, sums[0].cpu))
 	return nil
 }
