@@ -77,6 +77,7 @@ type MessageWriter struct {
 	stored  atomic.Int64 // Saves answered with success (an idempotent retry counts again)
 	wg      sync.WaitGroup
 	start   sync.Once
+	unhold  func() // releases the Store's writer connection (holdWriterConn)
 }
 
 type writeReq struct {
@@ -129,6 +130,7 @@ func (w *MessageWriter) Options() WriterOptions { return w.opts }
 // Start launches the committer goroutines. Calling it again does nothing.
 func (w *MessageWriter) Start() {
 	w.start.Do(func() {
+		w.unhold = w.s.holdWriterConn()
 		w.wg.Add(w.opts.Committers)
 		for range w.opts.Committers {
 			go w.loop()
@@ -147,7 +149,7 @@ func (w *MessageWriter) Close(ctx context.Context) error {
 	w.mu.Unlock()
 	w.Start() // a writer closed before Start still answers what it accepted
 	done := make(chan struct{})
-	go func() { w.wg.Wait(); close(done) }()
+	go func() { w.wg.Wait(); w.unhold(); close(done) }()
 	select {
 	case <-done:
 		return nil

@@ -1,9 +1,12 @@
 package db
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/config"
 )
 
 // The SQLite committer's statements must compile to code that never needs
@@ -51,5 +54,52 @@ func TestWriterStatementsNeedNoStatementJournal(t *testing.T) {
 		if fkHalts != 2 {
 			t.Errorf("%s: %d foreign key checks, want 2 (both user ids)", name, fkHalts)
 		}
+	}
+}
+
+// While a MessageWriter runs on SQLite, the store's transactions keep one
+// connection out of the pool (its page cache survives between commits);
+// Close gives it back.
+func TestWriterHoldsOneConnection(t *testing.T) {
+	skipUnlessListed(t, "sqlite")
+	s := NewStore(openSQLiteTest(t), 10*time.Second)
+	mustUsers(t, s, "1", "2")
+	w := NewMessageWriter(s, WriterOptions{})
+	w.Start()
+	for i := range 3 {
+		m := Message{SenderID: "1", ReceiverID: "2", Body: fmt.Sprint(i)}
+		if err := w.Save(ctxT(t), &m); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.db.Stats().InUse; got != 1 {
+			t.Fatalf("after save %d: %d connections in use, want the writer's 1", i, got)
+		}
+	}
+	mustFriends(t, s, "1", "2") // other transactions share it
+	if got := s.db.Stats().InUse; got != 1 {
+		t.Fatalf("after a store transaction: %d connections in use, want 1", got)
+	}
+	if err := w.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.db.Stats().InUse; got != 0 {
+		t.Fatalf("after Close: %d connections in use, want 0", got)
+	}
+}
+
+// An in-memory database has one connection, which readers need too: a
+// hold keeps no connection out of the pool there.
+func TestInMemoryHoldKeepsNoConnection(t *testing.T) {
+	skipUnlessListed(t, "sqlite")
+	s := NewStore(openTest(t, config.DB{Driver: "sqlite", DSN: "file::memory:"}), 2*time.Second)
+	release := s.holdWriterConn()
+	defer release()
+	mustUsers(t, s, "1", "2")
+	mustFriends(t, s, "1", "2") // a transaction: it would pin the one connection
+	if got := s.db.Stats().InUse; got != 0 {
+		t.Fatalf("%d connections in use, want 0", got)
+	}
+	if _, err := s.UserByID(ctxT(t), "1"); err != nil {
+		t.Fatal(err)
 	}
 }
