@@ -19,8 +19,8 @@ import (
 // immediate foreign key: usesStmtJournal in vdbeaux.c). Both held for the
 // former multi-row INSERT ... RETURNING and the multi-row chat upserts, and
 // the journal was 40 % of the server's CPU in a 2,000 msgs/s chat run (its
-// in-memory chunks are 64 KiB, each a fresh mmap and munmap in modernc's
-// allocator; docs/PERFORMANCE.md "chat"). A one-row statement without
+// in-memory chunks are 64 KiB, each a fresh mmap and munmap in the allocator
+// of the modernc.org/sqlite driver used then; docs/PERFORMANCE.md "chat"). A one-row statement without
 // RETURNING writes one row, so it cannot abort half way through and SQLite
 // skips the journal; foreign keys stay checked, at once, by SQLite itself.
 // The statement's id comes from LastInsertId, and an insert skipped by ON
