@@ -259,3 +259,28 @@ func RegisterRuntimeCollectors(reg *prometheus.Registry, sessions *session.Regis
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 }
+
+// closeReasons exports parley_connections_closed_total{reason}: every
+// connection the server closed, by why (the reasons and their names are
+// transport's; "peer" is the client leaving). Read at scrape time.
+type closeReasons struct {
+	desc *prometheus.Desc
+	each func(func(reason string, n uint64))
+}
+
+func newCloseReasons(each func(func(reason string, n uint64))) closeReasons {
+	return closeReasons{
+		desc: prometheus.NewDesc("parley_connections_closed_total",
+			"Connections closed, by reason (peer: the client left; the others: the server closed it).",
+			[]string{"reason"}, nil),
+		each: each,
+	}
+}
+
+func (c closeReasons) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c closeReasons) Collect(ch chan<- prometheus.Metric) {
+	c.each(func(reason string, n uint64) {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), reason)
+	})
+}

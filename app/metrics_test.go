@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -145,6 +146,39 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	for _, name := range []string{`go_sql_open_connections{db_name="parley"}`, `parley_dispatch_queue_depth`, `parley_writer_pending`, `go_goroutines`} {
 		if _, ok := after[name]; !ok {
 			t.Errorf("%s missing from /metrics", name)
+		}
+	}
+}
+
+// TestCloseReasonsExported: a connection the server closes for an oversize
+// length prefix is counted under its reason on /metrics, and one the client
+// closes under peer; every reason is exported from the start (at 0), so a
+// dashboard's rate() has a series before the first incident.
+func TestCloseReasonsExported(t *testing.T) {
+	srv := apptest.Start(t)
+	const oversize, peer = `parley_connections_closed_total{reason="frame_too_large"}`, `parley_connections_closed_total{reason="peer"}`
+	before := scrape(t, srv)
+	for _, name := range []string{oversize, peer, `parley_connections_closed_total{reason="slow_consumer"}`, `parley_connections_closed_total{reason="flood"}`} {
+		if _, ok := before[name]; !ok {
+			t.Fatalf("%s not exported before any close", name)
+		}
+	}
+
+	bad := srv.Dial(t)
+	bad.SendRaw(binary.BigEndian.AppendUint32(nil, uint32(srv.Config.Transport.MaxFrame)+1))
+	bad.ExpectClosed(5 * time.Second)
+	leaver := srv.Dial(t)
+	leaver.Send([]byte(`{"type":"ping","seq":1}`))
+	leaver.Read()
+	leaver.Conn.Close()
+
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		m := scrape(t, srv)
+		if m[oversize] == before[oversize]+1 && m[peer] >= before[peer]+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("oversize %v → %v (want +1), peer %v → %v (want ≥ +1)", before[oversize], m[oversize], before[peer], m[peer])
 		}
 	}
 }

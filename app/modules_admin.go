@@ -24,6 +24,7 @@ var adminModule = fx.Module("admin",
 			return s.Conns, s.Queued
 		}, sqlDB)
 		prom.MustRegister(
+			newCloseReasons(srv.EachCloseReason),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "parley_messages_stored_total", Help: "Messages committed and acknowledged to their senders.",
 			}, func() float64 { return float64(w.Stored()) }),

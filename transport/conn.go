@@ -27,7 +27,7 @@ var (
 type closeReason int32
 
 const (
-	reasonPeer             closeReason = iota // the peer closed, or a socket error
+	reasonPeer             closeReason = iota // the peer closed, or a socket error (counted in OnClose)
 	reasonServer                              // Session.Close: a handler or middleware asked
 	reasonOversize                            // a length prefix above MaxFrame
 	reasonFlood                               // received frames above MaxQueued bytes

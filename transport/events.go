@@ -115,7 +115,11 @@ func (e events) OnClose(gc *gev.Connection) {
 		return
 	}
 	c.onClosed.Store(true)
-	c.closing.Store(true)
+	if c.closing.CompareAndSwap(false, true) {
+		// Nobody on our side closed it: the peer left (or its socket
+		// failed). Counted here so every close has exactly one reason.
+		c.srv.closed[reasonPeer].Add(1)
+	}
 	c.markGone()
 	c.dropPartial()
 	e.finalize(c)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,6 +229,16 @@ func (s *Server) Stats() Stats {
 		HandshakeFailed:  s.closed[reasonHandshake].Load(),
 		HandshakeTimeout: s.closed[reasonHandshakeTimeout].Load(),
 		ProxyHeader:      s.closed[reasonProxyHeader].Load(),
+	}
+}
+
+// EachCloseReason calls f with every reason the server closes a connection
+// for (peer and shutdown included) and how many it closed for it, in a fixed
+// order, so metrics can export them all without a second list of reasons.
+// Reason names are snake_case ("slow_consumer"). Any goroutine may call it.
+func (s *Server) EachCloseReason(f func(reason string, n uint64)) {
+	for r := closeReason(0); r < reasonCount; r++ {
+		f(strings.ReplaceAll(r.String(), " ", "_"), s.closed[r].Load())
 	}
 }
 
