@@ -181,11 +181,46 @@ func (s *Store) saveMessageTx(ctx context.Context, tx bun.Tx, m Message) (Messag
 // received yet and that were not deleted, oldest (lowest id) first: the
 // login catch-up. Mark them with MarkDelivered once written out.
 func (s *Store) Undelivered(ctx context.Context, userID string, limit int) ([]Message, error) {
-	return s.listMessages(ctx, "Undelivered", limit, func(q *bun.SelectQuery) *bun.SelectQuery {
-		// Literal, as messages_undelivered_idx's predicate (migration 0003):
-		// SQLite uses a partial index only for a matching term.
-		return q.Where("receiver_id = ?", userID).Where(undeliveredPred)
+	limit = batchLimit(limit)
+	var out []Message
+	err := s.read(ctx, "Undelivered", func(ctx context.Context) error {
+		out = out[:0]
+		return s.query(ctx, nil, undelivered.rows(limitClass(limit)), func(rows *sql.Rows) error {
+			if len(out) == limit {
+				return nil // the statement's LIMIT is the next power of two
+			}
+			var r messageRow
+			if err := s.db.ScanRow(ctx, rows, &r); err != nil {
+				return err
+			}
+			out = append(out, r.message())
+			return nil
+		}, userID)
 	})
+	return out, err
+}
+
+// undelivered is prepared: every login's catch-up runs it, mostly to find
+// nothing, and parsing it was most of its cost (docs/PERFORMANCE.md, "CPU
+// per operation"). Its predicate stays literal, as
+// messages_undelivered_idx's (migration 0003): SQLite uses a partial index
+// only for a matching term. So does its LIMIT: SQLite recompiles a
+// statement whose LIMIT is a bound parameter each time it is bound again
+// (it plans with the value), which cost as much as not preparing it.
+var undelivered = preparedRows{render: func(s *Store, limit int) string {
+	return s.db.NewSelect().Model((*messageRow)(nil)).
+		Where("receiver_id = ?", s.arg(1)).Where(undeliveredPred).Where("deleted = ?", false).
+		OrderExpr("id").Limit(limit).String()
+}}
+
+// limitClass is the power of two at or above limit: the few LIMITs a
+// prepared statement family is rendered with.
+func limitClass(limit int) int {
+	n := 1
+	for n < limit {
+		n *= 2
+	}
+	return n
 }
 
 // MessagesAfter returns up to limit messages to userID with id > afterID,

@@ -127,6 +127,27 @@ func BenchmarkHandlerChatting(b *testing.B) {
 	}
 }
 
+// BenchmarkHandlerQtLogin: a warm login as the seed's Qt client makes it,
+// per op: login (the verified-credential cache holds the password),
+// get_unread_messages (nothing waiting: the null reply) and chatting (one
+// chat), on a session that logs in again each time.
+func BenchmarkHandlerQtLogin(b *testing.B) {
+	p := newBenchPair(b)
+	login := body(b, map[string]any{"type": "login", "user_id": "1", "user_password": "pw"})
+	unread := body(b, map[string]any{"type": "get_unread_messages", "user_id": "1"})
+	chatting := body(b, map[string]any{"type": "chatting", "user_id": "1"})
+	before := p.aConn.frames.Load()
+	b.ReportAllocs()
+	for b.Loop() {
+		p.edge.Serve(context.Background(), p.a, login)
+		p.edge.Serve(context.Background(), p.a, unread)
+		p.edge.Serve(context.Background(), p.a, chatting)
+	}
+	if got := p.aConn.frames.Load() - before; got != 3*int64(b.N) {
+		b.Fatalf("%d replies for %d logins, want 3 each", got, b.N)
+	}
+}
+
 // BenchmarkHandlerGroupSend: how long group_send holds its worker, for a
 // group of 10 and one of 1,000 members, every member online, interleaved
 // send by send in one server (so a loaded machine slows both alike). The

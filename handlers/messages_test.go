@@ -7,6 +7,7 @@ import (
 	"github.com/parley-im/parley/db"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,5 +360,43 @@ func TestPushAndCatchUpNeverBothDeliver(t *testing.T) {
 	frames = b3.do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
 	if len(frames) != 2 || object(t, frames[0])["message_body"] != "pushed" || !strings.Contains(string(frames[1]), `"status":"null"`) {
 		t.Fatalf("after the push, catch-up sent %q; want the push then the null reply", frames)
+	}
+}
+
+// chatListReads is the real store, counting its chat list reads.
+type chatListReads struct {
+	*db.Store
+	n atomic.Int64
+}
+
+func (s *chatListReads) ChatList(ctx context.Context, userID string, limit, previewChars int) ([]db.Chat, error) {
+	s.n.Add(1)
+	return s.Store.ChatList(ctx, userID, limit, previewChars)
+}
+
+// A catch-up with nothing to deliver does not read the chat list (the seed
+// client's chatting request reads it right after): a warm login's statements
+// are login, get_unread_messages and chatting, one each. With messages to
+// deliver, the list's size is charged to the frames (read once).
+func TestCatchUpReadsTheChatListOnlyForMessages(t *testing.T) {
+	reads := &chatListReads{}
+	e := newEnv(t, func(e *env, d *Deps) { reads.Store = e.store; d.Store = reads })
+	a, b := e.friends()
+	before := reads.n.Load()
+	want(t, array(t, b.one(map[string]any{"type": "get_unread_messages", "user_id": "2"}))[0], map[string]string{"status": "null"})
+	if n := reads.n.Load() - before; n != 0 {
+		t.Fatalf("an empty catch-up read the chat list %d times, want 0", n)
+	}
+	e.reg.Remove(b.s)
+	want(t, object(t, a.one(sendMsg("1", "2", "hi"))), map[string]string{"status": "success"})
+	b2 := e.login("2", "666")
+	before = reads.n.Load()
+	frames := b2.do(map[string]any{"type": "get_unread_messages", "user_id": "2"})
+	if len(frames) != 1 {
+		t.Fatalf("got %d frames, want the one message", len(frames))
+	}
+	want(t, object(t, frames[0]), map[string]string{"status": "success", "message_body": "hi"})
+	if n := reads.n.Load() - before; n != 1 {
+		t.Fatalf("a catch-up of one message read the chat list %d times, want 1 (its size is charged to the frame)", n)
 	}
 }

@@ -3,7 +3,8 @@
 // indent, trailing newline; seed-protocol.md §1.3) plus Parley's extensions
 // (ping, client_msg_id), over its own thin frame client on wire/.
 //
-//	parley-bench storm -n 10000 [-cold] [-bg 1000]   connect+login storm, then one message each
+//	parley-bench storm -n 10000 [-cold] [-bg 1000]   connect+login storm (as the Qt client logs in), then one message each
+//	parley-bench storm -n 2000 -cold-share 0.1        mixed storm: a tenth of the users not cached, reported apart
 //	parley-bench chat  -users 1000 -rate 5000 -d 30s  1:1 messages at a target rate
 //	parley-bench chat  -users 1000 -find-max          highest rate with delivery p99 <= 50ms
 //	parley-bench ping  -c 64 -w 8 -d 10s               ping via the full chain vs a bare gev echo server
@@ -71,6 +72,7 @@ func main() {
 	case "storm":
 		fs.IntVar(&so.n, "n", 2000, "clients")
 		fs.BoolVar(&so.cold, "cold", false, "cold credential cache: no warm-up login pass")
+		fs.Float64Var(&so.coldShare, "cold-share", 0, "mixed storm: this share of the users (0..1) is not warmed up, as after a restart; cached and cold logins are reported apart")
 		fs.IntVar(&so.bg, "bg", 0, "already-connected users exchanging messages during the storm")
 		fs.Float64Var(&so.bgRate, "bg-rate", 500, "their messages per second, in total")
 		fs.DurationVar(&so.loginTimeout, "login-timeout", 10*time.Minute, "per login")

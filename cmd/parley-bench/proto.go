@@ -262,3 +262,9 @@ func (c *benchConn) readLoop() {
 		}
 	}
 }
+
+// userBody is a request that names only its user (friends, chatting,
+// get_unread_messages), as the Qt client builds it.
+func userBody(typ, user string) []byte {
+	return qtBody(map[string]string{"type": typ, "user_id": user})
+}
