@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/ncruces/go-sqlite3/driver"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/uptrace/bun/driver/sqliteshim"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
@@ -84,7 +84,7 @@ func TestAdminEndpoints(t *testing.T) {
 	s := session.New(1, "192.0.2.1:5000", nopConn{})
 	sessions.Bind(s, "alice")
 
-	db, err := sql.Open(sqliteshim.ShimName, filepath.Join(t.TempDir(), "admin.db"))
+	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "admin.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

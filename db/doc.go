@@ -4,8 +4,8 @@
 //
 // # What it owns
 //
-//   - Open: picks the driver (sqliteshim, which compiles the pure-Go modernc
-//     driver, or pgdriver), sizes the database/sql pool, checks the
+//   - Open: picks the driver (github.com/ncruces/go-sqlite3, SQLite compiled
+//     to Go without cgo, or pgdriver), sizes the database/sql pool, checks the
 //     connection and applies pending migrations before returning.
 //   - The schema, as Go migrations (bun/migrate, marked applied only on
 //     success), so one definition produces the DDL for both databases:

@@ -10,6 +10,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/ncruces/go-sqlite3"
 	"github.com/uptrace/bun/driver/pgdriver"
 )
 
@@ -61,8 +62,8 @@ func (e *LimitError) Unwrap() error { return ErrLimit }
 // now", so a handler replies "unavailable" instead of "internal".
 func IsUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
 
-// SQLite result codes we branch on. modernc reports extended codes (it turns
-// them on for every connection), so the primary code is the low byte.
+// SQLite result codes we branch on: classify reads the extended code, whose
+// low byte is the primary code.
 const (
 	sqliteInterrupt       = 9
 	sqliteBusy            = 5
@@ -77,14 +78,15 @@ const (
 	sqliteConstraintRowID = 2579
 )
 
+// sqliteCoder is the method the SQLite driver's *sqlite3.Error has (an
+// interface, so that tests can build any code).
+type sqliteCoder interface {
+	ExtendedCode() sqlite3.ExtendedErrorCode
+}
+
 // errDBClosed is database/sql's message for a call on a closed *sql.DB; the
 // package does not export the error value.
 const errDBClosed = "sql: database is closed"
-
-// sqliteCoder is the method modernc.org/sqlite's *Error has. Matching on it
-// keeps this package free of a direct modernc import (sqliteshim chooses the
-// driver), and it is the only SQLite driver sqliteshim compiles without cgo.
-type sqliteCoder interface{ Code() int }
 
 // classify turns a driver error into one of the package errors, keeping the
 // original in the chain (errors.Is/As still see the driver error). Errors that
@@ -112,7 +114,7 @@ func classify(err error) error {
 	}
 	var sqlErr sqliteCoder
 	if errors.As(err, &sqlErr) {
-		return classifySQLite(sqlErr.Code(), err)
+		return classifySQLite(int(sqlErr.ExtendedCode()), err)
 	}
 
 	var netErr net.Error

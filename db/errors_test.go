@@ -11,12 +11,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/parley-im/parley/config"
 )
 
 type fakeSQLiteError int
 
 func (e fakeSQLiteError) Error() string { return fmt.Sprintf("sqlite error %d", int(e)) }
-func (e fakeSQLiteError) Code() int     { return int(e) }
+func (e fakeSQLiteError) ExtendedCode() sqlite3.ExtendedErrorCode {
+	return sqlite3.ExtendedErrorCode(e)
+}
 
 func TestClassify(t *testing.T) {
 	plain := errors.New("syntax error")
@@ -70,6 +76,34 @@ func TestClassify(t *testing.T) {
 	if got := classify(context.Canceled); !errors.Is(got, context.Canceled) || IsUnavailable(got) {
 		t.Errorf("classify(Canceled) = %v, want plain cancellation", got)
 	}
+}
+
+// The driver's own errors, provoked on a real database, classify as the
+// codes in TestClassify do: the driver's error type is the one classify
+// matches.
+func TestClassifyRealSQLiteErrors(t *testing.T) {
+	skipUnlessListed(t, "sqlite")
+	cfg := sqliteConfig(t)
+	bdb := openTest(t, cfg)
+	ctx := ctxT(t)
+	insertUser := "INSERT INTO users (id, phone, name, email, created_at) VALUES ('1', '', '', '', '2024-01-01')"
+	if _, err := bdb.ExecContext(ctx, insertUser); err != nil {
+		t.Fatal(err)
+	}
+	_, err := bdb.ExecContext(ctx, insertUser)
+	wantErr(t, "duplicate primary key", classify(err), ErrConflict)
+	_, err = bdb.ExecContext(ctx, "INSERT INTO friendships (user_id, friend_id, created_at) VALUES ('1', 'nobody', '2024-01-01')")
+	wantErr(t, "missing user under a foreign key", classify(err), ErrNotFound)
+
+	// Another connection holds the write lock; this one does not wait.
+	other := openTest(t, config.DB{Driver: "sqlite", DSN: "file:" + cfg.DSN + "?_pragma=busy_timeout(0)"})
+	tx, err := bdb.BeginTx(ctx, nil) // immediate: takes the write lock now
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	_, err = other.BeginTx(ctx, nil)
+	wantErr(t, "write lock held elsewhere", classify(err), ErrUnavailable)
 }
 
 // A database that does not answer within the query timeout yields

@@ -12,8 +12,11 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/pgdriver"
-	"github.com/uptrace/bun/driver/sqliteshim"
 	"go.uber.org/zap"
+
+	// The SQLite driver, registered as "sqlite3": SQLite compiled to Go
+	// (wasm2go), no cgo (docs/PERFORMANCE.md, "Measured choices").
+	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/parley-im/parley/config"
 )
@@ -87,7 +90,7 @@ func openSQLite(cfg config.DB) (*bun.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
+	sqldb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("db: open sqlite: %w", err)
 	}
@@ -128,8 +131,9 @@ func setPool(sqldb *sql.DB, cfg config.DB) {
 
 // sqliteDSN adds the pragmas the store relies on, and immediate transactions,
 // to a file path or file: URI, keeping every parameter the operator set. The
-// modernc driver reads the parameters after '?' for plain paths too, and
-// strips them before opening the file.
+// driver reads parameters only from a file: URI, so a plain path (with
+// parameters after '?', as the configuration has always accepted) becomes
+// one, its path escaped.
 //
 // Immediate transactions take the write lock at BEGIN: every Store
 // transaction writes, and a deferred one that reads first and then writes
@@ -138,6 +142,9 @@ func setPool(sqldb *sql.DB, cfg config.DB) {
 // under busy_timeout.
 func sqliteDSN(dsn string) (string, error) {
 	base, rawQuery, _ := strings.Cut(dsn, "?")
+	if !strings.HasPrefix(base, "file:") {
+		base = "file:" + (&url.URL{Path: base}).EscapedPath()
+	}
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return "", fmt.Errorf("db: sqlite dsn %q: %w", dsn, err)
@@ -153,6 +160,11 @@ func sqliteDSN(dsn string) (string, error) {
 	}
 	if q.Get("_txlock") == "" {
 		q.Set("_txlock", "immediate")
+	}
+	if q.Get("_timefmt") == "" {
+		// Times are stored as bun writes them (timeLayout): read them back
+		// with that layout, to the microsecond.
+		q.Set("_timefmt", timeLayout)
 	}
 	return base + "?" + q.Encode(), nil
 }

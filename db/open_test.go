@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,9 +135,9 @@ func TestSQLiteDSN(t *testing.T) {
 		wantPragmas  []string
 		wantTxLock   string
 	}{
-		{"parley.db", "parley.db",
+		{"parley.db", "file:parley.db",
 			[]string{"busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "wal_autocheckpoint(10000)"}, "immediate"},
-		{"/var/lib/parley/chat.db", "/var/lib/parley/chat.db",
+		{"/var/lib/parley/chat.db", "file:/var/lib/parley/chat.db",
 			[]string{"busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)", "wal_autocheckpoint(10000)"}, "immediate"},
 		{"file:chat.db?_pragma=busy_timeout(100)&_pragma=synchronous%3DFULL&_txlock=deferred", "file:chat.db",
 			[]string{"busy_timeout(100)", "synchronous=FULL", "journal_mode(WAL)", "foreign_keys(1)", "wal_autocheckpoint(10000)"}, "deferred"},
@@ -158,6 +159,17 @@ func TestSQLiteDSN(t *testing.T) {
 		if tc.in == "file:chat.db?mode=rwc&_pragma=journal_mode(DELETE)" && q.Get("mode") != "rwc" {
 			t.Fatalf("operator parameter lost: %q", got)
 		}
+	}
+}
+
+// A plain path becomes a file: URI for the driver: characters that mean
+// something in a URI are escaped, and the file is the one named.
+func TestOpenSQLitePlainPathWithURICharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a b#c%d.db")
+	s := NewStore(openTest(t, config.DB{Driver: "sqlite", DSN: path}), 0)
+	mustUsers(t, s, "1")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
 	}
 }
 

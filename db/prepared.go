@@ -235,3 +235,29 @@ func pgArray(n int, elem func(i int) (v string, null bool)) string {
 	// invalid UTF-8 replaced), so the elements need no further cleaning.
 	return b.String()
 }
+
+// execEach runs p n times in tx, with args(i) for the i-th run, and hands
+// each result to done (nil: ignored). The statement is bound to tx once.
+func (s *Store) execEach(ctx context.Context, tx *bun.Tx, p *prepared, n int,
+	args func(i int) []any, done func(i int, res sql.Result) error) error {
+	if n == 0 {
+		return nil
+	}
+	st, release, err := s.stmtIn(ctx, tx, p)
+	if err != nil {
+		return err
+	}
+	defer release()
+	for i := range n {
+		res, err := st.ExecContext(ctx, args(i)...)
+		if err != nil {
+			return err
+		}
+		if done != nil {
+			if err := done(i, res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -2,7 +2,11 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -22,6 +26,14 @@ type Store struct {
 	// fairer than every writer polling the file lock under busy_timeout.
 	// nil on PostgreSQL, where writers run concurrently.
 	writeSem chan struct{}
+	// wconn is the connection every transaction runs on while a
+	// MessageWriter holds it (holdWriterConn), so the writer's page cache
+	// stays valid between its commits: an SQLite connection drops its whole
+	// cache when it begins a transaction after another connection wrote,
+	// and a pool hands out whichever connection is idle. wconn and wholds
+	// are guarded by writeSem.
+	wconn  *bun.Conn
+	wholds int
 	// stmts are the prepared statements of the hot paths (prepared.go).
 	stmts stmtCache
 	// friendLimits are the per-user friend caps (WithFriendLimits).
@@ -92,7 +104,46 @@ func (s *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, 
 		return s.fail(op, err)
 	}
 	defer s.releaseWriter()
-	return s.fail(op, s.db.RunInTx(ctx, nil, fn))
+	if s.wholds == 0 {
+		return s.fail(op, s.db.RunInTx(ctx, nil, fn))
+	}
+	if s.wconn == nil {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return s.fail(op, err)
+		}
+		s.wconn = &c
+	}
+	err := s.wconn.RunInTx(ctx, nil, fn)
+	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
+		_ = s.wconn.Close() // broken: the next transaction takes another
+		s.wconn = nil
+	}
+	return s.fail(op, err)
+}
+
+// holdWriterConn makes transactions run on one connection of their own
+// until release is called (holds nest). Only on SQLite with a pool of more
+// than one connection: an in-memory database has exactly one, which the
+// readers need too.
+func (s *Store) holdWriterConn() (release func()) {
+	if s.writeSem == nil || s.db.Stats().MaxOpenConnections < 2 {
+		return func() {}
+	}
+	s.writeSem <- struct{}{}
+	s.wholds++
+	<-s.writeSem
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.writeSem <- struct{}{}
+			defer func() { <-s.writeSem }()
+			if s.wholds--; s.wholds == 0 && s.wconn != nil {
+				_ = s.wconn.Close() // back to the pool
+				s.wconn = nil
+			}
+		})
+	}
 }
 
 func (s *Store) acquireWriter(ctx context.Context) error {

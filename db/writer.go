@@ -71,6 +71,8 @@ type MessageWriter struct {
 	opts   WriterOptions
 	batch  *groupcommit.Batcher[*writeReq]
 	stored atomic.Int64 // Saves answered with success (an idempotent retry counts again)
+	start  sync.Once
+	unhold func() // releases the Store's writer connection (holdWriterConn)
 }
 
 // writeReq is one Save or SaveGroup, as its batch sees it.
@@ -130,13 +132,26 @@ func NewMessageWriter(s *Store, opts WriterOptions) *MessageWriter {
 // Options returns the options in force (defaults applied).
 func (w *MessageWriter) Options() WriterOptions { return w.opts }
 
-// Start lets the writer commit (what was saved before is committed now).
-// Calling it again does nothing.
-func (w *MessageWriter) Start() { w.batch.Start() }
+// Start lets the writer commit (what was saved before is committed now),
+// on a connection the Store keeps for its transactions until Close (its page
+// cache stays warm from commit to commit). Calling it again does nothing.
+func (w *MessageWriter) Start() {
+	w.start.Do(func() {
+		w.unhold = w.s.holdWriterConn()
+		w.batch.Start()
+	})
+}
 
 // Close stops accepting messages, commits every message already accepted
 // and waits for that, or for ctx. Later Saves get ErrWriterClosed.
-func (w *MessageWriter) Close(ctx context.Context) error { return w.batch.Close(ctx) }
+func (w *MessageWriter) Close(ctx context.Context) error {
+	w.Start() // a writer closed before Start still answers what it accepted
+	if err := w.batch.Close(ctx); err != nil {
+		return err // still committing: the held connection goes with the process
+	}
+	w.unhold()
+	return nil
+}
 
 // Pending is the number of messages accepted by Save and not yet answered.
 func (w *MessageWriter) Pending() int { return w.batch.Pending() }

@@ -2,31 +2,30 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/uptrace/bun"
 )
 
-// The SQLite committer's statements. bun inlines every value, so each batch
-// used to be new SQL text for SQLite to parse (17–28 % of the server's CPU,
-// docs/PERFORMANCE.md "chat"). These are prepared once per connection for a
-// fixed set of row counts, powers of two up to maxChunkRows, and a batch is
-// covered by the fewest of them (37 rows: 32 + 4 + 1), so a batch costs at
-// most a handful of statement executions and no parsing. Not more than 32:
-// modernc's driver matches each placeholder to its argument by a linear
-// scan, quadratic in the placeholders of a statement (10 per row), and
-// bigger chunks measured no faster; one row per statement was ~1.7x slower.
-const maxChunkRows = 32
-
-// chunkRows is the row count of the next statement for n remaining rows:
-// the largest power of two not above n, capped at maxChunkRows.
-func chunkRows(n int) int {
-	c := 1
-	for c*2 <= n && c*2 <= maxChunkRows {
-		c *= 2
-	}
-	return c
-}
+// The SQLite committer's statements: one row each, prepared once per
+// connection, with no RETURNING, so that SQLite never opens a statement
+// journal for them.
+//
+// Why: inside a transaction, SQLite gives a statement a statement journal
+// (a copy of every page it first touches, to undo just that statement) when
+// the statement may write several rows (multi-row VALUES; RETURNING and
+// triggers count too) and may abort half way (a NOT NULL check, an
+// immediate foreign key: usesStmtJournal in vdbeaux.c). Both held for the
+// former multi-row INSERT ... RETURNING and the multi-row chat upserts, and
+// the journal was 40 % of the server's CPU in a 2,000 msgs/s chat run (its
+// in-memory chunks are 64 KiB, each a fresh mmap and munmap in the allocator
+// of the modernc.org/sqlite driver used then; docs/PERFORMANCE.md "chat"). A one-row statement without
+// RETURNING writes one row, so it cannot abort half way through and SQLite
+// skips the journal; foreign keys stay checked, at once, by SQLite itself.
+// The statement's id comes from LastInsertId, and an insert skipped by ON
+// CONFLICT DO NOTHING (a retry) affects no row.
+// TestWriterStatementsNeedNoStatementJournal keeps it so.
 
 // messageInsertCols are the columns the committer writes (id and deleted
 // take their defaults); sqliteMessageArgs binds them in this order.
@@ -35,39 +34,44 @@ const messageInsertCols = `"sender_id", "receiver_id", "chat_type", "body", "mes
 
 const messageInsertNCols = 10
 
-// sqliteInsertMessages is SaveMessage's INSERT for n rows: a retry of a
-// stored client_msg_id inserts nothing and returns nothing.
-var sqliteInsertMessages = preparedRows{render: func(s *Store, n int) string {
-	return fmt.Sprintf(`INSERT INTO "messages" (%s) VALUES %s `+
-		`ON CONFLICT `+clientMsgIDConflict+` DO NOTHING `+
-		`RETURNING "id", "sender_id", "client_msg_id"`,
-		messageInsertCols, s.valuesRows(n, messageInsertNCols))
+// sqliteInsertMessage is SaveMessage's INSERT: a retry of a stored
+// client_msg_id inserts nothing.
+var sqliteInsertMessage = prepared{render: func(s *Store) string {
+	return fmt.Sprintf(`INSERT INTO "messages" (%s) VALUES %s ON CONFLICT `+clientMsgIDConflict+` DO NOTHING`,
+		messageInsertCols, s.valuesRows(1, messageInsertNCols))
 }}
 
-// sqliteInsertBatch inserts rows in order and returns what the INSERTs
-// returned (the rows not skipped as retries).
+// sqliteInsertBatch inserts rows in order and returns the rows inserted
+// (not skipped as retries), as the PostgreSQL batch's RETURNING does.
 func (s *Store) sqliteInsertBatch(ctx context.Context, tx bun.Tx, rows []*Message) ([]returnedRow, error) {
 	got := make([]returnedRow, 0, len(rows))
-	scan := scanReturned(&got)
-	args := make([]any, 0, min(len(rows), maxChunkRows)*messageInsertNCols)
-	for len(rows) > 0 {
-		n := chunkRows(len(rows))
-		args = args[:0]
-		for _, m := range rows[:n] {
-			var cmid any // NULL: never collides in the UNIQUE constraint
-			if m.ClientMsgID != "" {
-				cmid = textArg(m.ClientMsgID)
-			}
-			args = append(args, textArg(m.SenderID), textArg(m.ReceiverID), textArg(m.ChatType),
-				textArg(m.Body), textArg(m.Type), textArg(m.FilePath), timeArg(m.SentAt),
-				m.Delivered, m.Read, cmid)
+	args := make([]any, messageInsertNCols)
+	err := s.execEach(ctx, &tx, &sqliteInsertMessage, len(rows), func(i int) []any {
+		m := rows[i]
+		var cmid any // NULL: never collides in the UNIQUE constraint
+		if m.ClientMsgID != "" {
+			cmid = textArg(m.ClientMsgID)
 		}
-		if err := s.query(ctx, &tx, sqliteInsertMessages.rows(n), scan, args...); err != nil {
-			return nil, err
+		args[0], args[1], args[2], args[3], args[4] = textArg(m.SenderID), textArg(m.ReceiverID),
+			textArg(m.ChatType), textArg(m.Body), textArg(m.Type)
+		args[5], args[6], args[7], args[8], args[9] = textArg(m.FilePath), timeArg(m.SentAt),
+			m.Delivered, m.Read, cmid
+		return args
+	}, func(i int, res sql.Result) error {
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err // n == 0: a retry, answered by saveBatchTx
 		}
-		rows = rows[n:]
-	}
-	return got, nil
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		m := rows[i]
+		got = append(got, returnedRow{ID: id, SenderID: textArg(m.SenderID),
+			ClientMsgID: sql.NullString{String: textArg(m.ClientMsgID), Valid: m.ClientMsgID != ""}})
+		return nil
+	})
+	return got, err
 }
 
 // sqliteUpsertChats writes batchChats' rows: reset rows take the batch's
@@ -75,23 +79,21 @@ func (s *Store) sqliteInsertBatch(ctx context.Context, tx bun.Tx, rows []*Messag
 // when missing, as upsertChats does.
 func (s *Store) sqliteUpsertChats(ctx context.Context, tx bun.Tx, stored []*Message) error {
 	reset, add := batchChats(stored)
+	args := make([]any, chatUpsertNCols)
 	for _, part := range []struct {
 		rows []chatRow
-		stmt *preparedRows
-	}{{reset, &sqliteUpsertChatsReset}, {add, &sqliteUpsertChatsAdd}} {
-		args := make([]any, 0, min(len(part.rows), maxChunkRows)*chatUpsertNCols)
-		for rows := part.rows; len(rows) > 0; {
-			n := chunkRows(len(rows))
-			args = args[:0]
-			for _, c := range rows[:n] {
-				args = append(args, textArg(c.OwnerID), textArg(c.PeerID), textArg(c.ChatType),
-					textArg(c.LastMessage), textArg(c.LastMessageType), timeArg(c.LastTime),
-					c.UnreadCount, textArg(c.Status))
-			}
-			if _, err := s.exec(ctx, &tx, part.stmt.rows(n), args...); err != nil {
-				return err
-			}
-			rows = rows[n:]
+		stmt *prepared
+	}{{reset, &sqliteUpsertChatReset}, {add, &sqliteUpsertChatAdd}} {
+		err := s.execEach(ctx, &tx, part.stmt, len(part.rows), func(i int) []any {
+			c := &part.rows[i]
+			args[0], args[1], args[2], args[3] = textArg(c.OwnerID), textArg(c.PeerID), textArg(c.ChatType),
+				textArg(c.LastMessage)
+			args[4], args[5], args[6], args[7] = textArg(c.LastMessageType), timeArg(c.LastTime),
+				c.UnreadCount, textArg(c.Status)
+			return args
+		}, nil)
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -99,22 +101,22 @@ func (s *Store) sqliteUpsertChats(ctx context.Context, tx bun.Tx, stored []*Mess
 
 const chatUpsertNCols = 8
 
-// chatUpsert renders upsertChats' statement for n rows; unread is the
+// chatUpsert renders upsertChats' statement for one row; unread is the
 // unread_count assignment on conflict.
-func chatUpsert(s *Store, n int, unread string) string {
+func chatUpsert(s *Store, unread string) string {
 	return fmt.Sprintf(`INSERT INTO "chats" AS "c" ("owner_id", "peer_id", "chat_type", "last_message", `+
 		`"last_message_type", "last_time", "unread_count", "status") VALUES %s `+
 		`ON CONFLICT ("owner_id", "peer_id") DO UPDATE SET "chat_type" = EXCLUDED."chat_type", `+
 		`"last_message" = EXCLUDED."last_message", "last_message_type" = EXCLUDED."last_message_type", `+
 		`"last_time" = EXCLUDED."last_time", "status" = EXCLUDED."status", %s`,
-		s.valuesRows(n, chatUpsertNCols), unread)
+		s.valuesRows(1, chatUpsertNCols), unread)
 }
 
 var (
-	sqliteUpsertChatsReset = preparedRows{render: func(s *Store, n int) string {
-		return chatUpsert(s, n, `"unread_count" = EXCLUDED."unread_count"`)
+	sqliteUpsertChatReset = prepared{render: func(s *Store) string {
+		return chatUpsert(s, `"unread_count" = EXCLUDED."unread_count"`)
 	}}
-	sqliteUpsertChatsAdd = preparedRows{render: func(s *Store, n int) string {
-		return chatUpsert(s, n, `"unread_count" = "c"."unread_count" + EXCLUDED."unread_count"`)
+	sqliteUpsertChatAdd = prepared{render: func(s *Store) string {
+		return chatUpsert(s, `"unread_count" = "c"."unread_count" + EXCLUDED."unread_count"`)
 	}}
 )

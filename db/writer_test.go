@@ -460,7 +460,7 @@ func TestWriterLargeMixedBatchMatchesSaveMessage(t *testing.T) {
 		for _, u := range users {
 			mustUsers(t, s, u+"1", u+"2")
 		}
-		n := 2*maxChunkRows + 11 // e.g. 32 + 32 + 8 + 2 + 1
+		n := 75
 		seq := writerSeq(n)
 		for _, sfx := range []string{"1", "2"} {
 			for _, u := range users {
@@ -533,7 +533,7 @@ func TestWriterLargeMixedBatchMatchesSaveMessage(t *testing.T) {
 func TestWriterLargeBatchFallback(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		mustUsers(t, s, "1", "2")
-		n := maxChunkRows + 5
+		n := 37
 		msgs := make([]Message, n)
 		for i := range msgs {
 			msgs[i] = Message{SenderID: "1", ReceiverID: "2", Body: fmt.Sprint(i), ClientMsgID: fmt.Sprint("c", i%(n-3))}
