@@ -22,7 +22,7 @@ const (
 	// KiB, and a worker held by a waiting frame bounds how many messages can
 	// share one commit, so the default is generous: with the
 	// prepared-statement writer, 64 per CPU held the batches small and 256
-	// per CPU delivered ~40 % more on SQLite (docs/PERFORMANCE.md, Round 3,
+	// per CPU delivered ~40 % more on SQLite (lab notes, `git show d0db37a:docs/PERFORMANCE.md`, round 3,
 	// "Workers").
 	WorkersPerCPU = 256
 	// WorkersPerCPUPostgres is transport.workers when it is 0 and db.driver
@@ -31,7 +31,7 @@ const (
 	// messages whose senders' workers are waiting for it: with SQLite's 256
 	// per CPU, 512 workers, batches stayed small and the chat scenario
 	// delivered ~8,600/s; with 1024 per CPU and batches of 1024,
-	// ~10,000-10,900/s (docs/PERFORMANCE.md, round 4). On SQLite more
+	// ~10,000-10,900/s (lab notes, `git show d0db37a:docs/PERFORMANCE.md`, round 4). On SQLite more
 	// workers measured slower, so its default stays WorkersPerCPU.
 	WorkersPerCPUPostgres = 1024
 	// LoginWorkersPerCPU is transport.login_workers when it is 0: login-lane
@@ -43,12 +43,12 @@ const (
 	// of 256 messages is a few milliseconds of work, and with
 	// writer_max_delay 0 an idle server's latency stays that of a single
 	// save (docs/PERFORMANCE.md, "Group commit"); bigger batches measured
-	// slower on SQLite (round 4).
+	// slower on SQLite (round 4 of `git show d0db37a:docs/PERFORMANCE.md`).
 	WriterMaxBatch = 256
 	// WriterMaxBatchPostgres is db.writer_max_batch when it is 0 on
 	// PostgreSQL: its two committers mostly take turns on the receivers'
 	// locks, so a batch's fixed cost (round trips, commit, lock waits) is
-	// what bounds throughput, and bigger batches spread it (round 4).
+	// what bounds throughput, and bigger batches spread it (round 4 of `git show d0db37a:docs/PERFORMANCE.md`).
 	WriterMaxBatchPostgres = 1024
 )
 

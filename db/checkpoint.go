@@ -22,7 +22,7 @@ const DefaultCheckpointEvery = 250 * time.Millisecond
 // database file. The copy grows with the file (index pages are spread
 // further), and in a chat run the writer's share of checkpointing went from
 // 2 % to 14 % as the file grew from 11 to 65 MB, and throughput fell with
-// it (docs/PERFORMANCE.md, Round 3, "Checkpoints"). A PASSIVE checkpoint
+// it (lab notes, `git show d0db37a:docs/PERFORMANCE.md`, round 3, "Checkpoints"). A PASSIVE checkpoint
 // takes no writer lock, so here it runs beside the writer, on the other
 // core; the pragma in sqlitePragmas keeps the committing connection's own
 // checkpoint as a backstop far above the usual WAL size.

@@ -7,7 +7,7 @@ import (
 )
 
 // Migration 0003: fewer b-trees to update per stored message
-// (docs/PERFORMANCE.md, round 3). Index names and predicates are frozen here
+// (lab notes, `git show d0db37a:docs/PERFORMANCE.md`, round 3). Index names and predicates are frozen here
 // like every migration's structs.
 //
 //   - messages_receiver_id_delivered_id_idx (receiver_id, delivered, id)

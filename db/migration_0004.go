@@ -12,7 +12,7 @@ import (
 
 // Migration 0004: the idempotency key UNIQUE (sender_id, client_msg_id)
 // becomes a partial unique index WHERE client_msg_id IS NOT NULL, under the
-// same name (docs/PERFORMANCE.md, round 4).
+// same name (lab notes, `git show d0db37a:docs/PERFORMANCE.md`, round 4).
 //
 // The seed's Qt client never sends a client_msg_id, so every one of its
 // messages put a (sender_id, NULL) entry into that index, which NULLs keep

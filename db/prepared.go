@@ -71,7 +71,19 @@ func (s *Store) queryRow(ctx context.Context, tx *bun.Tx, p *prepared, dest any,
 
 // stmtIn returns p's statement, bound to tx when tx is not nil; done
 // releases the transaction's copy (the cached statement stays prepared).
+//
+// On a pool of one connection (an in-memory database) a statement inside a
+// transaction is prepared on tx itself, for this call: preparing it on the
+// pool needs a free connection, and the only one is tx's, so that waited
+// until the transaction timed out. Larger pools prepare on another
+// connection once and cache it.
 func (s *Store) stmtIn(ctx context.Context, tx *bun.Tx, p *prepared) (st *sql.Stmt, done func(), err error) {
+	if tx != nil && s.db.Stats().MaxOpenConnections == 1 {
+		if st, err = tx.Tx.PrepareContext(ctx, p.render(s)); err != nil {
+			return nil, nil, err
+		}
+		return st, func() { _ = st.Close() }, nil
+	}
 	if st, err = s.stmt(ctx, p); err != nil {
 		return nil, nil, err
 	}

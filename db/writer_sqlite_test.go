@@ -103,3 +103,25 @@ func TestInMemoryHoldKeepsNoConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An in-memory database's one connection is the writer's transaction's: a
+// statement not yet prepared on the pool is prepared on the transaction
+// instead of waiting for a pool connection that will never be free.
+func TestInMemoryWriterSaves(t *testing.T) {
+	skipUnlessListed(t, "sqlite")
+	s := NewStore(openTest(t, config.DB{Driver: "sqlite", DSN: ":memory:"}), 2*time.Second)
+	mustUsers(t, s, "1", "2")
+	mustFriends(t, s, "1", "2")
+	w := NewMessageWriter(s, WriterOptions{})
+	w.Start()
+	defer func() { _ = w.Close(ctxT(t)) }()
+	for i := range 3 {
+		m := Message{SenderID: "1", ReceiverID: "2", Body: fmt.Sprint("in memory ", i)}
+		if err := w.Save(ctxT(t), &m); err != nil {
+			t.Fatalf("save %d on an in-memory database: %v", i, err)
+		}
+	}
+	if un, err := s.Undelivered(ctxT(t), "2", 10); err != nil || len(un) != 3 {
+		t.Fatalf("Undelivered = %d, %v; want 3", len(un), err)
+	}
+}

@@ -100,7 +100,7 @@ var (
 //
 // A resume token is issued (and stored) only when the request asks for one:
 // the seed client cannot use it, and storing one per seed login was the
-// largest cost of a warm login storm (docs/PERFORMANCE.md, Round 3).
+// largest cost of a warm login storm (lab notes, `git show d0db37a:docs/PERFORMANCE.md`, round 3).
 func (s *Accounts) Login(ctx context.Context, req *pipeline.Request, in *wire.LoginRequest) ([]wire.LoginReply, error) {
 	if in.UserID == "" || len(in.UserID) > maxIDLen || in.Password == "" || len(in.Password) > MaxPasswordBytes {
 		return nil, badCredentials

@@ -60,7 +60,7 @@ func newHasher(workers, queue int) *hasher {
 	if workers <= 0 {
 		// Leave one CPU to everything else: argon2id is CPU-bound, and
 		// with every core hashing, a cold login storm delays logged-in
-		// users' messages (docs/PERFORMANCE.md, Round 2, storm: background
+		// users' messages (lab notes, `git show d0db37a:docs/PERFORMANCE.md`, round 2, storm: background
 		// p99 192 ms with 2 of 2 cores hashing, 42 ms with 1), while login
 		// throughput hardly changed on 2 cores.
 		workers = max(1, runtime.NumCPU()-1)

@@ -36,7 +36,7 @@ func setSocketOptions(fd int, keepAlive time.Duration, log *zap.Logger) {
 // on loopback the synchronised probes and their ACKs overflowed the kernel's
 // 1,000-packet input backlog (net.core.netdev_max_backlog), the same
 // connections lost every probe, and the kernel aborted about 3,000 of them
-// (docs/PERFORMANCE.md, Round 3, cold storm). A real network drops such
+// (lab notes, `git show d0db37a:docs/PERFORMANCE.md`, round 3, cold storm). A real network drops such
 // bursts too, at the NIC or at a middlebox.
 func keepAliveIdle(secs int) int { return secs + rand.IntN(secs/2+1) }
 
