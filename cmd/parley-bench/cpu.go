@@ -59,22 +59,28 @@ func sampleCPU(serverPid int) cpuSample {
 
 // procTicks is utime+stime of /proc/<pid>/stat (0 if unreadable).
 func procTicks(pid string) int64 {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name may hold spaces; fields resume after its ')'.
-	rest := string(b)
-	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	f := strings.Fields(rest)
+	f := statFields(pid)
 	if len(f) < 13 {
 		return 0
 	}
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + st
+}
+
+// statFields are the fields of /proc/<pid>/stat after the command name
+// (state, ppid, ...); nil if unreadable. The name may hold spaces and
+// parentheses, so fields resume after its last ')'.
+func statFields(pid string) []string {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil
+	}
+	rest := string(b)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return strings.Fields(rest)
 }
 
 // cpuSplit formats the CPU used between a and b in cores (1.00 = one core

@@ -124,29 +124,13 @@ func readPPids() map[int]int {
 		if err != nil {
 			continue
 		}
-		if pp, ok := parentOf(d + "/stat"); ok {
-			out[pid] = pp
+		if f := statFields(filepath.Base(d)); len(f) >= 2 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				out[pid] = pp
+			}
 		}
 	}
 	return out
-}
-
-// parentOf reads the ppid field of a /proc/<pid>/stat file.
-func parentOf(path string) (int, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	rest := string(b)
-	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	f := strings.Fields(rest) // state ppid ...
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
-	return pp, err == nil
 }
 
 // descendants lists root's children, their children and so on, given each
