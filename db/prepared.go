@@ -78,7 +78,7 @@ func (s *Store) queryRow(ctx context.Context, tx *bun.Tx, p *prepared, dest any,
 // until the transaction timed out. Larger pools prepare on another
 // connection once and cache it.
 func (s *Store) stmtIn(ctx context.Context, tx *bun.Tx, p *prepared) (st *sql.Stmt, done func(), err error) {
-	if tx != nil && s.db.Stats().MaxOpenConnections == 1 {
+	if tx != nil && s.oneConn {
 		if st, err = tx.Tx.PrepareContext(ctx, p.render(s)); err != nil {
 			return nil, nil, err
 		}

@@ -21,6 +21,9 @@ type Store struct {
 	db      *bun.DB
 	timeout time.Duration
 	pg      bool
+	// oneConn: the pool holds a single connection (an in-memory SQLite
+	// database), read once here instead of per statement (stmtIn).
+	oneConn bool
 	// writeSem serialises writes on SQLite, which has one writer at a time.
 	// Waiting here (cancellable, bounded by the call's timeout) is cheaper and
 	// fairer than every writer polling the file lock under busy_timeout.
@@ -50,7 +53,7 @@ func NewStore(db *bun.DB, queryTimeout time.Duration, opts ...StoreOption) *Stor
 	if queryTimeout <= 0 {
 		queryTimeout = config.Default().DB.QueryTimeout
 	}
-	s := &Store{db: db, timeout: queryTimeout, pg: isPostgres(db)}
+	s := &Store{db: db, timeout: queryTimeout, pg: isPostgres(db), oneConn: db.Stats().MaxOpenConnections == 1}
 	if !s.pg {
 		s.writeSem = make(chan struct{}, 1)
 	}
