@@ -20,6 +20,7 @@ type chatOpts struct {
 	profile  string // CPU profile of the server during the (first) run
 	// crossNode, a NATS URL, runs the cross-node comparison (runChatCross).
 	crossNode string
+	rounds    int // -cross-node: how many times the layouts alternate
 }
 
 type chatStep struct {

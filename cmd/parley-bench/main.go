@@ -86,6 +86,7 @@ func main() {
 		fs.DurationVar(&co.p99Max, "p99", 50*time.Millisecond, "find-max latency bound")
 		fs.DurationVar(&co.step, "step", 8*time.Second, "find-max probe duration")
 		fs.BoolVar(&co.cmid, "client-msg-id", false, "send Parley's client_msg_id with every message")
+		fs.IntVar(&co.rounds, "rounds", 2, "-cross-node: alternate the three layouts this many times; ratios per round, then their median")
 		fs.StringVar(&co.crossNode, "cross-node", "", "NATS URL: run two cluster nodes and compare pairs on one node, pairs split over both, and pairs across them (needs -driver postgres)")
 	case "ping":
 		fs.IntVar(&po.conns, "c", 64, "connections")

@@ -183,14 +183,6 @@ func runPing(srv *server, o pingOpts) error {
 		}
 	}
 	printRows(os.Stdout, []string{"round", "server", "frames/s", "server cpu µs/frame", "mean ms", "p50 ms", "p90 ms", "p99 ms", "max ms"}, rows)
-	med := func(xs []float64) float64 {
-		s := slices.Clone(xs)
-		slices.Sort(s)
-		if len(s)%2 == 1 {
-			return s[len(s)/2]
-		}
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
 	rate := func(rs []pingResult) []float64 {
 		out := make([]float64, len(rs))
 		for i, r := range rs {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,4 +33,24 @@ func parallel(n, workers int, f func(i int) error) error {
 	wg.Wait()
 	err, _ := first.Load().(error)
 	return err
+}
+
+// med is the median of xs (0 for none).
+func med(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread formats ratios as "median[min-max]".
+func spread(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f[%.2f-%.2f]", med(xs), slices.Min(xs), slices.Max(xs))
 }

@@ -34,3 +34,25 @@ func TestParallel(t *testing.T) {
 		t.Fatalf("no work: %v", err)
 	}
 }
+
+// med and spread summarise the rounds of a side-by-side comparison: the
+// median of an even count is the mean of the middle two.
+func TestMedianAndSpread(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		med  float64
+		text string
+	}{
+		{nil, 0, "-"},
+		{[]float64{2}, 2, "2.00[2.00-2.00]"},
+		{[]float64{3, 1, 2}, 2, "2.00[1.00-3.00]"},
+		{[]float64{1.5, 1.1, 1.3, 2.0}, 1.4, "1.40[1.10-2.00]"},
+	} {
+		if got := med(c.in); got != c.med {
+			t.Errorf("med(%v) = %v, want %v", c.in, got, c.med)
+		}
+		if got := spread(c.in); got != c.text {
+			t.Errorf("spread(%v) = %q, want %q", c.in, got, c.text)
+		}
+	}
+}
