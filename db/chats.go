@@ -47,6 +47,15 @@ type chatListRow struct {
 	PeerAvatar string `bun:"peer_avatar"`
 }
 
+func (r *chatListRow) chat() Chat {
+	return Chat{
+		OwnerID: r.OwnerID, PeerID: r.PeerID, Type: r.ChatType,
+		LastMessage: r.LastMessage, LastMessageType: r.LastMessageType,
+		LastTime: r.LastTime.UTC(), Unread: r.UnreadCount, Status: r.Status,
+		PeerName: r.PeerName, PeerAvatar: r.PeerAvatar,
+	}
+}
+
 // Chats returns userID's whole chat list: ChatList without bounds.
 func (s *Store) Chats(ctx context.Context, userID string) ([]Chat, error) {
 	return s.ChatList(ctx, userID, 0, 0)
@@ -59,41 +68,70 @@ func (s *Store) Chats(ctx context.Context, userID string) ([]Chat, error) {
 // characters in the query, so a long list of long messages is never read in
 // full just to be cut for the reply.
 func (s *Store) ChatList(ctx context.Context, userID string, limit, previewChars int) ([]Chat, error) {
+	class := 0 // no LIMIT
+	if limit > 0 {
+		class = limitClass(limit)
+	}
+	p := chatList.rows(class)
+	args := []any{textArg(userID)}
+	if previewChars > 0 {
+		p = chatListPreview.rows(class)
+		args = []any{previewChars, textArg(userID)} // placeholder order in the text
+	}
 	var rows []chatListRow
 	err := s.read(ctx, "Chats", func(ctx context.Context) error {
-		q := s.db.NewSelect().
-			TableExpr("chats AS c").
-			Join("JOIN users AS u ON u.id = c.peer_id").
-			ColumnExpr("c.owner_id, c.peer_id, c.chat_type")
-		if previewChars > 0 {
-			// substr counts characters on both databases (not bytes).
-			q = q.ColumnExpr("substr(c.last_message, 1, ?) AS last_message", previewChars)
-		} else {
-			q = q.ColumnExpr("c.last_message")
-		}
-		q = q.ColumnExpr("c.last_message_type, c.last_time, c.unread_count, c.status").
-			ColumnExpr("u.name AS peer_name, u.avatar AS peer_avatar").
-			Where("c.owner_id = ?", userID).
-			OrderExpr("c.last_time DESC").
-			OrderExpr(s.byteOrder("c.peer_id"))
-		if limit > 0 {
-			q = q.Limit(limit)
-		}
-		return q.Scan(ctx, &rows)
+		return s.queryAll(ctx, nil, p, &rows, args...)
 	})
 	if err != nil {
 		return nil, err
 	}
+	if limit > 0 && len(rows) > limit {
+		rows = rows[:limit] // the statement's LIMIT is the next power of two
+	}
 	out := make([]Chat, len(rows))
-	for i, r := range rows {
-		out[i] = Chat{
-			OwnerID: r.OwnerID, PeerID: r.PeerID, Type: r.ChatType,
-			LastMessage: r.LastMessage, LastMessageType: r.LastMessageType,
-			LastTime: r.LastTime.UTC(), Unread: r.UnreadCount, Status: r.Status,
-			PeerName: r.PeerName, PeerAvatar: r.PeerAvatar,
-		}
+	for i := range rows {
+		out[i] = rows[i].chat()
 	}
 	return out, nil
+}
+
+// The chat list is prepared: every chatting request reads it, and with bun
+// rendering it on each call SQLite's parsing of the text made it 21 % of the
+// server's CPU in a warm Qt login (login, get_unread_messages, chatting).
+// chatList and chatListPreview (last_message cut by substr, the number of
+// characters bound as the first parameter) are one statement per LIMIT
+// class: the LIMIT is a literal, as in undelivered, since SQLite recompiles
+// a statement whose LIMIT is bound each time it is bound again; class 0 has
+// no LIMIT.
+var (
+	chatList        = preparedRows{render: func(s *Store, limit int) string { return s.chatListSQL(false, limit) }}
+	chatListPreview = preparedRows{render: func(s *Store, limit int) string { return s.chatListSQL(true, limit) }}
+)
+
+// chatListSQL renders the chat list query, LIMIT limit when > 0. With
+// preview the parameters are (previewChars, owner id), else (owner id).
+func (s *Store) chatListSQL(preview bool, limit int) string {
+	q := s.db.NewSelect().
+		TableExpr("chats AS c").
+		Join("JOIN users AS u ON u.id = c.peer_id").
+		ColumnExpr("c.owner_id, c.peer_id, c.chat_type")
+	owner := s.arg(1)
+	if preview {
+		// substr counts characters on both databases (not bytes).
+		q = q.ColumnExpr("substr(c.last_message, 1, ?) AS last_message", s.arg(1))
+		owner = s.arg(2)
+	} else {
+		q = q.ColumnExpr("c.last_message")
+	}
+	q = q.ColumnExpr("c.last_message_type, c.last_time, c.unread_count, c.status").
+		ColumnExpr("u.name AS peer_name, u.avatar AS peer_avatar").
+		Where("c.owner_id = ?", owner).
+		OrderExpr("c.last_time DESC").
+		OrderExpr(s.byteOrder("c.peer_id"))
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	return q.String()
 }
 
 // UpdateChat applies a client's update_chat to the owner's row, in one

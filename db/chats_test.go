@@ -1,11 +1,13 @@
 package db
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/config"
 	"github.com/parley-im/parley/wire"
 )
 
@@ -77,6 +79,84 @@ func TestChatListLimitAndPreview(t *testing.T) {
 			t.Fatalf("ChatList without bounds: %d chats, %v", len(all), err)
 		}
 	})
+}
+
+// ChatList is Chats cut to limit rows, each last_message cut to
+// previewChars characters, and exactly what the query rendered by bun
+// returns: for limits below, at and above a LIMIT class (powers of two) and
+// the number of chats, with and without a preview, and with the same
+// prepared statements serving another owner in between.
+func TestChatListMatchesChats(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		mustUsers(t, s, "1", "2", "3", "4", "5", "6", "7")
+		body := strings.Repeat("长<🐱é", 3) // 12 characters, 1 to 4 bytes each
+		for i, peer := range []string{"2", "3", "4", "5", "6", "7"} {
+			at := t0.Add(time.Duration(i/2) * time.Minute) // pairs tie on time
+			if i%2 == 0 {
+				sendAt(t, s, peer, "1", string([]rune(body)[:12-i]), at)
+			} else {
+				sendAt(t, s, "1", peer, fmt.Sprint(i, body), at)
+			}
+		}
+		all, err := s.Chats(ctxT(t), "1")
+		if err != nil || len(all) != 6 {
+			t.Fatalf("Chats = %d chats, %v", len(all), err)
+		}
+		for _, limit := range []int{-1, 0, 1, 2, 3, 4, 5, 6, 7, 100} {
+			for _, preview := range []int{0, 1, 3, 12, 13, 1000} {
+				want := all
+				if limit > 0 && limit < len(all) {
+					want = all[:limit]
+				}
+				want = slices.Clone(want)
+				for i := range want {
+					if r := []rune(want[i].LastMessage); preview > 0 && len(r) > preview {
+						want[i].LastMessage = string(r[:preview])
+					}
+				}
+				got, err := s.ChatList(ctxT(t), "1", limit, preview)
+				if err != nil {
+					t.Fatalf("ChatList(limit %d, preview %d): %v", limit, preview, err)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("ChatList(limit %d, preview %d) =\n%+v\nwant\n%+v", limit, preview, got, want)
+				}
+				ref, err := chatListBun(ctxT(t), s, "1", limit, preview)
+				if err != nil || len(ref) != len(got) {
+					t.Fatalf("chatListBun(limit %d, preview %d) = %d rows, %v", limit, preview, len(ref), err)
+				}
+				for i := range ref {
+					if c := ref[i].chat(); c != got[i] {
+						t.Fatalf("ChatList(limit %d, preview %d)[%d] = %+v, bun's query %+v", limit, preview, i, got[i], c)
+					}
+				}
+				other, err := s.ChatList(ctxT(t), "2", limit, preview)
+				if err != nil || len(other) != 1 || other[0].OwnerID != "2" || other[0].PeerID != "1" {
+					t.Fatalf("ChatList(2, limit %d, preview %d) = %+v, %v", limit, preview, other, err)
+				}
+			}
+		}
+	})
+}
+
+// On an in-memory database (a pool of one connection) the chat list's
+// statements are prepared on that connection between transactions.
+func TestChatListInMemory(t *testing.T) {
+	skipUnlessListed(t, "sqlite")
+	s := NewStore(openTest(t, config.DB{Driver: "sqlite", DSN: ":memory:"}), 2*time.Second)
+	mustUsers(t, s, "1", "2", "3", "4")
+	sendAt(t, s, "2", "1", "长<长<长<", t0)
+	for i, pair := range [][2]string{{"3", "4"}, {"2", "4"}} {
+		chats, err := s.ChatList(ctxT(t), "1", 200, 4)
+		if err != nil || len(chats) != 1 || chats[0].LastMessage != "长<长<" {
+			t.Fatalf("ChatList %d: %+v, %v", i, chats, err)
+		}
+		mustFriends(t, s, pair[0], pair[1]) // transactions in between, not on 1's chats
+	}
+	sendAt(t, s, "3", "1", "x", t0.Add(time.Second))
+	if chats, err := s.ChatList(ctxT(t), "1", 1, 0); err != nil || len(chats) != 1 || chats[0].PeerID != "3" {
+		t.Fatalf("ChatList(limit 1) = %+v, %v", chats, err)
+	}
 }
 
 func TestUpdateChat(t *testing.T) {

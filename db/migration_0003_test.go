@@ -156,7 +156,7 @@ func TestIndexPlans(t *testing.T) {
 					t.Errorf("Chats: %d rows, want 1", len(cs))
 				}
 				return err
-			}, map[bool]string{false: "sqlite_autoindex_chats_1", true: "chats_pkey"}[s.pg], nil, nil},
+			}, map[bool]string{false: "sqlite_autoindex_chats_1", true: "chats_pkey"}[s.pg], chatList.rows(0), []any{"1"}},
 			// Last: it deletes 3 and 4's chats and marks their messages.
 			{"DeleteFriend", `UPDATE "messages"`, func() error {
 				_, err := s.DeleteFriend(ctx, "3", "4")

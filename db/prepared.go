@@ -149,6 +149,23 @@ func (s *Store) query(ctx context.Context, tx *bun.Tx, p *prepared, scan func(*s
 	return rows.Close()
 }
 
+// queryAll runs p with args and scans every row into dest, a pointer to a
+// slice, with bun's ScanRows: one model and one column list for all rows,
+// where ScanRow per row (queryRow, query) builds them again for each. tx as
+// in exec.
+func (s *Store) queryAll(ctx context.Context, tx *bun.Tx, p *prepared, dest any, args ...any) error {
+	st, done, err := s.stmtIn(ctx, tx, p)
+	if err != nil {
+		return err
+	}
+	defer done() // after the rows
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	return s.db.ScanRows(ctx, rows, dest) // closes rows
+}
+
 // preparedRows is a family of statements whose text depends on a row count,
 // such as a multi-row INSERT: one prepared statement per count in use. The
 // counts a caller uses must be few (e.g. powers of two), since each is
