@@ -68,7 +68,8 @@ type Server struct {
 
 // Transport tunes the gev reactors, the dispatcher and the per-connection limits.
 type Transport struct {
-	// Loops is the number of gev sub reactors doing I/O; 0 means one per CPU.
+	// Loops is the number of gev sub reactors doing I/O; 0 means one per P
+	// (GOMAXPROCS) less one, at least one (transport.defaultLoops says why).
 	Loops int `yaml:"loops"`
 	// Workers is the number of dispatcher goroutines running the pipeline
 	// for logged-in sessions; 0 means WorkersPerCPU per CPU, or

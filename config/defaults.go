@@ -71,7 +71,7 @@ func Default() Config {
 			ShutdownTimeout: 10 * time.Second,
 		},
 		Transport: Transport{
-			Loops:            0, // one per CPU
+			Loops:            0, // one per P less one (transport.defaultLoops)
 			Workers:          0, // WorkersPerCPU (WorkersPerCPUPostgres on postgres)
 			LoginWorkers:     0, // LoginWorkersPerCPU
 			MaxFrame:         1 * mib,

@@ -59,7 +59,7 @@ func resolve(cfg config.Transport) (settings, error) {
 		return s, fmt.Errorf("transport: negative setting in %+v", cfg)
 	}
 	if s.loops == 0 {
-		s.loops = runtime.NumCPU()
+		s.loops = defaultLoops(runtime.GOMAXPROCS(0))
 	}
 	if s.workers == 0 {
 		s.workers = config.WorkersPerCPU * runtime.NumCPU()
@@ -146,4 +146,19 @@ func connsForFileLimit() int64 {
 	default:
 		return max(lim/2, 1)
 	}
+}
+
+// defaultLoops is transport.loops when unset: one gev loop per P, less one.
+//
+// Why not one per P: a gev loop waits in epoll_wait, a plain syscall that
+// keeps its P until the runtime's sysmon retakes it, and sysmon, when the
+// process is quiet, looks only every 10 ms. With a loop on every P, a
+// goroutine readied meanwhile (a handler worker, the message writer after a
+// yield, a PostgreSQL or NATS reply from Go's netpoller) waited up to that
+// long for a P: at 500 msgs/s the delivery p99 was 4.8-5.2 ms against 1.9
+// with one loop on two Ps, at no cost in CPU per message or, at 8,000/s,
+// in throughput (docs/PERFORMANCE.md, "Measured choices"). One P is left to
+// everything that is not a loop; with a single P there is nothing to leave.
+func defaultLoops(procs int) int {
+	return max(1, procs-1)
 }

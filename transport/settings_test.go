@@ -36,3 +36,24 @@ func TestClientFrameLimitIsTheServerDefault(t *testing.T) {
 		t.Fatalf("config default max_frame %d, wire.DefaultMaxFrame %d", got, wire.DefaultMaxFrame)
 	}
 }
+
+// TestDefaultLoopsLeaveAPFree: unset, transport.loops leaves one P to the
+// goroutines that are not gev loops (defaultLoops says why), and still runs
+// a loop on a single P.
+func TestDefaultLoopsLeaveAPFree(t *testing.T) {
+	for procs, want := range map[int]int{1: 1, 2: 1, 4: 3, 16: 15} {
+		if got := defaultLoops(procs); got != want {
+			t.Errorf("defaultLoops(%d) = %d, want %d", procs, got, want)
+		}
+	}
+	s, err := resolve(config.Transport{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := runtime.GOMAXPROCS(0); s.loops != max(1, p-1) {
+		t.Errorf("resolve: %d loops on %d Ps, want %d", s.loops, p, max(1, p-1))
+	}
+	if s, _ := resolve(config.Transport{Loops: 7}); s.loops != 7 {
+		t.Errorf("resolve: configured 7 loops, got %d", s.loops)
+	}
+}
