@@ -128,15 +128,11 @@ func (s *Store) exec(ctx context.Context, tx *bun.Tx, p *prepared, args ...any) 
 // query runs p with args and calls scan for each row (scan calls
 // rows.Scan); tx as in exec. The rows are closed before it returns.
 func (s *Store) query(ctx context.Context, tx *bun.Tx, p *prepared, scan func(*sql.Rows) error, args ...any) error {
-	st, done, err := s.stmtIn(ctx, tx, p)
+	rows, done, err := s.rows(ctx, tx, p, args...)
 	if err != nil {
 		return err
 	}
 	defer done() // after the rows
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
@@ -154,16 +150,27 @@ func (s *Store) query(ctx context.Context, tx *bun.Tx, p *prepared, scan func(*s
 // where ScanRow per row (queryRow, query) builds them again for each. tx as
 // in exec.
 func (s *Store) queryAll(ctx context.Context, tx *bun.Tx, p *prepared, dest any, args ...any) error {
+	rows, done, err := s.rows(ctx, tx, p, args...)
+	if err != nil {
+		return err
+	}
+	defer done()                          // after the rows
+	return s.db.ScanRows(ctx, rows, dest) // closes rows
+}
+
+// rows runs p with args (tx as in exec); the caller closes the rows, then
+// calls done.
+func (s *Store) rows(ctx context.Context, tx *bun.Tx, p *prepared, args ...any) (*sql.Rows, func(), error) {
 	st, done, err := s.stmtIn(ctx, tx, p)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer done() // after the rows
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
-		return err
+		done()
+		return nil, nil, err
 	}
-	return s.db.ScanRows(ctx, rows, dest) // closes rows
+	return rows, done, nil
 }
 
 // preparedRows is a family of statements whose text depends on a row count,
