@@ -391,6 +391,35 @@ func TestLostPushFoundBySync(t *testing.T) {
 	expectNone(t, b, 100*time.Millisecond)
 }
 
+// A sync_hint holds pushes back until the sync it asks for has merged, so a
+// message whose push was lost (a cluster node died between storing and
+// pushing it; the server hints on the sender's retry) reaches the reader
+// before a later one pushed live while that sync was under way.
+func TestSyncHintHoldsPushesUntilItsSync(t *testing.T) {
+	srv := newFakeServer(t)
+	a := login(t, srv.addr(), "1")
+	b := login(t, srv.addr(), "2")
+	eventually(t, "the logins' syncs", func() bool { return srv.syncsOf("1") >= 1 && srv.syncsOf("2") >= 1 })
+	srv.set(func(s *fakeServer) { s.noPush = true })
+	if _, err := a.Send(ctx5(t), "2", "k"); err != nil {
+		t.Fatal(err)
+	}
+	// The hinted sync is answered late: k+1's push arrives before it.
+	srv.set(func(s *fakeServer) {
+		s.noPush = false
+		s.delay = map[string]time.Duration{"sync": 300 * time.Millisecond}
+	})
+	srv.hint("2")
+	if _, err := a.Send(ctx5(t), "2", "k+1"); err != nil {
+		t.Fatal(err)
+	}
+	got := receive(t, b, 2, 5*time.Second)
+	if got[0].Body != "k" || got[1].Body != "k+1" {
+		t.Fatalf("received %q then %q, want k then k+1", got[0].Body, got[1].Body)
+	}
+	expectNone(t, b, 100*time.Millisecond)
+}
+
 func TestGoAwayReconnectsAtOnce(t *testing.T) {
 	// "goaway" is the extension's type; a bare error frame with the
 	// going_away code (what a server's transport may send) counts too.

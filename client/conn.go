@@ -220,8 +220,14 @@ func (c *conn) route(body []byte) {
 			// A heartbeat answer; lastRecv is all it is for.
 		case h.Type == wire.TypeSyncHint:
 			// The server may have missed pushing us something (a cluster
-			// node was cut from the others): sync now, on this connection.
-			signal(c.cli.syncNow)
+			// node was cut from the others, or died between storing a
+			// message and pushing it): sync now, on this connection,
+			// holding later pushes back until then, as after a reconnect,
+			// so a message the sync brings comes before them. Only a
+			// logged-in client syncs (and so ever ends the hold).
+			if c.cli.UserID() != "" {
+				c.cli.startSync()
+			}
 		default:
 			// An object reply from a server that does not echo seq.
 			c.complete(c.popType(h.Type), body)

@@ -28,6 +28,7 @@ type fakeServer struct {
 	conns    map[*fakeConn]struct{}
 	accepted int
 	pings    int
+	syncs    map[string]int // user -> sync requests
 	nextTok  int
 	// dropAfterStore makes the next send_message close the connection
 	// after storing the message and before replying.
@@ -296,6 +297,12 @@ func (s *fakeServer) handle(c *fakeConn, body []byte) bool {
 	case "send_message":
 		return s.sendMessage(c, q)
 	case "sync":
+		s.mu.Lock()
+		if s.syncs == nil {
+			s.syncs = map[string]int{}
+		}
+		s.syncs[c.user]++
+		s.mu.Unlock()
 		after, _ := strconv.ParseInt(q.AfterID, 10, 64)
 		limit := q.Limit
 		if limit <= 0 || limit > 3 {
@@ -391,6 +398,28 @@ func (s *fakeServer) sendMessage(c *fakeConn, q fakeReq) bool {
 	}
 	c.send(obj(q.Seq, map[string]any{"type": "send_message", "status": "success", "message_id": strconv.FormatInt(m.id, 10)}))
 	return true
+}
+
+// syncsOf counts the sync requests user's connections have made.
+func (s *fakeServer) syncsOf(user string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncs[user]
+}
+
+// hint pushes a sync_hint to every connection logged in as user.
+func (s *fakeServer) hint(user string) {
+	s.mu.Lock()
+	var to []*fakeConn
+	for c := range s.conns {
+		if c.user == user {
+			to = append(to, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range to {
+		c.send(map[string]any{"type": "sync_hint", "status": "success"})
+	}
 }
 
 func (s *fakeServer) stored() []fakeMsg {

@@ -58,9 +58,6 @@ const (
 	resyncWorkers = 4
 )
 
-// syncHint is the sync_hint push, encoded once.
-var syncHint, _ = wire.Marshal(wire.SyncHint{Type: wire.TypeSyncHint, Status: wire.StatusSuccess})
-
 // Hooks are what the directory calls back into the rest of the server. They
 // are given at Start, when the handlers exist (the handlers need the
 // directory first).
@@ -736,7 +733,7 @@ func (d *Directory) resyncOnce(f func(context.Context, string)) {
 				// Parley clients may also have missed pushes that are not
 				// messages, or messages already marked delivered to
 				// another of the user's sessions: they sync on this hint.
-				d.local.Deliver(u, syncHint)
+				d.local.Deliver(u, wire.SyncHintBody)
 				d.stats.resyncs.Add(1)
 			}
 		}()

@@ -79,8 +79,9 @@ var messageTypes = map[string]bool{
 // always sent, with the stored id; the seed sent it only when the receiver was
 // offline, and the client ignores it either way.
 //
-// A retry (a client_msg_id already stored) is answered by checkRetry and
-// delivers nothing.
+// A retry (a client_msg_id already stored) is answered by checkRetry; it
+// pushes the message to nobody, only a sync_hint to the receiver
+// (delivery.retried).
 //
 // Delivery bookkeeping: the row is saved as delivered when the receiver is
 // online, so a concurrent login's catch-up does not send it a second time.
@@ -117,6 +118,7 @@ func (s *Messages) SendMessage(ctx context.Context, req *pipeline.Request, in *w
 		if err := checkRetry(m, in); err != nil {
 			return nil, err
 		}
+		s.deliver.retried(m)
 	} else {
 		s.deliver.message(ctx, m)
 	}
@@ -252,6 +254,21 @@ func (s *delivery) message(ctx context.Context, m *db.Message) int {
 		}
 	}
 	return n
+}
+
+// retried tells the receiver's Parley clients to sync after the sender
+// retried m: the first send stored it, but its push may never have left. A
+// cluster node that dies between the commit and the push (and the reply)
+// leaves m stored and unpushed; the sender's retry on another node is a
+// retry, and without the hint the receiver would get m only at its next
+// sync, after the sender's later messages pushed live. The hint leaves
+// before the sender's reply, on the path of the sender's next push (the
+// same session queue here, the same NATS subject and lane across nodes), so
+// it arrives first; a Parley client holds pushes from a hint until its sync,
+// and gets m before them. The Qt client ignores the hint (the cluster's
+// resync sends it to every session too).
+func (s *delivery) retried(m *db.Message) {
+	s.sessions.Deliver(m.ReceiverID, wire.SyncHintBody)
 }
 
 // Undeliver gives message id back to its receiver's next catch-up: a

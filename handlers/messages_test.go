@@ -185,15 +185,24 @@ func TestSendMessageRefusals(t *testing.T) {
 	want(t, object(t, a.one(sendMsg("1", "2", strings.Repeat("x", maxBody)))), map[string]string{"status": "success"})
 }
 
+// A retry gets the first send's id and pushes the message to nobody again;
+// the receiver gets a sync_hint instead, in case the first push never left
+// (delivery.retried).
 func TestSendMessageClientMsgIDIsIdempotent(t *testing.T) {
 	e := newEnv(t)
-	a, _ := e.friends()
+	a, b := e.friends()
 	req := sendMsg("1", "2", "once")
 	req["client_msg_id"] = "c-1"
 	first := object(t, a.one(req))
+	if got := b.cap.take(); len(got) != 1 || !strings.Contains(string(got[0]), `"receive_message"`) {
+		t.Fatalf("first send pushed %q", got)
+	}
 	second := object(t, a.one(req))
 	if first["message_id"] != second["message_id"] {
 		t.Fatalf("retry stored a second message: %v vs %v", first, second)
+	}
+	if got := b.cap.take(); len(got) != 1 || string(got[0]) != string(wire.SyncHintBody) {
+		t.Fatalf("retry pushed %q, want one sync_hint", got)
 	}
 }
 

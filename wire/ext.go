@@ -92,3 +92,6 @@ type SyncHint struct {
 	Type   string `json:"type"`
 	Status string `json:"status"`
 }
+
+// SyncHintBody is the sync_hint push, encoded once for every sender of it.
+var SyncHintBody, _ = Marshal(SyncHint{Type: TypeSyncHint, Status: StatusSuccess})
