@@ -284,13 +284,6 @@ func (d *Directory) conn() *nats.Conn {
 	return d.nc
 }
 
-// connMisses is conn with the missed-push inbox that goes with it.
-func (d *Directory) connMisses() (*nats.Conn, string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.nc, d.misses
-}
-
 // connect opens a NATS connection with the configured name, credentials
 // file and TLS CA (passed through as NATS defines them), then extra. Every
 // connection is NoEcho: a node never hears its own publishes, so "no
@@ -467,8 +460,9 @@ func (d *Directory) DeliverMessage(userID string, id int64, body []byte) int {
 	if n > 0 || nc == nil {
 		return n
 	}
-	_, misses := d.connMisses()
-	reply := misses + "." + strconv.FormatInt(id, 10) + "." + userToken(userID)
+	// d.misses was set with d.nc, under d.mu, and never changes: having
+	// read nc != nil through conn orders this read after that write.
+	reply := d.misses + "." + strconv.FormatInt(id, 10) + "." + userToken(userID)
 	if err := nc.PublishRequest(subj, reply, msg); err != nil {
 		d.countErr(err)
 		d.remember(userID, false)
@@ -486,8 +480,9 @@ func (d *Directory) DeliverMessage(userID string, id int64, body []byte) int {
 // the catch-up; the worst a stray answer could cost is a seed client seeing
 // the message again at its next login, never a loss.
 func (d *Directory) missed(m *nats.Msg) {
-	_, misses := d.connMisses()
-	idTok, userTok, _ := strings.Cut(strings.TrimPrefix(m.Subject, misses+"."), ".")
+	// The subject is <inbox>.<id>.<user>; a user token holds no dot.
+	rest, userTok := lastToken(m.Subject)
+	_, idTok := lastToken(rest)
 	id, err := strconv.ParseInt(idTok, 10, 64)
 	if err != nil {
 		return
@@ -505,6 +500,12 @@ func (d *Directory) missed(m *nats.Msg) {
 	if err := f(d.ctx, id); err != nil {
 		d.log.Warn("cluster: giving a missed push back to the catch-up", zap.Int64("message", id), zap.Error(err))
 	}
+}
+
+// lastToken splits subject at its last dot.
+func lastToken(subject string) (rest, last string) {
+	i := strings.LastIndexByte(subject, '.')
+	return subject[:max(i, 0)], subject[i+1:]
 }
 
 // DeliverMany queues body to the sessions of every user in userIDs on this

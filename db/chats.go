@@ -72,11 +72,12 @@ func (s *Store) ChatList(ctx context.Context, userID string, limit, previewChars
 	if limit > 0 {
 		class = limitClass(limit)
 	}
-	p := chatList.rows(class)
-	args := []any{textArg(userID)}
+	var p *prepared
+	var args []any
 	if previewChars > 0 {
-		p = chatListPreview.rows(class)
-		args = []any{previewChars, textArg(userID)} // placeholder order in the text
+		p, args = chatListPreview.rows(class), []any{previewChars, textArg(userID)} // placeholder order in the text
+	} else {
+		p, args = chatList.rows(class), []any{textArg(userID)}
 	}
 	var rows []chatListRow
 	err := s.read(ctx, "Chats", func(ctx context.Context) error {

@@ -53,7 +53,7 @@ func (s *Store) stmt(ctx context.Context, p *prepared) (*sql.Stmt, error) {
 }
 
 // queryRow runs p with args and scans its first row into dest with bun;
-// sql.ErrNoRows when there is none. tx as in exec.
+// sql.ErrNoRows when there is none. tx as in stmtIn.
 func (s *Store) queryRow(ctx context.Context, tx *bun.Tx, p *prepared, dest any, args ...any) error {
 	found := false
 	err := s.query(ctx, tx, p, func(rows *sql.Rows) error {
@@ -126,7 +126,7 @@ func (s *Store) exec(ctx context.Context, tx *bun.Tx, p *prepared, args ...any) 
 }
 
 // query runs p with args and calls scan for each row (scan calls
-// rows.Scan); tx as in exec. The rows are closed before it returns.
+// rows.Scan); tx as in stmtIn. The rows are closed before it returns.
 func (s *Store) query(ctx context.Context, tx *bun.Tx, p *prepared, scan func(*sql.Rows) error, args ...any) error {
 	rows, done, err := s.rows(ctx, tx, p, args...)
 	if err != nil {
@@ -148,7 +148,7 @@ func (s *Store) query(ctx context.Context, tx *bun.Tx, p *prepared, scan func(*s
 // queryAll runs p with args and scans every row into dest, a pointer to a
 // slice, with bun's ScanRows: one model and one column list for all rows,
 // where ScanRow per row (queryRow, query) builds them again for each. tx as
-// in exec.
+// in stmtIn.
 func (s *Store) queryAll(ctx context.Context, tx *bun.Tx, p *prepared, dest any, args ...any) error {
 	rows, done, err := s.rows(ctx, tx, p, args...)
 	if err != nil {
@@ -158,7 +158,7 @@ func (s *Store) queryAll(ctx context.Context, tx *bun.Tx, p *prepared, dest any,
 	return s.db.ScanRows(ctx, rows, dest) // closes rows
 }
 
-// rows runs p with args (tx as in exec); the caller closes the rows, then
+// rows runs p with args (tx as in stmtIn); the caller closes the rows, then
 // calls done.
 func (s *Store) rows(ctx context.Context, tx *bun.Tx, p *prepared, args ...any) (*sql.Rows, func(), error) {
 	st, done, err := s.stmtIn(ctx, tx, p)

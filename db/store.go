@@ -130,7 +130,7 @@ func (s *Store) tx(ctx context.Context, op string, fn func(ctx context.Context, 
 // than one connection: an in-memory database has exactly one, which the
 // readers need too.
 func (s *Store) holdWriterConn() (release func()) {
-	if s.writeSem == nil || s.db.Stats().MaxOpenConnections < 2 {
+	if s.writeSem == nil || s.oneConn {
 		return func() {}
 	}
 	s.writeSem <- struct{}{}
